@@ -1,0 +1,81 @@
+"""The `registry` command: parses, calls the library, prints. Nothing else lives here.
+
+Expected failures (`RegistryError`) print one line on stderr and exit with the
+error's code (2 bad settings, 3 run failed); anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from registry.errors import RegistryError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="registry",
+    help="Nightly pull, validation, analysis and reports for a REDCap registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+SettingsOption = Annotated[
+    Path, typer.Option("--settings", help="Path to settings.toml.", show_default=True)
+]
+DEFAULT_SETTINGS = Path("settings.toml")
+
+
+@app.callback()
+def _root() -> None:
+    """Nightly pull, validation, analysis and reports for a REDCap registry."""
+
+
+@app.command()
+def sandbox(
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic registry.")] = 2025,
+    patients: Annotated[int, typer.Option(help="Number of patients.")] = 234,
+    sites: Annotated[int, typer.Option(help="Number of sites (one DAG each).")] = 5,
+    error_rate: Annotated[float, typer.Option(help="Injected data errors per patient.")] = 0.1,
+    true_hr: Annotated[float, typer.Option(help="True JAK-CNI hazard ratio.")] = 1.0,
+    host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = a free one).")] = 8765,
+    truth: Annotated[
+        Path | None, typer.Option(help="Write the injected errors (ground truth) as CSV here.")
+    ] = None,
+    write_settings: Annotated[
+        Path | None, typer.Option(help="Write a settings.toml pointing at this sandbox here.")
+    ] = None,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per minute before the address is banned (0 = off).")
+    ] = 0,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Serve a synthetic anti-MDA5 DM registry over a REDCap-compatible API on loopback."""
+    from registry.sandbox.cli import serve_command
+
+    serve_command(
+        seed=seed, patients=patients, sites=sites, error_rate=error_rate, true_hr=true_hr,
+        host=host, port=port, truth=truth, write_settings=write_settings, rate_limit=rate_limit,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected failures become one line on stderr and an exit code."""
+    try:
+        app(args=argv)
+    except RegistryError as exc:
+        print(f"registry: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("registry: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
