@@ -305,25 +305,6 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
     run = _Reader(path, _table(path, data, "run"), "run", {"lock_file"})
 
-    raw_sites = data.get("sites")
-    if not isinstance(raw_sites, list) or not raw_sites:
-        raise SettingsError(f"{path}: no [[sites]] given: add at least one site")
-    sites = tuple(_site(path, base, raw, i) for i, raw in enumerate(raw_sites))
-    names = [s.name for s in sites]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SettingsError(f"{path}: site name '{dupes[0]}' is used twice")
-
-    raw_studies = data.get("studies", [])
-    if not isinstance(raw_studies, list):
-        raise SettingsError(f"{path}: studies should be a list of tables ([[studies]])")
-    studies = []
-    for i, raw in enumerate(raw_studies):
-        if not isinstance(raw, dict):
-            raise SettingsError(f"{path}: studies[{i}] should be a table ([[studies]])")
-        spec = _Reader(path, raw, f"studies[{i}]", {"spec"}).get("spec", str, required=True)
-        studies.append(_relative(base, spec))
-
     defaults = PullSettings()
     pull_settings = PullSettings(
         batch_size=pull.positive("batch_size", defaults.batch_size),
@@ -345,6 +326,25 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         raise SettingsError(
             f"{path}: store.url {store_url!r} should start with sqlite:/// or postgresql+psycopg://"
         )
+    raw_sites = data.get("sites")
+    if not isinstance(raw_sites, list) or not raw_sites:
+        raise SettingsError(f"{path}: no [[sites]] given: add at least one site")
+    sites = tuple(_site(path, base, raw, i) for i, raw in enumerate(raw_sites))
+    names = [s.name for s in sites]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SettingsError(f"{path}: site name '{dupes[0]}' is used twice")
+
+    raw_studies = data.get("studies", [])
+    if not isinstance(raw_studies, list):
+        raise SettingsError(f"{path}: studies should be a list of tables ([[studies]])")
+    studies = []
+    for i, raw in enumerate(raw_studies):
+        if not isinstance(raw, dict):
+            raise SettingsError(f"{path}: studies[{i}] should be a table ([[studies]])")
+        spec = _Reader(path, raw, f"studies[{i}]", {"spec"}).get("spec", str, required=True)
+        studies.append(_relative(base, spec))
+
     log_file = log.get("file", str)
     return Settings(
         path=path,
