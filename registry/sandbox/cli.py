@@ -49,7 +49,7 @@ def token_file_text(tokens: Tokens) -> str:
 
 
 def _q(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
 def settings_text(server: SandboxServer, token_file: str) -> str:
@@ -85,6 +85,22 @@ def serve_command(*, seed: int, patients: int, sites: int, error_rate: float, tr
     """Generate, serve, print URL and tokens, and block until SIGINT/SIGTERM."""
     if rate_limit < 0:
         raise RegistryError(f"--rate-limit should be >= 0, got {rate_limit}")
+    stop = threading.Event()  # handlers first: a SIGTERM right after "serving" must count
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _serve(stop, seed=seed, patients=patients, sites=sites, error_rate=error_rate,
+               true_hr=true_hr, host=host, port=port, truth=truth,
+               write_settings=write_settings, rate_limit=rate_limit)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("registry: sandbox stopped", flush=True)
+
+
+def _serve(stop: threading.Event, *, seed: int, patients: int, sites: int, error_rate: float,
+           true_hr: float, host: str, port: int, truth: Path | None,
+           write_settings: Path | None, rate_limit: int) -> None:
     registry = _generate(seed=seed, patients=patients, sites=sites, error_rate=error_rate,
                          true_hr=true_hr)
     server = SandboxServer(registry, host=host, port=port, rate_limit=rate_limit).start()
@@ -113,19 +129,7 @@ def serve_command(*, seed: int, patients: int, sites: int, error_rate: float, tr
         for note in notes:
             print(note)
         print("serving; Ctrl-C to stop", flush=True)
-        _wait_for_signal()
-    finally:
-        server.stop()
-    print("registry: sandbox stopped", flush=True)
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
         while not stop.wait(0.5):
             pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        server.stop()
