@@ -194,7 +194,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         raise StudySpecError(f"{source}: variable names must be unique, found {names}")
     usable = set(names) | set(DERIVED)
 
-    mt = r.table(data, "matching")
+    mt = r.table(data, "matching") if "matching" in data else {}
     r.known(mt, "matching", ("exact",))
     exact = tuple(r.list_of(mt, "matching.exact", str, []))
     for col in exact:

@@ -7,7 +7,8 @@ baseline hazard, so the comparison is within sets (Cox, JRSS-B 1972;34:187-220;
 Efron, JASA 1977;72:557-65). Reference fit: lifelines `CoxPHFitter(strata=["set_id"])`.
 
 Two variances are reported: model-based (inverse information) and clustered robust
-(Lin & Wei, JASA 1989;84:1074-8; sandwich over patients), because a patient can be a
+(Lin & Wei, JASA 1989;84:1074-8; sandwich over patients, with Efron-weighted score
+residuals as in R's `coxph`, Therneau & Grambsch 2000, sec. 7.2), because a patient can be a
 control in several sets and later exposed in its own, so rows are not independent.
 `cox_fast` is an own implementation of the same likelihood (numpy, Newton-Raphson),
 checked against lifelines and statsmodels `PHReg` to 1e-6 in tests; it is used where
@@ -32,6 +33,9 @@ __all__ = ["CoxFit", "CoxResult", "KMResult", "cox", "cox_fast", "kaplan_meier"]
 
 Variance = Literal["robust", "model"]
 _Z = float(stats.norm.ppf(0.975))
+#: lifelines stops by default when the log-likelihood changes by < 1e-9 relative (R's
+#: rule), which leaves ~1e-5 in log HR; tighter, so implementations agree to 1e-6.
+_TIGHT = {"precision": 1e-12, "r_precision": 1e-14}
 
 
 @dataclass(frozen=True)
@@ -135,20 +139,35 @@ def cox(df: pd.DataFrame, name: str, variance: Variance = "robust",
 
 
 def _lifelines(df: pd.DataFrame) -> CoxFit:
+    """lifelines for the log HR and model SE; the robust SE from Efron score residuals.
+
+    lifelines' own sandwich (`cluster_col`) builds score residuals without the Efron
+    tie correction (its code says "doesn't handle ties") and, with tied times, depends
+    on row order; with integer days ties are common, so the sandwich is computed here
+    (it equals lifelines' exactly when there are no ties; tested).
+    """
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceWarning
 
-    data = df[["time", "event", "exposed", "set_id", "patient_id"]].astype(
+    data = df[["time", "event", "exposed", "set_id"]].astype(
         {"time": float, "event": int, "exposed": float})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        m = CoxPHFitter().fit(data.drop(columns="patient_id"), "time", "event",
-                              strata=["set_id"])
-        r = CoxPHFitter().fit(data, "time", "event", strata=["set_id"],
-                              cluster_col="patient_id")
-    return CoxFit(float(m.params_["exposed"]), float(m.standard_errors_["exposed"]),
-                  float(r.standard_errors_["exposed"]), True)
+        m = CoxPHFitter().fit(data, "time", "event", strata=["set_id"], fit_options=_TIGHT)
+    beta = float(m.params_["exposed"])
+    prep = _prepare(data["time"].to_numpy(float), data["event"].to_numpy(int),
+                    data["exposed"].to_numpy(float), data["set_id"].to_numpy())
+    _, _, info = _efron(prep, beta)
+    return CoxFit(beta, float(m.standard_errors_["exposed"]),
+                  _robust_se(prep, beta, info, df["patient_id"].to_numpy()), True)
+
+
+def _robust_se(prep: _Prep, beta: float, info: float, cluster: np.ndarray) -> float:
+    resid = _score_residuals(prep, beta, len(prep.x))
+    _, inv = np.unique(np.asarray(cluster).astype(str), return_inverse=True)
+    per_cluster = np.bincount(inv, weights=resid)
+    return math.sqrt(float(per_cluster @ per_cluster)) / info
 
 
 def cox_fast(time: np.ndarray, event: np.ndarray, x: np.ndarray, strata: np.ndarray,
@@ -177,11 +196,7 @@ def cox_fast(time: np.ndarray, event: np.ndarray, x: np.ndarray, strata: np.ndar
             break
     if info <= 0:
         return CoxFit(beta, math.nan, math.nan, False)
-    resid = _score_residuals(prep, beta, len(time))
-    _, inv = np.unique(np.asarray(cluster).astype(str), return_inverse=True)
-    per_cluster = np.bincount(inv, weights=resid)
-    return CoxFit(beta, 1 / math.sqrt(info), math.sqrt(float(per_cluster @ per_cluster)) / info,
-                  conv)
+    return CoxFit(beta, 1 / math.sqrt(info), _robust_se(prep, beta, info, cluster), conv)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def frames(ps: list[P]) -> dict[str, pd.DataFrame]:
     for name, c in cols.items():
         if res[name].empty:
             res[name] = pd.DataFrame(columns=base + c)
-    for name, fr in res.items():
+    for fr in res.values():
         for c in fr.columns:
             if c.endswith("_date") or c in ("trt_start", "trt_stop", "birth_date"):
                 fr[c] = pd.to_datetime(fr[c])
