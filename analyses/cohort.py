@@ -39,8 +39,8 @@ class Cohort:
     flow: Mapping[str, int]
     notes: tuple[str, ...] = field(default=())
 
-    def in_interval(self, name: str, day: float) -> pd.Series:
-        """Per patient: is `day` inside one of its `name` intervals? (False if none)."""
+    def value_at(self, name: str, day: float) -> pd.Series:
+        """Per patient: the time-dependent variable `name` on `day` (False if no interval)."""
         iv = self.intervals[name]
         hit = iv.loc[(iv["start"] <= day) & (day <= iv["stop"]), "patient_id"]
         return pd.Series(self.table.index.isin(hit.unique()), index=self.table.index)
@@ -130,13 +130,15 @@ def build_cohort(spec: StudySpec, frames: Any,
             table[v.name] = col.reindex(table.index)
         else:
             fr = get_frame(frames, v.frame)
-            missing = [c for c in (v.start, v.stop) if c not in fr.columns]
+            missing = [c for c in (v.start, v.stop) if c and c not in fr.columns]
             if missing:
                 raise StudyDataError(f"tidy frame {v.frame!r} lacks column(s) {missing} named "
                                      f"by variable {v.name!r}")
             fr = fr[fr["patient_id"].isin(table.index) & fr[v.start].notna()]
             o = fr["patient_id"].map(origin)
-            stop = _days(fr[v.stop], o)
+            # started_by = an interval from the start to forever
+            stop = (_days(fr[v.stop], o) if v.kind == "in_interval"
+                    else pd.Series(math.inf, index=fr.index))
             intervals[v.name] = pd.DataFrame({
                 "patient_id": fr["patient_id"].to_numpy(),
                 "start": _days(fr[v.start], o).to_numpy(),

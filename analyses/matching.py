@@ -94,7 +94,7 @@ def match(cohort: Cohort, spec: StudySpec, seed: int) -> MatchResult:
             c = codes[v]
             ok &= (c == c[e]) & (c[e] >= 0)
         for v in timedep_exact:
-            inside = cohort.in_interval(v, t).reindex(tab.index).to_numpy(bool)
+            inside = cohort.value_at(v, t).reindex(tab.index).to_numpy(bool)
             ok &= inside == inside[e]
         if not spec.reuse_controls:
             ok &= ~used

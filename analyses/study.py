@@ -66,12 +66,15 @@ class VariableSpec:
     `kind = "baseline"`: the value of `column` in the (one-row-per-patient) `frame`.
     `kind = "in_interval"`: True when the day considered (the set's index day) falls in
     one of the patient's `[start, stop]` intervals in `frame`; a missing `stop` means
-    the interval lasts to the end of follow-up. Time-dependent: evaluated for each
-    candidate control at the exposed patient's index day.
+    the interval lasts to the end of follow-up.
+    `kind = "started_by"`: True when one of the patient's intervals in `frame` started
+    on or before the day considered (e.g. "admitted to an ICU by the index day").
+    Time-dependent kinds are evaluated for each candidate control at the exposed
+    patient's index day.
     """
 
     name: str
-    kind: Literal["baseline", "in_interval"]
+    kind: Literal["baseline", "in_interval", "started_by"]
     frame: str
     column: str = ""
     start: str = ""
@@ -253,12 +256,13 @@ def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
     if kind == "baseline":
         return VariableSpec(name, "baseline", frame,
                             column=r.get(v, f"{where}.column", str, name, key="column"))
-    if kind == "in_interval":
-        return VariableSpec(name, "in_interval", frame,
+    if kind in ("in_interval", "started_by"):
+        return VariableSpec(name, kind, frame,  # type: ignore[arg-type]
                             start=r.get(v, f"{where}.start", str, key="start"),
-                            stop=r.get(v, f"{where}.stop", str, key="stop"))
-    raise StudySpecError(f"{r.source}: {where}.kind must be 'baseline' or 'in_interval', "
-                         f"found {kind!r}")
+                            stop=r.get(v, f"{where}.stop", str, "" if kind == "started_by"
+                                       else _MISSING, key="stop"))
+    raise StudySpecError(f"{r.source}: {where}.kind must be 'baseline', 'in_interval' or "
+                         f"'started_by', found {kind!r}")
 
 
 _MISSING = object()

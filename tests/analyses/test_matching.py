@@ -35,7 +35,8 @@ def patient_lists(draw: st.DrawFn) -> list[P]:
 
 
 def _in_icu(p: P, day: float) -> bool:
-    return any(a <= day <= b for a, b in p.icu)  # type: ignore[operator]
+    """ICU status at a day: admitted on or before it (the study's icu_at_index)."""
+    return any(a <= day for a, _ in p.icu)
 
 
 def _exposure(p: P) -> float | None:

@@ -19,7 +19,8 @@ def test_shipped_study_parses_into_the_jak_cni_design() -> None:
     assert [g.filter for g in s.subgroups] == [{"icu_at_index": True},
                                                {"icu_at_index": False}, {"rp_ild": True}]
     assert s.exclude_severities == ("blocking",)
-    assert s.variable("icu_at_index").kind == "in_interval"
+    assert s.variable("icu_at_index").kind == "started_by"
+    assert s.variable("in_icu_on_index").kind == "in_interval"
 
 
 def test_spec_is_frozen() -> None:
