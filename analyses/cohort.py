@@ -127,7 +127,8 @@ def build_cohort(spec: StudySpec, frames: Any,
     for v in spec.variables:
         if v.kind == "baseline":
             col = _one_per_patient(get_frame(frames, v.frame), v.frame, [v.column])[v.column]
-            table[v.name] = col.reindex(table.index)
+            col = col.reindex(table.index)
+            table[v.name] = col if v.missing is None else col.fillna(v.missing)
         else:
             fr = get_frame(frames, v.frame)
             missing = [c for c in (v.start, v.stop) if c and c not in fr.columns]

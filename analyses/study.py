@@ -63,7 +63,10 @@ class ExposureSpec:
 class VariableSpec:
     """A matching / subgroup / balance variable.
 
-    `kind = "baseline"`: the value of `column` in the (one-row-per-patient) `frame`.
+    `kind = "baseline"`: the value of `column` in the (one-row-per-patient) `frame`;
+    `missing`, if given, stands for a missing value (e.g. `rp_ild` is hidden by
+    branching logic when there is no ILD, which means "no RP-ILD"). Otherwise a missing
+    value matches nothing.
     `kind = "in_interval"`: True when the day considered (the set's index day) falls in
     one of the patient's `[start, stop]` intervals in `frame`; a missing `stop` means
     the interval lasts to the end of follow-up.
@@ -79,6 +82,7 @@ class VariableSpec:
     column: str = ""
     start: str = ""
     stop: str = ""
+    missing: Scalar | None = None   # value standing for a missing baseline value
 
 
 @dataclass(frozen=True)
@@ -249,13 +253,18 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
     where = f"variables[{i}]"
-    r.known(v, where, ("name", "kind", "frame", "column", "start", "stop"))
+    r.known(v, where, ("name", "kind", "frame", "column", "start", "stop", "missing"))
     kind = r.get(v, f"{where}.kind", str, "baseline", key="kind")
     name = r.get(v, f"{where}.name", str, key="name")
     frame = r.frame(v, f"{where}.frame", key="frame")
     if kind == "baseline":
+        missing = v.get("missing")
+        if missing is not None and not isinstance(missing, bool | int | float | str):
+            raise StudySpecError(f"{r.source}: {where}.missing must be a scalar, "
+                                 f"found {missing!r}")
         return VariableSpec(name, "baseline", frame,
-                            column=r.get(v, f"{where}.column", str, name, key="column"))
+                            column=r.get(v, f"{where}.column", str, name, key="column"),
+                            missing=missing)
     if kind in ("in_interval", "started_by"):
         return VariableSpec(name, kind, frame,  # type: ignore[arg-type]
                             start=r.get(v, f"{where}.start", str, key="start"),
