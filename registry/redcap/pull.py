@@ -60,6 +60,7 @@ class PreviousPull:
     last_full_at: datetime      # server time when the last full pull began
     metadata: Sequence[Mapping[str, Any]]
     record_ids: frozenset[str]
+    snapshot_id: int | None = None  # the store's id of that snapshot, if any
 
 
 @dataclass

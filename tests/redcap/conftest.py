@@ -1,0 +1,27 @@
+"""Fixtures for the pull tests: a small synthetic registry served by the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from registry.sandbox.clock import ManualClock
+from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="session")
+def small_registry():
+    """120 patients over 3 DAG sites (about 650 flat rows), fixed seed."""
+    return generate(GeneratorParams(seed=7, patients=120, sites=3))
+
+
+@pytest.fixture
+def served(small_registry) -> Iterator[SandboxServer]:
+    """The registry on a fresh sandbox whose clock starts an hour after its data was
+    entered (more than the pull's overlap, so an incremental pull sees only new edits)."""
+    clock = ManualClock("2025-07-01 02:00:00")
+    with SandboxServer(small_registry, clock=clock) as server:
+        clock.advance(hours=1)
+        yield server
