@@ -1,0 +1,158 @@
+"""What a REDCap data dictionary implies for the API: export columns, choices, forms.
+
+REDCap never exports a dictionary row as it stands: a checkbox becomes one
+`field___code` column per choice, descriptive fields vanish, and each instrument
+gains a `<form>_complete` column after its last field (REDCAP_API.md §2). The
+sandbox derives all of that once per project from the metadata rows, so export,
+import validation and `exportFieldNames` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["COMPLETE_CHOICES", "Column", "Schema", "empty_row", "labels_for", "parse_choices"]
+
+#: `<form>_complete` codes and the labels REDCap shows for them.
+COMPLETE_CHOICES = {"0": "Incomplete", "1": "Unverified", "2": "Complete"}
+_YESNO = {"1": "Yes", "0": "No"}
+_TRUEFALSE = {"1": "True", "0": "False"}
+_NO_DATA_TYPES = {"descriptive"}
+_NO_EXPORT_NAME_TYPES = {"descriptive", "file"}
+
+
+def parse_choices(text: str) -> dict[str, str]:
+    """`"1, Yes | 0, No"` -> `{"1": "Yes", "0": "No"}` (codes and labels stripped)."""
+    choices: dict[str, str] = {}
+    for part in text.split("|"):
+        if not part.strip():
+            continue
+        code, _, label = part.partition(",")
+        choices[code.strip()] = label.strip()
+    return choices
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: the field it belongs to, its form, and (checkboxes) its code."""
+
+    name: str
+    field: str
+    form: str
+    kind: str  # field_type, or "complete" for <form>_complete
+    code: str = ""
+
+
+@dataclass
+class Schema:
+    """The export view of a data dictionary (classic project, optional repeating forms)."""
+
+    metadata: list[dict[str, str]]
+    repeating: tuple[str, ...] = ()
+    fields: dict[str, dict[str, str]] = field(init=False)
+    forms: list[str] = field(init=False)
+    columns: list[Column] = field(init=False)
+    column_index: dict[str, Column] = field(init=False)
+    choices: dict[str, dict[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fields = {row["field_name"]: row for row in self.metadata}
+        self.forms = list(dict.fromkeys(row["form_name"] for row in self.metadata))
+        self.choices = {}
+        columns: list[Column] = []
+        for form in self.forms:
+            for row in self.metadata:
+                if row["form_name"] != form:
+                    continue
+                name, ftype = row["field_name"], row["field_type"]
+                if ftype in _NO_DATA_TYPES:
+                    continue
+                if ftype in ("radio", "dropdown", "checkbox"):
+                    self.choices[name] = parse_choices(row["select_choices_or_calculations"])
+                elif ftype == "yesno":
+                    self.choices[name] = dict(_YESNO)
+                elif ftype == "truefalse":
+                    self.choices[name] = dict(_TRUEFALSE)
+                if ftype == "checkbox":
+                    columns += [Column(f"{name}___{code}", name, form, ftype, code)
+                                for code in self.choices[name]]
+                else:
+                    columns.append(Column(name, name, form, ftype))
+            columns.append(Column(f"{form}_complete", f"{form}_complete", form, "complete"))
+            self.choices[f"{form}_complete"] = dict(COMPLETE_CHOICES)
+        self.columns = columns
+        self.column_index = {c.name: c for c in columns}
+
+    @property
+    def id_field(self) -> str:
+        """The record id field: the first field of the dictionary, as in REDCap."""
+        return self.metadata[0]["field_name"]
+
+    def form_of(self, column: str) -> str:
+        return self.column_index[column].form
+
+    def is_repeating(self, form: str) -> bool:
+        return form in self.repeating
+
+    def form_label(self, form: str) -> str:
+        """The instrument label REDCap would show (the sandbox derives it from the name)."""
+        return form.replace("_", " ").capitalize()
+
+    def columns_for(self, names: Iterable[str]) -> list[Column]:
+        """Export columns for requested field names (base names, `f___code`, `_complete`),
+        in dictionary order whatever the order asked (REDCAP_API.md §2)."""
+        wanted: set[str] = set()
+        for name in names:
+            if name in self.column_index:
+                wanted.add(name)
+            elif name in self.fields:
+                wanted.update(c.name for c in self.columns if c.field == name)
+        return [c for c in self.columns if c.name in wanted]
+
+    def unknown_fields(self, names: Iterable[str]) -> list[str]:
+        """Requested names that are neither fields, checkbox columns nor `_complete`."""
+        return [n for n in names if n not in self.column_index and n not in self.fields]
+
+    def form_columns(self, forms: Iterable[str]) -> list[str]:
+        wanted = set(forms)
+        return [c.name for c in self.columns if c.form in wanted]
+
+    def export_field_names(self, only: str | None = None) -> list[dict[str, str]]:
+        """`content=exportFieldNames` rows: one per checkbox choice, `_complete` included."""
+        rows = []
+        for col in self.columns:
+            ftype = self.fields[col.field]["field_type"] if col.field in self.fields else ""
+            if ftype in _NO_EXPORT_NAME_TYPES:
+                continue
+            if only is not None and col.field != only:
+                continue
+            rows.append({"original_field_name": col.field, "choice_value": col.code,
+                         "export_field_name": col.name})
+        return rows
+
+    def filtered_metadata(self, fields: list[str], forms: list[str]) -> list[dict[str, str]]:
+        """`content=metadata` with optional `fields[]`/`forms[]` (a union, dictionary order)."""
+        if not fields and not forms:
+            return [dict(r) for r in self.metadata]
+        keep_f, keep_forms = set(fields), set(forms)
+        return [dict(r) for r in self.metadata
+                if r["field_name"] in keep_f or r["form_name"] in keep_forms]
+
+
+def empty_row(columns: Iterable[Column]) -> dict[str, str]:
+    return {c.name: "" for c in columns}
+
+
+def labels_for(schema: Schema, column: Column, value: str, checkbox_labels: bool) -> str:
+    """The value REDCap exports with rawOrLabel=label for one cell."""
+    if value == "":
+        return ""
+    if column.kind == "checkbox":
+        if checkbox_labels:
+            return schema.choices[column.field].get(column.code, "") if value == "1" else ""
+        return "Checked" if value == "1" else "Unchecked"
+    choices: Mapping[str, str] | None = schema.choices.get(column.field)
+    if choices is None:
+        return value
+    return choices.get(value, value)

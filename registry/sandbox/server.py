@@ -1,0 +1,290 @@
+"""`SandboxServer`: the sandbox project behind a threaded HTTP server on loopback.
+
+`/api/` speaks REDCap's API (see `api.py`); `/_sandbox/...` is a small admin door,
+not part of REDCap, so a test can drive a server running in another process:
+
+- `GET  /_sandbox/health`      -> `{"status": "ok", "records": N, "now": ..., ...}`
+- `GET  /_sandbox/faults`      -> `{"faults": [...], "rate_limit": N, "banned": [...]}`
+- `POST /_sandbox/faults`      body: one fault object or a list, e.g.
+  `{"kind": "status", "status": 503, "count": 2, "after": 1, "content": "record"}`
+  (keys as `Faults.add`); answers like GET
+- `DELETE /_sandbox/faults` (or `POST /_sandbox/faults/clear`): drop every fault, lift bans
+- `POST /_sandbox/rate_limit`  body `{"per_minute": N}`
+- `POST /_sandbox/clock`       body `{"advance_seconds": S}` (only with a `ManualClock`)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from registry.errors import RegistryError
+from registry.sandbox import api
+from registry.sandbox.clock import Clock, ManualClock, SystemClock
+from registry.sandbox.faults import BAN_MESSAGE, PROXY_PAGE, Faults
+from registry.sandbox.formats import Reply, error_reply, text_reply
+from registry.sandbox.project import Project, Tokens
+
+__all__ = ["SandboxPortInUse", "SandboxServer"]
+
+
+class SandboxPortInUse(RegistryError):
+    """The sandbox could not bind its port."""
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    sandbox: SandboxServer
+
+    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.sockets_lock:
+                self.open_sockets.discard(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Apache"
+    sys_version = ""
+    timeout = 60
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        return
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(Reply(status, "application/json; charset=utf-8",
+                         json.dumps(data).encode("utf-8")))
+
+    def _not_post(self) -> None:
+        path = urlsplit(self.path).path
+        if path.rstrip("/") == "/api":
+            self._send(error_reply(501, "The REDCap API accepts POST requests only", "xml"))
+        else:
+            self._send(text_reply("Not Found", 404, "text/plain"))
+
+    # -- verbs -------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = urlsplit(self.path).path.rstrip("/")
+        sandbox = self.server.sandbox
+        if path == "/_sandbox/health":
+            self._json(200, sandbox.health())
+        elif path == "/_sandbox/faults":
+            self._json(200, sandbox.faults.snapshot())
+        else:
+            self._not_post()
+
+    do_PUT = do_PATCH = do_HEAD = _not_post  # noqa: N815
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        if urlsplit(self.path).path.rstrip("/") == "/_sandbox/faults":
+            self.server.sandbox.faults.clear()
+            self._json(200, self.server.sandbox.faults.snapshot())
+        else:
+            self._not_post()
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = urlsplit(self.path).path
+        body = self._body()
+        if path.startswith("/_sandbox/"):
+            self._admin(path.rstrip("/"), body)
+        elif path.rstrip("/") == "/api":
+            self._api(body)
+        else:
+            self._send(text_reply("Not Found", 404, "text/plain"))
+
+    # -- /_sandbox ---------------------------------------------------------------------
+    def _admin(self, path: str, body: bytes) -> None:
+        sandbox = self.server.sandbox
+        try:
+            data = json.loads(body or b"{}")
+            if path == "/_sandbox/faults":
+                for spec in data if isinstance(data, list) else [data]:
+                    sandbox.faults.add(**spec)
+            elif path == "/_sandbox/faults/clear":
+                sandbox.faults.clear()
+            elif path == "/_sandbox/rate_limit":
+                sandbox.faults.set_rate_limit(int(data["per_minute"]))
+            elif path == "/_sandbox/clock":
+                if not isinstance(sandbox.clock, ManualClock):
+                    self._json(409, {"error": "this server runs on real time"})
+                    return
+                sandbox.clock.advance(float(data["advance_seconds"]))
+            else:
+                self._json(404, {"error": f"no admin endpoint {path}"})
+                return
+        except (ValueError, TypeError, KeyError) as exc:
+            self._json(400, {"error": str(exc)})
+            return
+        self._json(200, sandbox.health())
+
+    # -- /api/ -------------------------------------------------------------------------
+    def _api(self, body: bytes) -> None:
+        sandbox = self.server.sandbox
+        params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        address = self.client_address[0]
+        faults = sandbox.faults
+        if faults.is_banned(address):
+            self._banned(address)
+            return
+        content = params.get("content", "")
+        export = (content == "record" and "data" not in params
+                  and params.get("action", "").lower() not in ("delete", "import"))
+        decision = faults.decide(content, address, record_export=export)
+        if decision.delay:
+            time.sleep(decision.delay)
+        fault = decision.fault
+        kind = fault.kind if fault else None
+        if kind == "ban":
+            self._banned(address)
+            return
+        if kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if kind == "status" and fault is not None:
+            phrase = self.responses.get(fault.status, ("Error",))[0]
+            self._send(text_reply(f"{fault.status} {phrase}", fault.status, "text/plain"))
+            return
+        if kind == "html":
+            self._send(text_reply(PROXY_PAGE, 502, "text/html"))
+            return
+        reply = api.handle(sandbox.project, params,
+                           drop_rows=fault.drop if kind == "drop_rows" and fault else None)
+        if kind == "truncate" and fault is not None:
+            cut = int(len(reply.body) * (0.5 if fault.fraction is None else fault.fraction))
+            self.close_connection = True
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply.body[:cut])
+            return
+        self._send(reply)
+
+    def _banned(self, address: str) -> None:
+        self._send(text_reply(BAN_MESSAGE.format(ip=address), 429, "text/plain"))
+
+
+class SandboxServer:
+    """A REDCap-compatible API for one sandbox project, on loopback, in a thread.
+
+    `SandboxServer(registry)` takes a `SyntheticRegistry` (or a ready `Project`);
+    `start()`/`stop()` or `with SandboxServer(...) as server:`; then `server.url`
+    (ends `/api/`), `server.tokens.project`, `server.tokens["paris"]`,
+    `server.project`, `server.faults`, `server.clock`.
+    """
+
+    def __init__(self, registry: Any = None, *, project: Project | None = None,
+                 host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None,
+                 rate_limit: int = 0) -> None:
+        if (registry is None) == (project is None):
+            raise ValueError("give a registry or a project, not both")
+        self.clock: Clock = clock or (project.clock if project else SystemClock())
+        self.registry = registry
+        self.project = project or Project.from_registry(registry, clock=self.clock)
+        self.faults = Faults(self.clock, rate_limit)
+        self.host, self._port = host, port
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> SandboxServer:
+        """Bind and serve in a background thread; `SandboxPortInUse` if the port is taken."""
+        if self._httpd is not None:
+            return self
+        try:
+            self._httpd = _HTTPServer((self.host, self._port), self)
+        except OSError as exc:
+            raise SandboxPortInUse(
+                f"cannot serve the sandbox on {self.host}:{self._port}: {exc.strerror}; "
+                "stop what uses it or pass --port 0 for a free port") from exc
+        self._port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
+            "poll_interval": 0.05}, name=f"sandbox:{self._port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        with httpd.sockets_lock:
+            for sock in list(httpd.open_sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what tests and the CLI use ------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._port}/"
+
+    @property
+    def url(self) -> str:
+        """The API URL, ending `/api/` as PyCap requires."""
+        return f"{self.base_url}api/"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.base_url}_sandbox/"
+
+    @property
+    def tokens(self) -> Tokens:
+        return self.project.tokens
+
+    @property
+    def truth(self) -> Any:
+        return getattr(self.registry, "truth", None)
+
+    def health(self) -> dict[str, Any]:
+        with self.project.lock:
+            n = len(self.project.records)
+        return {"status": "ok", "url": self.url, "records": n,
+                "dags": list(self.project.dag_ids), "now": str(self.clock.now()),
+                **self.faults.snapshot()}

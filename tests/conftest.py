@@ -1,0 +1,71 @@
+"""Shared fixtures: sandbox REDCap servers on loopback, started and stopped per test.
+
+`sandbox_factory(...)` starts a `SandboxServer` on a free port and stops it after the
+test; it exposes `.url`, `.tokens` (`.project`, `["<dag>"]`), `.project`, `.faults`,
+`.clock` and `.truth`. With no registry it serves the 4-record `mini_registry()`;
+with generator parameters (`seed=`, `patients=`, ...) it serves `generate(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from registry.sandbox.clock import ManualClock
+from registry.sandbox.server import SandboxServer
+from tests.sandbox.mini import mini_registry
+
+#: The time a test sandbox starts at (its generated records' creation time).
+SANDBOX_START = "2025-01-06 09:00:00"
+
+SandboxFactory = Callable[..., SandboxServer]
+
+
+def _generated(params: dict[str, Any]) -> Any:
+    from registry.sandbox.generator import GeneratorParams, generate
+
+    return generate(GeneratorParams(**params))
+
+
+def _factory(servers: list[SandboxServer]) -> SandboxFactory:
+    def make(registry: Any = None, *, clock: Any = None, rate_limit: int = 0,
+             **generator_params: Any) -> SandboxServer:
+        if registry is None:
+            registry = _generated(generator_params) if generator_params else mini_registry()
+        server = SandboxServer(registry, clock=clock or ManualClock(SANDBOX_START),
+                               rate_limit=rate_limit)
+        servers.append(server.start())
+        return server
+    return make
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[SandboxFactory]:
+    """Start sandboxes (ManualClock at SANDBOX_START unless `clock=`); stopped after the test."""
+    servers: list[SandboxServer] = []
+    yield _factory(servers)
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_sandbox_factory() -> Iterator[SandboxFactory]:
+    """As `sandbox_factory`, shared by a module: only for tests that do not mutate."""
+    servers: list[SandboxServer] = []
+    yield _factory(servers)
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
+    """A fresh mini-registry sandbox (safe to import into, delete from, fault)."""
+    return sandbox_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(module_sandbox_factory: SandboxFactory) -> SandboxServer:
+    """One mini-registry sandbox per module, for read-only tests."""
+    return module_sandbox_factory()
