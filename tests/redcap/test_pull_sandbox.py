@@ -11,14 +11,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from pull_support import (
-    DAG_COLUMN,
-    FAST,
-    by_record,
-    delete_records,
-    import_rows,
-    settings_for,
-)
 
 from registry.pulling import pull_all, pull_site
 from registry.sandbox.clock import ManualClock
@@ -26,6 +18,14 @@ from registry.sandbox.project import Project
 from registry.sandbox.server import SandboxServer
 from registry.settings import Site
 from registry.store import Store
+from tests.redcap.pull_support import (
+    DAG_COLUMN,
+    FAST,
+    by_record,
+    delete_records,
+    import_rows,
+    settings_for,
+)
 
 
 def _dag_sites(server, monkeypatch, *, dag_tokens: bool = False) -> list[Site]:
