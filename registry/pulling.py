@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from registry.errors import RegistryError
+from registry.errors import RedcapBanned, RegistryError
 from registry.log import configure_logging, event, get_logger
 from registry.redcap.client import RedcapClient
 from registry.redcap.pacing import RateLimiter
@@ -148,13 +149,21 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     outcomes: list[SiteOutcome] = []
+    banned: dict[str, str] = {}  # host -> the site that found the ban
     with _progress_display(show_progress) as bars:
         for site in chosen:
-            progress = bars(site.name)
+            host = urlsplit(site.url).hostname or site.url
             try:
+                if host in banned:  # one more request would only lengthen the admin's log
+                    raise RedcapBanned(
+                        f"site '{site.name}': not pulled: REDCap at {site.url} banned this "
+                        f"address earlier in this run (see site '{banned[host]}'); ask the "
+                        "REDCap administrator to lift the ban")
                 outcomes.append(pull_site(site, settings, store, full=full, clock=clock,
-                                          progress=progress))
+                                          progress=bars(site.name)))
             except RegistryError as exc:
+                if isinstance(exc, RedcapBanned):
+                    banned.setdefault(host, site.name)
                 event(_log, "pull.failed", logging.ERROR, site=site.name, error=exc.message)
                 outcomes.append(SiteOutcome(site=site.name, ok=False, error=exc.message))
     return outcomes

@@ -14,9 +14,10 @@ The order of a pull, and why:
    (REDCap's date window never shows a deletion).
 4. Each batch is checked: every id asked for must come back. A batch that times out is
    split (the batch size shrinks for the rest of the pull); a short batch's missing ids
-   are asked again in smaller batches; ids still missing after that are checked against
-   a fresh id export (a record deleted during the pull is dropped, with a log line), and
-   any other shortfall fails the pull. No partial result is ever returned.
+   are asked again in smaller batches, and ids still missing after `retries` rounds fail
+   the pull. A record deleted during the pull fails it too: the server cannot be told
+   apart from one silently dropping rows, and the next pull will not ask for it. No
+   partial result is ever returned.
 
 `fetch_site` does the talking and returns a `SitePull`; it never writes anything.
 """
@@ -116,7 +117,7 @@ class _Fetcher:
         self.client, self.site, self.settings = client, site, settings
         self.id_field, self.progress = id_field, progress
         self.batch_size = settings.batch_size
-        self.stats = {"batches": 0, "timeouts": 0, "short_batches": 0, "deleted_during_pull": 0}
+        self.stats = {"batches": 0, "timeouts": 0, "short_batches": 0}
 
     # -- ids ------------------------------------------------------------------------
     def ids(self, *, date_begin: datetime | None = None,
@@ -196,20 +197,13 @@ class _Fetcher:
             queue.extendleft(reversed([(missing[i:i + size], tries + 1)
                                        for i in range(0, len(missing), size)]))
             return
-        still_there = set(self.ids(only=missing))
-        gone = [i for i in missing if i not in still_there]
-        if gone:
-            self.stats["deleted_during_pull"] += len(gone)
-            event(_log, "pull.deleted_during_pull", logging.WARNING, site=self.site.name,
-                  n=len(gone), example=gone[0])
-        lost = [i for i in missing if i in still_there]
-        if lost:
-            shown = ", ".join(lost[:10]) + (" ..." if len(lost) > 10 else "")
-            raise RedcapUnreachable(
-                f"site '{self.site.name}': REDCap at {self.site.url} kept leaving out "
-                f"{len(lost)} requested record(s) ({shown}) after {tries + 1} tries; the "
-                "server may be overloaded: pull again later or lower pull.batch_size"
-            )
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise RedcapUnreachable(
+            f"site '{self.site.name}': REDCap at {self.site.url} kept leaving out "
+            f"{len(missing)} requested record(s) ({shown}) after {tries + 1} tries; the server "
+            "may be overloaded (or the records were deleted during the pull): pull again "
+            "later or lower pull.batch_size"
+        )
 
 
 def _confirm_vanished(fetcher: _Fetcher, site: Site, ids: list[str],
@@ -280,11 +274,6 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         to_fetch = [i for i in ids if i in changed or i in new]
         deleted = sorted(previous.record_ids - current)
     records = fetcher.fetch(to_fetch)
-    gone = [i for i in to_fetch if i not in records]  # deleted while we were pulling
-    if gone:
-        ids = [i for i in ids if i not in set(gone)]
-        if kind == "incremental":
-            deleted = sorted(set(deleted) | (set(gone) & previous.record_ids))  # type: ignore[union-attr]
 
     stats = dict(fetcher.stats, requests=client.requests - requests_before,
                  retried=client.retried, fetched=len(records), records=len(ids),
