@@ -96,9 +96,9 @@ def test_project_per_site_pulls_each_project(small_registry, tmp_path, monkeypat
 
 
 def test_incremental_pull_equals_a_fresh_full_pull(served, small_registry, tmp_path,
-                                                   monkeypatch):
+                                                   monkeypatch, pull_store_url):
     sites = _dag_sites(served, monkeypatch)
-    settings = settings_for(tmp_path, sites)
+    settings = settings_for(tmp_path, sites, store_url=pull_store_url)
     url, token = served.url, served.tokens.project
     paris = [r for r in small_registry.records if r[DAG_COLUMN] == "paris"]
     paris_ids = sorted({r["record_id"] for r in paris})
