@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -193,7 +194,7 @@ class RedcapClient:
             lambda p: p.export_records(
                 format_type="json", records=list(ids) if ids is not None else None,
                 fields=list(fields) if fields else None, date_begin=date_begin,
-                export_data_access_groups=with_dag or None,
+                export_data_access_groups=with_dag,
             ),
             retry_timeout=retry_timeout,
         )
@@ -234,7 +235,7 @@ class RedcapClient:
             retry=retry_if_exception(worth_retrying),
             before_sleep=lambda state: self._log_retry(what, state),
             reraise=True,
-            **({"sleep": self._sleep} if self._sleep else {}),
+            sleep=self._sleep or time.sleep,
         )
         try:
             return retrying(attempt)

@@ -275,7 +275,7 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         deleted = sorted(previous.record_ids - current)
     records = fetcher.fetch(to_fetch)
 
-    stats = dict(fetcher.stats, requests=client.requests - requests_before,
+    stats: dict[str, Any] = dict(fetcher.stats, requests=client.requests - requests_before,
                  retried=client.retried, fetched=len(records), records=len(ids),
                  deleted=len(deleted), batch_size_end=fetcher.batch_size,
                  seconds=round(time.monotonic() - started, 3))
