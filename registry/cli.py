@@ -77,6 +77,22 @@ def status(
     show_status(load_settings(settings), runs=runs)
 
 
+@app.command()
+def pull(
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", metavar="NAME", help="Pull only this site (repeatable)."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
+    = False,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Pull every configured site from REDCap into the store as a new snapshot."""
+    from registry.pulling import pull_command
+
+    raise typer.Exit(pull_command(settings, sites=site or None, full=full))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected failures become one line on stderr and an exit code."""
     try:

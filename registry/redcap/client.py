@@ -1,0 +1,282 @@
+"""The one door to REDCap: PyCap's `Project`, paced, status-checked, retried, translated.
+
+PyCap sends every call as one POST through `requests` with the keyword arguments given
+to `Project(...)`, and never looks at the HTTP status. Two public `requests` hooks
+passed through those keyword arguments see every request PyCap makes, including the
+ones it makes on its own (the data dictionary before the first record export):
+
+- `auth=`: a callable `requests` runs on each prepared request just before sending it;
+  ours waits for the host's `RateLimiter` and counts the request. It adds no header.
+- `hooks={"response": ...}`: runs on each response; ours raises on any status but 200
+  and on an HTML page where JSON was asked for, before PyCap tries to parse it.
+
+Each public method is one API call. Transient failures (timeouts, dropped connections,
+truncated bodies, 408/5xx, HTML pages) are retried with exponential backoff up to
+`PullSettings.retries` times, then raise `RedcapUnreachable`; a refusal (400/401/403/
+404) raises `RedcapRefused` at once; 429 raises `RedcapBanned` at once (REDCap bans the
+address for good, so retrying would only add to the log the admin reads). Messages
+name the site and the URL, never the token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+from redcap import Project
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from registry.errors import RedcapBanned, RedcapRefused, RedcapUnreachable
+from registry.log import event, get_logger, redact, register_secret
+from registry.redcap.pacing import RateLimiter, limiter_for
+from registry.settings import PullSettings, Site
+
+__all__ = ["RedcapClient", "RequestTimedOut"]
+
+_log = get_logger("redcap")
+T = TypeVar("T")
+
+DAG_COLUMN = "redcap_data_access_group"
+
+
+class _HttpStatus(Exception):
+    """Raised by the response hook: a status other than 200, or HTML instead of data."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `reason` is a short phrase for messages and logs."""
+
+    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.timeout = reason, timeout
+
+
+class RequestTimedOut(RedcapUnreachable):
+    """A request timed out (raised without retrying when the caller asked to shrink)."""
+
+
+def _error_text(response: requests.Response) -> str:
+    """REDCap's own error message from a body, or a description of what came back."""
+    ctype = response.headers.get("Content-Type", "")
+    text = response.text or ""
+    if "html" in ctype.lower() or _looks_html(response):
+        return "an HTML page (a proxy or web server error page, not REDCap's API)"
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict) and "error" in body:
+            return str(body["error"])[:300]
+    except ValueError:
+        pass
+    if "<error>" in text:
+        return text.split("<error>", 1)[1].split("</error>", 1)[0][:300]
+    text = text.strip().removeprefix("ERROR:").strip()
+    return (text[:300] or "an empty body").replace("\n", " ")
+
+
+def _check_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """`requests` response hook: refuse anything but a 200 with the data asked for."""
+    if response.status_code != 200:
+        raise _HttpStatus(response.status_code, _error_text(response))
+    if "html" in response.headers.get("Content-Type", "").lower() and _looks_html(response):
+        raise _HttpStatus(200, "an HTML page (a proxy or login page, not REDCap's API)")
+
+
+def _looks_html(response: requests.Response) -> bool:
+    head = response.content[:200].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+class _Pacer(requests.auth.AuthBase):
+    """`requests` auth hook used only to wait for the rate limiter and count requests."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.count = 0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self.limiter.acquire()
+        self.count += 1
+        return request
+
+
+class RedcapClient:
+    """One site's REDCap project, reached through PyCap with pacing, checks and retries.
+
+    `site.token()` is read once here and registered with the log redactor; it is held
+    only by the PyCap `Project`.
+    """
+
+    def __init__(self, site: Site, settings: PullSettings, *,
+                 limiter: RateLimiter | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.site = site
+        self.settings = settings
+        token = site.token().reveal()
+        register_secret(token)
+        self._pacer = _Pacer(limiter or limiter_for(site.url, settings.requests_per_minute))
+        self._sleep = sleep
+        try:
+            self._project = Project(
+                site.url, token, timeout=settings.timeout_seconds, auth=self._pacer,
+                hooks={"response": [_check_response]},
+            )
+        except AssertionError:  # PyCap checks url and token by assert
+            raise RedcapRefused(
+                f"site '{site.name}': PyCap refused the URL {site.url} or the token's form"
+            ) from None
+        self.retried = 0  # transient failures retried so far
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+        return self._pacer.count
+
+    # --- the API calls ---------------------------------------------------------------
+    def metadata(self) -> list[dict[str, str]]:
+        """The data dictionary (also primes PyCap's cache, so no hidden call follows)."""
+        return list(self._call("metadata", lambda p: p.metadata))
+
+    def project_info(self) -> dict[str, Any]:
+        return dict(self._call("project", lambda p: p.export_project_info()))
+
+    def version(self) -> str | None:
+        value = self._call("version", lambda p: p.export_version())
+        return str(value) if value is not None else None
+
+    def repeating_forms(self) -> list[dict[str, Any]]:
+        """Repeating instruments/events; [] for a project without any."""
+        try:
+            return list(self._call("repeatingFormsEvents",
+                                   lambda p: p.export_repeating_instruments_events()))
+        except RedcapRefused as exc:
+            if "does not contain any repeating" in exc.message:
+                return []
+            raise
+
+    def dags(self) -> list[dict[str, Any]] | None:
+        """The project's DAGs, or None when the token belongs to a DAG member (REDCap
+        forbids them this export), which is how a DAG token is recognised."""
+        try:
+            return list(self._call("dag", lambda p: p.export_dags()))
+        except RedcapRefused as exc:
+            if "assigned to a Data Access Group" in exc.message:
+                return None
+            raise
+
+    def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
+                date_begin: datetime | None = None, with_dag: bool = False,
+                retry_timeout: bool = True) -> list[dict[str, Any]]:
+        """Flat JSON record rows (raw values), optionally only `ids`, `fields`, changed
+        since `date_begin` (REDCap server time), with the DAG column.
+
+        With `retry_timeout=False` a timeout raises `RequestTimedOut` at once, so the
+        caller can shrink its batch instead of sending the same one again.
+        """
+        if ids is not None and not ids:
+            return []  # PyCap drops an empty list and would export every record
+        rows = self._call(
+            "record",
+            lambda p: p.export_records(
+                format_type="json", records=list(ids) if ids is not None else None,
+                fields=list(fields) if fields else None, date_begin=date_begin,
+                export_data_access_groups=with_dag,
+            ),
+            retry_timeout=retry_timeout,
+        )
+        if not isinstance(rows, list):
+            raise RedcapUnreachable(
+                f"site '{self.site.name}': REDCap at {self.site.url} answered a record export "
+                "with something that is not a list of records; check the URL"
+            )
+        return rows
+
+    # --- the machinery ---------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[Project], T], *, retry_timeout: bool = True) -> T:
+        def attempt() -> T:
+            try:
+                return fn(self._project)
+            except _HttpStatus as exc:
+                raise self._translate_status(what, exc) from None
+            except requests.Timeout as exc:
+                raise _Transient(f"no answer within {self.settings.timeout_seconds:g} s",
+                                 timeout=True) from exc
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                raise _Transient(f"connection failed or dropped ({type(exc).__name__})") from exc
+            except requests.JSONDecodeError as exc:
+                raise _Transient("a body that is not valid JSON (cut short?)") from exc
+            except requests.RequestException as exc:  # PyCap's RedcapError: an error body
+                raise RedcapRefused(
+                    f"site '{self.site.name}': REDCap refused the {what} export: "
+                    f"{redact(_pycap_message(exc))}"
+                ) from None
+
+        def worth_retrying(exc: BaseException) -> bool:
+            return isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.retries + 1),
+            wait=wait_exponential(multiplier=self.settings.backoff_seconds, max=60),
+            retry=retry_if_exception(worth_retrying),
+            before_sleep=lambda state: self._log_retry(what, state),
+            reraise=True,
+            sleep=self._sleep or time.sleep,
+        )
+        try:
+            return retrying(attempt)
+        except _Transient as exc:
+            cls = RequestTimedOut if exc.timeout else RedcapUnreachable
+            tries = "" if (exc.timeout and not retry_timeout) else (
+                f" after {self.settings.retries + 1} attempts")
+            raise cls(
+                f"site '{self.site.name}': REDCap at {self.site.url} failed the {what} export"
+                f"{tries}: {exc.reason}; check the server or raise pull.retries"
+            ) from exc
+
+    def _log_retry(self, what: str, state: RetryCallState) -> None:
+        self.retried += 1
+        exc = state.outcome.exception() if state.outcome else None
+        event(_log, "redcap.retry", logging.WARNING, site=self.site.name, call=what,
+              attempt=state.attempt_number, reason=getattr(exc, "reason", type(exc).__name__),
+              wait_s=round(state.next_action.sleep, 2) if state.next_action else None)
+
+    def _translate_status(self, what: str, exc: _HttpStatus) -> Exception:
+        name, url, detail = self.site.name, self.site.url, redact(exc.detail)
+        if exc.status == 429:
+            return RedcapBanned(
+                f"site '{name}': REDCap at {url} answered 429: this address is banned for "
+                "exceeding the server's request rate; ask the REDCap administrator to lift "
+                "the ban, and lower pull.requests_per_minute before pulling again"
+            )
+        if exc.status in (401, 403):
+            return RedcapRefused(
+                f"site '{name}': REDCap at {url} refused the {what} export ({exc.status}: "
+                f"{detail}); check the site's API token and its export rights"
+            )
+        if exc.status == 408 or exc.status >= 500 or exc.status == 200:
+            return _Transient(f"HTTP {exc.status}, {detail}" if exc.status != 200 else detail)
+        return RedcapRefused(
+            f"site '{name}': REDCap at {url} refused the {what} export ({exc.status}: {detail})"
+        )
+
+
+def _pycap_message(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else ""
+    if isinstance(arg, dict) and "error" in arg:
+        return str(arg["error"])[:300]
+    return str(arg)[:300]
