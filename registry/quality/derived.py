@@ -37,6 +37,7 @@ __all__ = [
     "derive_rules",
     "fields_of",
     "load_derived_config",
+    "parse_derived_config",
     "show_column",
 ]
 
@@ -59,14 +60,19 @@ def show_column(field: str) -> str:
 
 def load_derived_config(path: str | Path | None) -> DerivedConfig:
     """Read `_dictionary.json` (severities/overrides); missing file -> defaults."""
-    config: DerivedConfig = {"defaults": dict(DEFAULT_SEVERITY), "fields": {}}
     if path is None or not Path(path).exists():
-        return config
+        return parse_derived_config({})
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SuiteDefinitionError(f"suite {path}: not valid JSON (line {exc.lineno}: "
                                    f"{exc.msg})") from exc
+    return parse_derived_config(data, str(path))
+
+
+def parse_derived_config(data: Any, path: str = "<dictionary overrides>") -> DerivedConfig:
+    """Check the parsed `_dictionary.json` and fill in the default severities."""
+    config: DerivedConfig = {"defaults": dict(DEFAULT_SEVERITY), "fields": {}}
     allowed = (*SEVERITIES, "off")
     if not isinstance(data, dict) or set(data) - {"defaults", "fields", "notes"}:
         raise SuiteDefinitionError(f"suite {path}: expected keys defaults, fields (notes)")

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from registry.quality.derived import (
     derive_rules,
     fields_of,
     load_derived_config,
+    parse_derived_config,
     show_column,
 )
 from registry.quality.flags import (
@@ -118,7 +120,7 @@ def _type_rules(metadata: Sequence[Mapping[str, str]], config: dict) -> list[Rul
 
 
 def validate(
-    frames: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame] | Any,
     metadata: Sequence[Mapping[str, str]],
     suites: Sequence[Suite] | str | Path,
     *,
@@ -134,11 +136,15 @@ def validate(
     `today` bounds "no future dates" (default: the date of the run).
     """
     today = today or dt.date.today()
+    if not isinstance(frames, Mapping):  # registry.tidy.Frames
+        frames = {name: getattr(frames, name) for name in (
+            "patients", "treatments", "icu_stays", "infections", "outcomes", "conformance")}
     if isinstance(suites, str | Path):
-        config = dict(derived_config or load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
+        config = (parse_derived_config(derived_config) if derived_config is not None
+                  else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
-        config = dict(derived_config or load_derived_config(None))
+        config = parse_derived_config(derived_config or {})
     prepared, branching_problems = add_branching_columns(prepare(frames), metadata)
     rules = [r for s in suites for r in s.rules]
     rules += derive_rules(metadata, today=today, config=config)
@@ -171,7 +177,8 @@ def validate(
         cells = set(zip(conf["record_id"].astype(str), conf["form"], conf["instance"],
                         conf["field"], strict=True))
         if not failures.empty:
-            is_required = failures["rule_id"].str.endswith(".required")
+            completeness = {r.id for r in rules if r.dimension == "completeness"}
+            is_required = failures["rule_id"].isin(completeness)
             same_cell = pd.Series([
                 (r, f, i, fl) in cells for r, f, i, fl in zip(
                     failures["record_id"], failures["form"], failures["instance"],
