@@ -1,0 +1,142 @@
+"""Failures -> flag rows: one record, one field (and repeat instance), one rule.
+
+Each row carries the plain-language message with the record's values filled in and a
+link that opens the form in REDCap:
+`<redcap>/redcap_v<version>/DataEntry/index.php?pid=<pid>&id=<record>&page=<form>`
+plus `&instance=<n>` for a repeat instance (DESIGN.md, flags-<site>.csv).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pandas as pd
+
+from registry.quality.gx_adapter import Outcome
+from registry.quality.suites import Rule
+
+__all__ = [
+    "FAILURE_COLUMNS",
+    "SiteLink",
+    "blocking_patients",
+    "failures_from_outcomes",
+    "format_value",
+    "form_link",
+]
+
+FAILURE_COLUMNS = ["site", "patient_id", "record_id", "form", "instance", "field", "rule_id",
+                   "severity", "message", "link"]
+
+
+@dataclass(frozen=True)
+class SiteLink:
+    """Where a site's records live in REDCap: base URL, REDCap version, project id."""
+
+    base_url: str
+    version: str
+    pid: int | str
+
+    @property
+    def root(self) -> str:
+        """The base URL without a trailing `/` or `/api/`."""
+        base = self.base_url.rstrip("/")
+        return base[: -len("/api")] if base.endswith("/api") else base
+
+
+def form_link(link: SiteLink | None, record_id: str, form: str, instance: str) -> str:
+    """The DataEntry URL of one form (instance) of one record; "" without a SiteLink."""
+    if link is None:
+        return ""
+    url = (f"{link.root}/redcap_v{link.version}/DataEntry/index.php?pid={link.pid}"
+           f"&id={quote(str(record_id), safe='')}&page={quote(form, safe='')}")
+    return f"{url}&instance={instance}" if instance else url
+
+
+def format_value(value: object) -> str:
+    """A value as a coordinator reads it: dates as YYYY-MM-DD, Yes/No, "(empty)"."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "(empty)"
+    if isinstance(value, float) and math.isnan(value):
+        return "(empty)"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    try:
+        if pd.isna(value):  # numpy scalars
+            return "(empty)"
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):
+        return format_value(value.item())  # type: ignore[attr-defined]
+    return str(value)
+
+
+def _instance_text(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(int(value))  # type: ignore[call-overload]
+
+
+def _links_for(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> \
+        SiteLink | None:
+    if site_links is None or isinstance(site_links, SiteLink):
+        return site_links
+    return site_links.get(site) or site_links.get("*")
+
+
+def failures_from_outcomes(
+    frames: Mapping[str, pd.DataFrame],
+    outcomes: Iterable[Outcome],
+    field_forms: Mapping[str, str],
+    repeating: Iterable[str],
+    site_links: Mapping[str, SiteLink] | SiteLink | None,
+) -> pd.DataFrame:
+    """One row per failing cell, with the message filled in and the REDCap link.
+
+    The flag points at `rule.field` on its own form: the row's instance when that is
+    the row's form, no instance when the field is on a non-repeating form (e.g. a
+    treatment after the death date flagged on the outcome form's death date), and the
+    whole instance (field "") for instance-level rules such as duplicates.
+    """
+    repeating = set(repeating)
+    rows: list[dict[str, object]] = []
+    for outcome in outcomes:
+        if outcome.error is not None or len(outcome.failing) == 0:
+            continue
+        rule: Rule = outcome.rule
+        frame = frames[rule.frame]
+        sub = frame.iloc[outcome.failing]
+        names = rule.placeholders
+        for rec in sub.to_dict("records"):
+            row_form = str(rec["form"])
+            form = field_forms.get(rule.field, row_form) if rule.field else row_form
+            if form == row_form:
+                instance = _instance_text(rec.get("instance"))
+            elif form in repeating:
+                form, instance = row_form, _instance_text(rec.get("instance"))
+            else:
+                instance = ""
+            values = {n: format_value(rec.get(n)) for n in names if n != "value"}
+            if "value" in names:
+                values["value"] = format_value(rec.get(rule.field))
+            site, record = str(rec["site"]), str(rec["record_id"])
+            rows.append({
+                "site": site, "patient_id": rec["patient_id"], "record_id": record,
+                "form": form, "instance": instance, "field": rule.field, "rule_id": rule.id,
+                "severity": rule.severity, "message": rule.message.format(**values),
+                "link": form_link(_links_for(site_links, site), record, form, instance),
+            })
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+def blocking_patients(failures: pd.DataFrame) -> set[str]:
+    """patient_ids with at least one blocking failure: kept out of the analyses."""
+    if failures.empty:
+        return set()
+    return set(failures.loc[failures["severity"] == "blocking", "patient_id"].astype(str))

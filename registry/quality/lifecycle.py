@@ -1,0 +1,87 @@
+"""A flag's life across snapshots: new, open, resolved, reopened (pure, no I/O).
+
+A flag is identified by `(site, record_id, form, instance, field, rule_id)`. Given the
+previous run's flag set (as saved, including resolved flags carried forward so a
+flag that comes back is recognised) and tonight's failures:
+
+    new       failing now, never seen before
+    open      failing now, open (new / open / reopened) last time
+    reopened  failing now, resolved last time
+    resolved  not failing now; `reported` is True only the night it gets resolved
+              (flags-<site>.csv lists open flags and just-resolved ones), later nights
+              carry it silently so a return is `reopened`, not `new`
+
+`first_seen` is kept from the first night; `last_seen` is the last night it failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["FLAG_KEY", "LIFECYCLE_COLUMNS", "OPEN_STATUSES", "age_flags", "flag_key"]
+
+FLAG_KEY = ("site", "record_id", "form", "instance", "field", "rule_id")
+OPEN_STATUSES = ("new", "open", "reopened")
+LIFECYCLE_COLUMNS = ["site", "record_id", "form", "instance", "field", "rule_id", "severity",
+                     "status", "first_seen", "last_seen", "message", "link", "patient_id",
+                     "reported"]
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def flag_key(flag: Mapping[str, Any]) -> tuple[str, ...]:
+    """The identity of a flag; instance normalised ("" for non-repeating forms)."""
+    return tuple(_text(flag.get(k)) for k in FLAG_KEY)
+
+
+def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Iterable[
+        Mapping[str, Any]], seen_at: datetime) -> pd.DataFrame:
+    """Statuses and first/last seen of tonight's flags, given the previous flag set.
+
+    `previous`: the last saved set (dicts with the key columns, status, first_seen,
+    last_seen, ...); `current`: tonight's failure rows (key columns, severity, message,
+    link). Returns one row per flag (current ones and previous ones now resolved).
+    """
+    cur_rows = (current.to_dict("records") if isinstance(current, pd.DataFrame)
+                else [dict(r) for r in current])
+    prev = {flag_key(p): dict(p) for p in previous}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    for row in cur_rows:
+        key = flag_key(row)
+        if key in seen:
+            continue  # one flag per cell and rule
+        seen.add(key)
+        before = prev.get(key)
+        if before is None:
+            status, first = "new", seen_at
+        elif before.get("status") == "resolved":
+            status, first = "reopened", before.get("first_seen") or seen_at
+        else:
+            status, first = "open", before.get("first_seen") or seen_at
+        out.append({**dict(zip(FLAG_KEY, key, strict=True)),
+                    "severity": row.get("severity"), "status": status, "first_seen": first,
+                    "last_seen": seen_at, "message": row.get("message", ""),
+                    "link": row.get("link", ""), "patient_id": row.get("patient_id"),
+                    "reported": True})
+    for key, before in prev.items():
+        if key in seen:
+            continue
+        just = before.get("status") in OPEN_STATUSES
+        out.append({**dict(zip(FLAG_KEY, key, strict=True)),
+                    "severity": before.get("severity"), "status": "resolved",
+                    "first_seen": before.get("first_seen"),
+                    "last_seen": before.get("last_seen"),
+                    "message": before.get("message", ""), "link": before.get("link", ""),
+                    "patient_id": before.get("patient_id"), "reported": just})
+    return pd.DataFrame(out, columns=LIFECYCLE_COLUMNS)

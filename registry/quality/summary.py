@@ -1,0 +1,64 @@
+"""Per-site, per-rule result rows: checked, failed, percent, status.
+
+Every rule gives one row per site on every run (DQD style), so a night's quality can
+be compared with the previous ones: `passed` (checked > 0, none failed), `failed`,
+`not_applicable` (nothing to check at that site, e.g. no ICU stays) or `error` (the rule
+could not run; the message says why, the other rules still ran).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from registry.quality.gx_adapter import Outcome
+from registry.quality.suites import Rule
+
+__all__ = ["RESULT_COLUMNS", "STATUSES", "result_row", "rule_results"]
+
+RESULT_COLUMNS = ["site", "rule_id", "suite", "frame", "field", "severity", "dimension",
+                  "checked", "failed", "percent", "status", "error"]
+STATUSES = ("passed", "failed", "not_applicable", "error")
+
+
+def result_row(rule: Rule, site: str, checked: int, failed: int,
+               error: str | None = None) -> dict[str, object]:
+    """One result row; status derived from the counts (or `error`)."""
+    if error is not None:
+        status, checked, failed = "error", 0, 0
+    elif checked == 0:
+        status = "not_applicable"
+    else:
+        status = "failed" if failed else "passed"
+    percent = round(100.0 * failed / checked, 2) if checked else 0.0
+    return {"site": site, "rule_id": rule.id, "suite": rule.suite, "frame": rule.frame,
+            "field": rule.field, "severity": rule.severity, "dimension": rule.dimension,
+            "checked": int(checked), "failed": int(failed), "percent": percent,
+            "status": status, "error": error or ""}
+
+
+def rule_results(frames: dict[str, pd.DataFrame], outcomes: Iterable[Outcome],
+                 sites: Sequence[str]) -> list[dict[str, object]]:
+    """Result rows of the GX outcomes, per site (failed = distinct failing rows)."""
+    rows: list[dict[str, object]] = []
+    for outcome in outcomes:
+        frame = frames.get(outcome.rule.frame)
+        if outcome.error is not None or frame is None:
+            rows += [result_row(outcome.rule, s, 0, 0, outcome.error or "no frame")
+                     for s in sites]
+            continue
+        site_col = frame["site"].astype(str).to_numpy()
+        failing = np.zeros(len(frame), dtype=bool)
+        failing[outcome.failing] = True
+        for site in sites:
+            at = site_col == site
+            rows.append(result_row(outcome.rule, site, int((outcome.checked & at).sum()),
+                                   int((failing & at).sum())))
+    return rows
+
+
+def empty_results() -> pd.DataFrame:
+    """An empty result table with the documented columns."""
+    return pd.DataFrame(columns=RESULT_COLUMNS)
