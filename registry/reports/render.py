@@ -9,9 +9,10 @@ ids), so rendering the same model twice gives the same bytes.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import jinja2
 from registry.errors import RegistryError
 from registry.reports import format as fmt
 
-__all__ = ["as_date", "environment", "render_html", "svg_data_uri", "write_pdf"]
+__all__ = ["as_date", "environment", "epoch_of", "render_html", "svg_data_uri", "write_pdf"]
 
 _HERE = Path(__file__).resolve().parent
 TEMPLATES = _HERE / "templates"
@@ -56,9 +57,30 @@ def render_html(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
-    """Lay `html` out on A4 with the report stylesheet and write it to `path` atomically."""
+class _NoSubsetNagging(logging.Filter):
+    """Drop WeasyPrint's per-render "Using fontTools instead of HarfBuzz-Subset" warning:
+    the fonts are embedded either way and the nightly log should not fill with it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "HarfBuzz-Subset" not in record.getMessage()
+
+
+_NAG_FILTER = _NoSubsetNagging()
+
+
+def write_pdf(html: str, path: str | os.PathLike[str], *, epoch: int = 0) -> Path:
+    """Lay `html` out on A4 with the report stylesheet and write it to `path` atomically.
+
+    `epoch` (seconds since 1970) is the time stamped into the embedded font subsets
+    (fontTools reads SOURCE_DATE_EPOCH); the callers pass the run's time, so the same
+    run gives the same bytes whenever its report is rebuilt.
+    """
     import weasyprint  # imported here: ~0.5 s, and only the report command needs it
+
+    for name in ("weasyprint", "weasyprint.progress"):
+        logger = logging.getLogger(name)
+        if _NAG_FILTER not in logger.filters:
+            logger.addFilter(_NAG_FILTER)
 
     target = Path(path)
     try:
@@ -71,6 +93,8 @@ def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
     try:
         document = weasyprint.HTML(string=html, base_url=str(TEMPLATES))
         document.write_pdf(tmp, stylesheets=[weasyprint.CSS(filename=str(STYLESHEET))])
@@ -82,7 +106,20 @@ def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if saved_epoch is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = saved_epoch
     return target
+
+
+def epoch_of(moment: datetime) -> int:
+    """Seconds since 1970 of a run time (naive times are UTC, as the store keeps them)."""
+
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
 def as_date(value: date | datetime | None) -> date | None:

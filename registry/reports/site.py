@@ -17,7 +17,7 @@ from registry.errors import RegistryError
 from registry.reports.figures import history_svg
 from registry.reports.format import plural
 from registry.reports.models import Flag, SiteReport, natural_key
-from registry.reports.render import render_html, svg_data_uri, write_pdf
+from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
 
 __all__ = ["FormGroup", "PatientGroup", "group_flags", "render_site_html", "render_site_pdf",
            "verdict"]
@@ -132,4 +132,4 @@ def render_site_html(report: SiteReport) -> str:
 
 def render_site_pdf(report: SiteReport, path: str | os.PathLike[str]) -> Path:
     """Write one site coordinator's PDF to `path` (whole or not at all)."""
-    return write_pdf(render_site_html(report), path)
+    return write_pdf(render_site_html(report), path, epoch=epoch_of(report.snapshot_time))

@@ -20,7 +20,7 @@ from registry.errors import RegistryError
 from registry.reports.figures import forest_svg, km_svg
 from registry.reports.format import fmt_hr, fmt_hr_ci, fmt_int
 from registry.reports.models import AnalysisRow, RuleResult, StudyReport, natural_key
-from registry.reports.render import render_html, svg_data_uri, write_pdf
+from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
 
 __all__ = [
     "Change",
@@ -180,4 +180,4 @@ def render_study_html(report: StudyReport) -> str:
 
 def render_study_pdf(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     """Write the PIs' PDF for one study to `path` (whole or not at all)."""
-    return write_pdf(render_study_html(report), path)
+    return write_pdf(render_study_html(report), path, epoch=epoch_of(report.generated_at))
