@@ -1,0 +1,115 @@
+"""Reading snapshots back: their history, records, flat rows and data dictionary.
+
+Rows come back exactly as the REDCap flat export gave them: every column of the
+snapshot in export order, `""` where empty, records in REDCap's (natural) record-id
+order and each record's rows in their export order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from registry.errors import StoreError
+from registry.store import records as rec
+from registry.store.schema import dictionaries, record_versions, snapshot_records, snapshots
+from registry.store.snapshots import SnapshotDiff, SnapshotInfo, latest_id, members, snapshot_info
+
+__all__ = [
+    "diff",
+    "get",
+    "history",
+    "latest",
+    "metadata_of",
+    "records_of",
+    "rows_of",
+    "sites",
+]
+
+
+def get(conn: Connection, snapshot_id: int) -> SnapshotInfo:
+    row = conn.execute(select(snapshots).where(snapshots.c.id == snapshot_id)).first()
+    if row is None:
+        raise StoreError(f"no snapshot {snapshot_id} in the store; "
+                         "`registry status` lists the snapshots there are")
+    return snapshot_info(row)
+
+
+def latest(conn: Connection, site: str) -> SnapshotInfo | None:
+    snapshot_id = latest_id(conn, site)
+    return None if snapshot_id is None else get(conn, snapshot_id)
+
+
+def history(conn: Connection, site: str | None = None,
+            limit: int | None = None) -> list[SnapshotInfo]:
+    """Snapshots, newest first (of one site, or of all)."""
+    q = select(snapshots).order_by(snapshots.c.id.desc())
+    if site is not None:
+        q = q.where(snapshots.c.site == site)
+    if limit is not None:
+        q = q.limit(limit)
+    return [snapshot_info(r) for r in conn.execute(q)]
+
+
+def sites(conn: Connection) -> list[str]:
+    """Every site that has at least one snapshot, sorted."""
+    return sorted(conn.execute(select(snapshots.c.site).distinct()).scalars())
+
+
+def _columns(conn: Connection, snapshot_id: int) -> list[str]:
+    cols = conn.execute(select(snapshots.c.columns)
+                        .where(snapshots.c.id == snapshot_id)).first()
+    if cols is None:
+        get(conn, snapshot_id)  # raises the "no snapshot" error
+    return list(cols[0] or []) if cols else []
+
+
+def records_of(conn: Connection, snapshot_id: int,
+               record_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, str]]]:
+    """record_id -> full flat rows, in natural record-id order."""
+    columns = _columns(conn, snapshot_id)
+    rv = record_versions
+    q = (select(rv.c.record_id, rv.c.payload)
+         .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
+         .where(snapshot_records.c.snapshot_id == snapshot_id))
+    if record_ids is not None:
+        wanted = list(dict.fromkeys(record_ids))
+        found: list[Any] = []
+        for i in range(0, len(wanted), 500):
+            found += conn.execute(q.where(rv.c.record_id.in_(wanted[i:i + 500]))).all()
+    else:
+        found = conn.execute(q).all()
+    found.sort(key=lambda r: rec.natural_key(r.record_id))
+    return {r.record_id: rec.expand_rows(rec.load_rows(r.payload), columns) for r in found}
+
+
+def rows_of(conn: Connection, snapshot_id: int,
+            record_ids: Iterable[str] | None = None) -> list[dict[str, str]]:
+    """All flat rows of a snapshot (or of some of its records), in export order."""
+    return [row for rows in records_of(conn, snapshot_id, record_ids).values() for row in rows]
+
+
+def metadata_of(conn: Connection, snapshot_id: int) -> list[dict[str, str]] | None:
+    """The data dictionary the snapshot was pulled with (None if the pull gave none)."""
+    get(conn, snapshot_id)
+    payload = conn.execute(
+        select(dictionaries.c.payload)
+        .join(snapshots, snapshots.c.dictionary_id == dictionaries.c.id)
+        .where(snapshots.c.id == snapshot_id)).scalar()
+    return None if payload is None else json.loads(payload)
+
+
+def diff(conn: Connection, old_id: int, new_id: int) -> SnapshotDiff:
+    """Which records were added, changed or deleted from snapshot `old_id` to `new_id`."""
+    get(conn, old_id)
+    get(conn, new_id)
+    old, new = members(conn, old_id), members(conn, new_id)
+    key = rec.natural_key
+    return SnapshotDiff(
+        added=sorted((r for r in new if r not in old), key=key),
+        changed=sorted((r for r in new if r in old and old[r][1] != new[r][1]), key=key),
+        deleted=sorted((r for r in old if r not in new), key=key),
+    )

@@ -1,0 +1,100 @@
+"""How a record's flat REDCap rows are kept: compact, hashed, and put back in order.
+
+A record is the list of its flat export rows (dicts of strings; `""` for empty). It is
+stored *sparse*: each row keeps only its non-empty values, and the snapshot keeps the
+export's column order, so a wide form with mostly empty repeat rows costs little and a
+field added to the dictionary (empty everywhere) does not make every record a new
+version. The content hash is SHA-256 of the canonical JSON (sorted keys, no spaces) of
+the sparse rows, so the same content always hashes the same whatever the column order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "Rows",
+    "canonical_json",
+    "column_order",
+    "content_hash",
+    "dump_rows",
+    "expand_rows",
+    "load_rows",
+    "natural_key",
+    "sparse_rows",
+]
+
+Rows = Sequence[Mapping[str, Any]]
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal content gives equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def sparse_rows(rows: Rows) -> list[dict[str, str]]:
+    """The rows with their empty values left out (values as REDCap strings)."""
+    out = []
+    for row in rows:
+        out.append({k: t for k, v in row.items() if (t := _text(v)) != ""})
+    return out
+
+
+def content_hash(sparse: list[dict[str, str]]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a record's sparse rows."""
+    return hashlib.sha256(canonical_json(sparse).encode("utf-8")).hexdigest()
+
+
+def dump_rows(sparse: list[dict[str, str]]) -> str:
+    """The stored payload text of a record (compact JSON, row and key order kept)."""
+    return json.dumps(sparse, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_rows(payload: str) -> list[dict[str, str]]:
+    return json.loads(payload)  # type: ignore[no-any-return]
+
+
+def expand_rows(sparse: Iterable[Mapping[str, str]],
+                columns: Sequence[str]) -> list[dict[str, str]]:
+    """Full export rows again: every column, in export order, `""` where empty.
+
+    A stored value under a column the snapshot does not list (a field since removed) is
+    appended after the known columns rather than lost.
+    """
+    known = set(columns)
+    out = []
+    for row in sparse:
+        full = {c: row.get(c, "") for c in columns}
+        for k, v in row.items():
+            if k not in known:
+                full[k] = v
+        out.append(full)
+    return out
+
+
+def column_order(records: Iterable[Rows]) -> list[str]:
+    """Columns in the order the export gave them (first seen first)."""
+    seen: dict[str, None] = {}
+    for rows in records:
+        for row in rows:
+            if len(seen) and all(k in seen for k in row):
+                continue
+            for k in row:
+                seen.setdefault(k, None)
+    return list(seen)
+
+
+def natural_key(record_id: str) -> tuple[Any, ...]:
+    """Sort key putting record ids in REDCap's order: `2` before `10`, `1-2` before `1-10`."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
+                 for p in _DIGITS.split(record_id) if p != "")
