@@ -268,12 +268,13 @@ def _default_label(entry: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class SeedSpread:
-    """How much the main HR moves when matching is redone with other seeds."""
+    """How much the main HR moves when matching is redone with other seeds: the middle
+    95% of the re-drawn HRs (2.5th to 97.5th percentile) and their median."""
 
     n_seeds: int
-    hr_min: float
+    hr_low: float
     hr_median: float
-    hr_max: float
+    hr_high: float
 
 
 @dataclass(frozen=True)
