@@ -1,0 +1,185 @@
+"""The report figures, drawn with matplotlib as SVG (vector, text kept as text).
+
+Every figure must read printed in black and white: arms and series differ by line
+style, marker and hatching, never by colour alone. Text stays text in the SVG
+(`svg.fonttype = none`) so WeasyPrint sets it in the embedded DejaVu font and the
+numbers at risk can be read back from the PDF. Output is deterministic (fixed hash
+salt, no date) so a report rebuilt from the same run is byte-identical.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+
+from registry.reports.format import fmt_hr_ci
+from registry.reports.models import AnalysisRow, KMCurve, NightCount
+
+__all__ = ["forest_svg", "history_svg", "km_svg"]
+
+_RC: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "registry-reports",
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "axes.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "xtick.major.width": 0.8,
+    "ytick.major.width": 0.8,
+    "legend.frameon": False,
+    "hatch.linewidth": 0.6,
+}
+
+#: (line style, colour, marker) per arm: distinguishable in grey scale.
+_ARM_STYLES = (("-", "#000000"), ("--", "#555555"), (":", "#000000"), ("-.", "#777777"))
+
+
+def _svg(fig: Figure) -> str:
+    FigureCanvasSVG(fig)
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def _figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(_RC):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def km_svg(curves: Sequence[KMCurve], *, horizon: float, ylabel: str,
+           xlabel: str = "Days since the index day") -> str:
+    """Kaplan-Meier step curves, one per arm, with the numbers at risk set below."""
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 3.9)
+        grid = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.4 + 0.35 * len(curves)])
+        ax = fig.add_subplot(grid[0])
+        table = fig.add_subplot(grid[1], sharex=ax)
+        for i, curve in enumerate(curves):
+            style, colour = _ARM_STYLES[i % len(_ARM_STYLES)]
+            if curve.ci_low and curve.ci_high:
+                ax.fill_between(curve.times, curve.ci_low, curve.ci_high, step="post",
+                                color=colour, alpha=0.08, linewidth=0)
+            ax.step(curve.times, curve.survival, where="post", linestyle=style, color=colour,
+                    linewidth=1.7, label=curve.arm)
+        ax.set_ylim(0, 1.03)
+        ax.set_xlim(0, horizon)
+        ax.set_ylabel(ylabel)
+        ax.yaxis.set_major_locator(FixedLocator([0, 0.25, 0.5, 0.75, 1.0]))
+        ax.grid(axis="y", color="#cccccc", linewidth=0.5)
+        ax.legend(loc="lower left", handlelength=3.2)
+        ticks = sorted({t for c in curves for t, _ in c.at_risk if t <= horizon})
+        if ticks:
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xlabel(xlabel)
+        ax.tick_params(labelbottom=True)
+
+        table.set_ylim(len(curves) - 0.5, -1.3)
+        for side in ("top", "right", "bottom", "left"):
+            table.spines[side].set_visible(False)
+        table.tick_params(axis="both", length=0, labelbottom=False)
+        table.tick_params(axis="y", pad=14)
+        table.set_yticks(range(len(curves)))
+        table.set_yticklabels([c.arm for c in curves])
+        table.text(-0.02, -1.0, "Number at risk", fontweight="bold", ha="right", va="center",
+                   transform=table.get_yaxis_transform())
+        for row, curve in enumerate(curves):
+            for t, n in curve.at_risk:
+                if t <= horizon:
+                    table.text(t, row, str(n), ha="center", va="center")
+        return _svg(fig)
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    candidates = [0.05, 0.1, 0.2, 0.5, 1, 2, 4, 10, 20]
+    return [t for t in candidates if low <= t <= high]
+
+
+def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str,
+               ci_label: str = "HR (95% CI)") -> str:
+    """A forest plot: one line per analysis, HR on a log axis, reference line at 1.
+
+    Main analysis: filled diamond; subgroups: filled squares; sensitivity analyses:
+    open circles. Each line's HR (CI) is printed to its right.
+    """
+    shown = [r for r in rows if r.hr is not None and r.ci_low is not None
+             and r.ci_high is not None and r.hr > 0 and r.ci_low > 0]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 0.9 + 0.34 * max(len(shown), 1))
+        ax = fig.add_subplot()
+        if not shown:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "No hazard ratio could be estimated", ha="center",
+                    transform=ax.transAxes)
+            return _svg(fig)
+        lows = [r.ci_low for r in shown]
+        highs = [r.ci_high for r in shown]
+        low = min(min(lows), 1.0) / 1.3  # type: ignore[type-var]
+        high = max(max(highs), 1.0) * 1.3  # type: ignore[type-var]
+        markers = {"main": ("D", 7.5, "#000000"), "subgroup": ("s", 5.5, "#000000"),
+                   "sensitivity": ("o", 5.5, "#ffffff")}
+        for y, row in enumerate(shown):
+            marker, size, face = markers[row.kind]
+            ax.plot([row.ci_low, row.ci_high], [y, y], color="#000000", linewidth=1.2,
+                    solid_capstyle="butt")
+            ax.plot([row.hr], [y], marker=marker, markersize=size, markerfacecolor=face,
+                    markeredgecolor="#000000", linestyle="none")
+            ax.text(1.02, y, fmt_hr_ci(row.hr, row.ci_low, row.ci_high), va="center",
+                    ha="left", transform=ax.get_yaxis_transform())
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+        ax.axvline(1.0, color="#000000", linestyle="--", linewidth=0.8)
+        ticks = _log_ticks(low, high)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.set_yticks(range(len(shown)))
+        ax.set_yticklabels([r.label for r in shown])
+        for y, row in enumerate(shown):
+            if row.kind == "main":
+                ax.get_yticklabels()[y].set_fontweight("bold")
+        ax.set_ylim(len(shown) - 0.5, -0.9)
+        ax.text(1.02, -0.75, ci_label, fontweight="bold", ha="left", va="center",
+                transform=ax.get_yaxis_transform())
+        ax.tick_params(axis="y", length=0)
+        ax.spines["left"].set_visible(False)
+        ax.set_xlabel("Hazard ratio (log scale)", labelpad=13)
+        ax.annotate(f"\u2190 {left_label}", xy=(1.0, 0), xycoords=("data", "axes fraction"),
+                    xytext=(-6, -15), textcoords="offset points", ha="right", va="top",
+                    fontsize=7.5)
+        ax.annotate(f"{right_label} \u2192", xy=(1.0, 0), xycoords=("data", "axes fraction"),
+                    xytext=(6, -15), textcoords="offset points", ha="left", va="top",
+                    fontsize=7.5)
+        return _svg(fig)
+
+
+def history_svg(nights: Sequence[NightCount]) -> str:
+    """Open flags over past nights: stacked bars, blocking solid black, warnings hatched."""
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 1.9)
+        ax = fig.add_subplot()
+        xs = list(range(len(nights)))
+        blocking = [n.blocking for n in nights]
+        warning = [n.warning for n in nights]
+        ax.bar(xs, blocking, color="#222222", width=0.7, label="Blocking")
+        ax.bar(xs, warning, bottom=blocking, color="#ffffff", edgecolor="#444444",
+               hatch="////", width=0.7, linewidth=0.6, label="Warning")
+        step = max(1, math.ceil(len(nights) / 10))
+        ax.set_xticks(xs[::step])
+        ax.set_xticklabels([f"{n.night.day} {n.night:%b}" for n in nights][::step])
+        top = max((n.total for n in nights), default=0)
+        ax.set_ylim(0, max(top * 1.15, 1))
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("Open flags")
+        ax.legend(loc="upper left", ncols=2, bbox_to_anchor=(0, 1.18))
+        ax.grid(axis="y", color="#cccccc", linewidth=0.5)
+        ax.set_axisbelow(True)
+        return _svg(fig)

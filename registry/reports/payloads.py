@@ -1,0 +1,188 @@
+"""What the analysis stage saves in the store so the study report can be rebuilt from it.
+
+Two payloads per run and study (`Store.save_result(run_id, study, kind, payload)`):
+
+* `"study"`: `<study>.json` exactly (DESIGN.md);
+* `"report"`: everything else the PDF shows, already in display form (cohort flow, KM
+  steps and numbers at risk, Table 1 rows, infections table, seed spread, the methods
+  inputs and the software versions of the run), as plain JSON.
+
+`study_payloads(result, spec, ...)` makes both from `analyses.run.StudyResult` and its
+`StudySpec`; it reads them by attribute, so this module does not import `analyses`.
+Keeping the versions and labels in the payload is what makes a rebuilt report equal to
+the night's one even after an upgrade.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Mapping
+from importlib import metadata as _metadata
+from typing import Any
+
+__all__ = ["REPORT_KIND", "STUDY_KIND", "software_versions", "study_payloads"]
+
+STUDY_KIND = "study"
+REPORT_KIND = "report"
+
+_PACKAGES = ("pandas", "numpy", "lifelines", "statsmodels", "great_expectations", "weasyprint",
+             "matplotlib", "registry")
+_ANALYSIS_LABELS = {"main": "All matched sets", "all records": "All records (flagged included)",
+                    "censor at crossover": "Controls censored at crossover"}
+_OUTCOME_WORDS = {"death_date": "death", "lung_tx_date": "lung transplant"}
+_VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
+             "model": "model-based (inverse information) variance"}
+
+
+def software_versions() -> dict[str, str]:
+    """Python and the installed versions of the packages the numbers and PDFs rest on."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = _metadata.version(name.replace("_", "-"))
+        except _metadata.PackageNotFoundError:
+            if name == "registry":
+                from registry import __version__ as version  # type: ignore[attr-defined]
+
+                out[name] = str(version)
+    return out
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _label(name: str, labels: Mapping[str, str]) -> str:
+    return labels.get(name) or name.replace("_", " ").capitalize().replace("Icu", "ICU")
+
+
+def _flow(result: Any, spec: Any) -> dict[str, int]:
+    f = {k: int(v) for k, v in dict(result.flow).items()}
+    registry, excluded, eligible = f["registry"], f.get("excluded_flags", 0), f["eligible"]
+    sets, none = f.get("sets", 0), f.get("sets_without_control", 0)
+    matched = sets - none
+    return {"registry": registry, "excluded_blocking": excluded,
+            "not_eligible": registry - excluded - eligible, "eligible": eligible,
+            "exposed": f["exposed"], "exposed_matched": matched,
+            "exposed_unmatched": f["exposed"] - matched, "controls": f.get("control_rows", 0),
+            "distinct_controls": f.get("distinct_controls", 0), "k": int(spec.ratio),
+            "sets_short": f.get("sets_short", 0) - none}
+
+
+def _km(result: Any, arms: Mapping[str, str]) -> list[dict[str, Any]]:
+    km = result.analyses[0].km
+    out = []
+    for arm, label in arms.items():
+        steps = km.steps[km.steps["arm"] == arm].sort_values("time")
+        risk = km.at_risk[km.at_risk["arm"] == arm].sort_values("time")
+        if steps.empty:
+            continue
+        times = [float(t) for t in steps["time"]]
+        surv = [float(s) for s in steps["survival"]]
+        low = [float(v) for v in steps["ci_low"].fillna(0.0)]
+        high = [float(v) for v in steps["ci_high"].fillna(1.0)]
+        if times[0] > 0:
+            times, surv, low, high = [0.0, *times], [1.0, *surv], [1.0, *low], [1.0, *high]
+        out.append({"arm": label, "times": times, "survival": surv, "ci_low": low,
+                    "ci_high": high,
+                    "at_risk": [[float(t), int(n)] for t, n in zip(risk["time"], risk["n"],
+                                                                    strict=True)]})
+    return out
+
+
+def _balance(result: Any, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for r in result.balance.table.to_dict("records"):
+        if r["variable"] == "n":
+            continue
+        label = _label(str(r["variable"]), labels)
+        if r.get("level"):
+            label = f"{label}: {r['level']}"
+        kind = r.get("kind")
+        label += {"binary": ", n (%)", "categorical": ", n (%)",
+                  "continuous": ", mean (SD); median [IQR]"}.get(str(kind), "")
+        missing = int(r.get("missing_exposed") or 0) + int(r.get("missing_control") or 0)
+        rows.append({"label": label, "exposed": str(r["exposed"]),
+                     "controls": str(r["control"]), "smd": _num(r.get("smd")),
+                     "missing": str(missing) if missing else ""})
+    return rows
+
+
+def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str, Any] | None:
+    inf = result.infections
+    if inf is None:
+        return None
+    t = inf.table
+    e, c = t.loc["exposed"], t.loc["control"]
+
+    def pct(row: Any) -> str:
+        return f"{int(row['with_infection'])} ({float(row['pct_with_infection']):.1f}%)"
+
+    rr = "–"
+    if inf.rate_ratio is not None:
+        rr = f"{inf.rate_ratio:.2f} ({inf.ci_low:.2f} to {inf.ci_high:.2f})"
+    rows = [
+        ["Patients with an infection, n (%)", pct(e), pct(c), ""],
+        ["Infections", str(int(e["infections"])), str(int(c["infections"])), ""],
+        ["Patient-years of follow-up", f"{float(e['patient_years']):.1f}",
+         f"{float(c['patient_years']):.1f}", ""],
+        ["Infections per 100 patient-years", f"{float(e['rate_per_100py']):.1f}",
+         f"{float(c['rate_per_100py']):.1f}", rr],
+    ]
+    note = inf.method + "." + (f" {inf.message}." if inf.message else "")
+    if inf.p is not None:
+        note += f" p = {inf.p:.3f}." if inf.p >= 0.001 else " p < 0.001."
+    return {"columns": ["", f"{exposed_label} (n={int(e['rows'])})",
+                        f"{control_label} (n={int(c['rows'])})", "Rate ratio (95% CI)"],
+            "rows": rows, "numeric": [False, True, True, True], "note": note}
+
+
+def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id: str,
+                   labels: Mapping[str, str] | None = None, exposed_label: str = "Exposed",
+                   control_label: str = "Matched controls",
+                   versions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`{"study": <study>.json, "report": ...}` for one run of one study.
+
+    `labels`: display names of variables and analyses (e.g. the dictionary's field
+    labels); anything missing falls back to the column name.
+    """
+    labels = {**_ANALYSIS_LABELS, **(labels or {})}
+    main = result.analyses[0]
+    spread = result.seed_spread
+    outcome = " or ".join(_OUTCOME_WORDS.get(r.column, r.column.replace("_date", ""))
+                          for r in spec.outcome_dates)
+    methods = {
+        "exposure": " taken together with ".join(
+            "a " + " or ".join(g) for g in spec.exposure.groups) + f" ({exposed_label})",
+        "comparator": "patients alive, free of the outcome, still followed and not yet "
+                      "exposed on that day",
+        "outcome": outcome, "horizon_days": int(spec.horizon_days), "k": int(spec.ratio),
+        "matching": [_label(v, labels) for v in spec.matching_exact],
+        "time_zero": "the first day all the drugs were taken together",
+        "model": f"a Cox model stratified on matched set ({main.cox.ties} ties)",
+        "variance": _VARIANCE.get(spec.variance, spec.variance),
+        "subgroups": [a.name for a in result.analyses[1:] if a.filter],
+        "sensitivity": [a.basis for a in result.analyses if a.filter is None],
+        "n_seeds": int(spread.n) if spread is not None else 0,
+        "eligibility": f"registry patients with a {spec.origin.column.replace('_', ' ')} "
+                       "and follow-up after it",
+        "versions": dict(versions or software_versions()),
+    }
+    report = {
+        "title": spec.title, "exposed_label": exposed_label, "control_label": control_label,
+        "ci_method": _VARIANCE.get(spec.variance, spec.variance),
+        "labels": {a.name: _label(a.name, labels) for a in result.analyses},
+        "flow": _flow(result, spec),
+        "km": _km(result, {"exposed": exposed_label, "control": control_label}),
+        "balance": _balance(result, labels),
+        "infections": _infections(result, exposed_label, control_label),
+        "seed_spread": None if spread is None else {
+            "n_seeds": int(spread.n), "hr_low": float(spread.low),
+            "hr_median": float(spread.median), "hr_high": float(spread.high)},
+        "methods": methods,
+    }
+    return {STUDY_KIND: result.to_json(snapshot=snapshot, run_id=run_id), REPORT_KIND: report}
