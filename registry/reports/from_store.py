@@ -103,6 +103,8 @@ def _earlier_runs(store: Any, run: Any, site: str | None, limit: int | None) -> 
     for other in store.runs(limit=None):
         if other.id == run.id or (other.started_at, other.id) > (run.started_at, run.id):
             continue
+        if other.status in ("running", "failed", "abandoned"):  # its outputs never appeared
+            continue
         if site is not None and site not in other.snapshots:
             continue
         out.append(other)

@@ -201,6 +201,11 @@ class Store:
         with write_transaction(self.engine, "finish a run") as c:
             _runs.finish(c, run_id, status, exit_code, message)
 
+    def abandon_running_runs(self) -> list[str]:
+        """Mark runs left `running` by a killed process as `abandoned`; return their ids."""
+        with write_transaction(self.engine, "mark abandoned runs") as c:
+            return _runs.abandon_running(c)
+
     def run(self, run_id: str) -> RunInfo:
         with self._read("read runs") as c:
             return _runs.get(c, run_id)

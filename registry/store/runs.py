@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 #: What a finished run can be: all went well, some sites/stages failed, or it failed.
-RUN_STATUSES = ("running", "succeeded", "partial", "failed")
+RUN_STATUSES = ("running", "succeeded", "partial", "failed", "abandoned")
+#: Runs whose outputs never appeared: never the "previous" run of anything.
+DEAD_STATUSES = ("failed", "abandoned")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,16 @@ def finish(conn: Connection, run_id: str, status: str, exit_code: int | None,
     conn.execute(update(runs).where(runs.c.id == run_id).values(
         status=status, exit_code=exit_code, message=message,
         ended_at=as_utc(ended_at) or datetime.now(UTC)))
+
+
+def abandon_running(conn: Connection) -> list[str]:
+    """Mark runs still `running` as `abandoned` (call only while holding the run lock)."""
+    stale = [r.id for r in conn.execute(select(runs.c.id).where(runs.c.status == "running"))]
+    if stale:
+        conn.execute(update(runs).where(runs.c.id.in_(stale)).values(
+            status="abandoned", ended_at=datetime.now(UTC),
+            message="the process running it stopped before it finished"))
+    return stale
 
 
 def _stage(row: Any) -> StageInfo:

@@ -1,0 +1,110 @@
+"""A run's output folder, `<reports_dir>/<run_id>/`, written whole or not at all.
+
+Everything comes from the store (flags, analysis results, snapshots), so any past
+run's outputs can be rebuilt identically with `registry report --run RUN_ID`:
+
+- `site-<site>.pdf` and `flags-<site>.csv` for every site the run used,
+- `<study>.pdf`, `<study>.json` and `<study>-matched.csv` for every study analysed.
+
+The folder is assembled under a temporary name and renamed into place, so a run
+killed at any point leaves the previous outputs as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from registry.atomic import atomic_dir
+from registry.errors import RegistryError
+from registry.settings import Settings
+from registry.store import Store
+
+__all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "write_run_outputs"]
+
+#: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
+FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
+                    "status", "first_seen", "message", "link")
+_CSV_STATUSES = ("new", "open", "reopened", "resolved")
+_SEVERITY_ORDER = {"blocking": 0, "warning": 1}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def flags_csv(flags: Iterable[Mapping[str, Any]], site: str) -> str:
+    """`flags-<site>.csv`: one row per open or just-resolved flag of `site` only."""
+    rows = [f for f in flags if f.get("site") == site and f.get("status") in _CSV_STATUSES]
+    rows.sort(key=lambda f: (f.get("status") == "resolved",
+                             _SEVERITY_ORDER.get(str(f.get("severity")), 9),
+                             str(f.get("record_id")), str(f.get("form")),
+                             str(f.get("instance") or ""), str(f.get("field")),
+                             str(f.get("rule_id"))))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FLAG_CSV_COLUMNS)
+    for f in rows:
+        writer.writerow([_cell(f.get(col)) for col in FLAG_CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a number that could not be estimated is written as null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def latest_run_id(store: Store) -> str:
+    """The newest run that got as far as analysing or reporting."""
+    for run in store.runs(limit=50):
+        if run.snapshots:
+            return str(run.id)
+    raise RegistryError(f"the store {store.url} holds no run yet: run `registry nightly` "
+                        "(or `registry demo`) first")
+
+
+def write_run_outputs(settings: Settings, store: Store, run_id: str) -> Path:
+    """Write the run's whole output folder from the store; return its path."""
+    from registry.analysing import MATCHED_KIND
+    from registry.reports.from_store import site_report_from_store, study_report_from_store
+    from registry.reports.payloads import STUDY_KIND
+    from registry.reports.site import render_site_pdf
+    from registry.reports.study import render_study_pdf
+
+    run = store.run(run_id)
+    labels = {s.name: s.display_name for s in settings.sites}
+    final = settings.reports_dir / run_id
+    flags = store.flags(run_id)
+    # site outputs only for a run that validated: another run's flags are not this one's
+    validated = any(s.stage == "validate" and s.status == "succeeded" for s in run.stages)
+    with atomic_dir(final) as tmp:
+        for site in sorted(run.snapshots) if validated else ():
+            (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
+            report = site_report_from_store(store, run_id, site, site_label=labels.get(site, site))
+            render_site_pdf(report, tmp / f"site-{site}.pdf")
+        for study in store.result_studies(run_id):
+            results = store.results(run_id, study)
+            if STUDY_KIND in results:
+                (tmp / f"{study}.json").write_text(
+                    json.dumps(_finite(results[STUDY_KIND]), indent=2, allow_nan=False) + "\n",
+                    encoding="utf-8")
+            if MATCHED_KIND in results:
+                (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
+                                                          encoding="utf-8")
+            report = study_report_from_store(store, run_id, study, site_labels=labels)
+            render_study_pdf(report, tmp / f"{study}.pdf")
+    return final
