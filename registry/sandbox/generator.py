@@ -198,10 +198,10 @@ def sort_records(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     form_rank = {f: i for i, f in enumerate(dictionary.FORMS)}
 
     def key(r: dict[str, str]) -> tuple[object, ...]:
-        rid = tuple(int(x) if x.isdigit() else x for x in r["record_id"].split("-"))
+        gid, _, n = r["record_id"].partition("-")
         form = r["redcap_repeat_instrument"]
-        inst = int(r["redcap_repeat_instance"] or 0)
-        return (rid, -1 if not form else form_rank.get(form, 99), inst)
+        return (int(gid), int(n or 0), form_rank.get(form, -1 if not form else 99),
+                int(r["redcap_repeat_instance"] or 0))
 
     return sorted(rows, key=key)
 
