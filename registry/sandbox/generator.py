@@ -118,9 +118,8 @@ def _iso(d: date) -> str:
 
 
 def _age(birth: date, dx: date) -> int:
-    """REDCap's rounddown(datediff([birth], [dx], "y"), 0)."""
-    return int((dx - birth).days // DAYS_PER_YEAR) if (dx - birth).days >= 0 else -int(
-        (birth - dx).days // DAYS_PER_YEAR)
+    """REDCap's rounddown(datediff([birth], [dx], "y"), 0): days / 365.2425, floored."""
+    return int((dx - birth).days // DAYS_PER_YEAR)
 
 
 def _base_values(p: Patient) -> dict[str, str]:
