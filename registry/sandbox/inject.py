@@ -362,7 +362,8 @@ def _range_value(ctx: _Ctx, r: Row, name: str) -> str:
 
 def _duplicate_instance(ctx: _Ctx, r: Row) -> bool:
     form = r["redcap_repeat_instrument"]
-    if form not in ("treatments", "infections"):
+    if form not in ("treatments", "infections") or (
+            form == "treatments" and not _other_treatment(r)):
         return False
     names = [k for k, f in ctx.form_of.items() if f == form] + [f"{form}_complete"]
     src = [ctx.cell(r, n) for n in names]
