@@ -225,7 +225,7 @@ class SandboxServer:
         self.clock: Clock = clock or (project.clock if project else SystemClock())
         self.registry = registry
         self.project = project or Project.from_registry(registry, clock=self.clock)
-        self.faults = Faults(self.clock, rate_limit)
+        self.faults = Faults(rate_limit)
         self.host, self._port = host, port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
