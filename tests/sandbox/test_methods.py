@@ -118,7 +118,7 @@ def test_next_record_name_project_and_dag(admin, lyon):
 
 
 @pytest.mark.parametrize(("fmt", "body"), [
-    ("json", '{"error": "You do not have permissions to use the API"}'),
+    ("json", '{"error":"You do not have permissions to use the API"}'),
     ("csv", "ERROR: You do not have permissions to use the API"),
     ("xml", '<?xml version="1.0" encoding="UTF-8" ?>\n<hash>\n\t<error>You do not have '
             'permissions to use the API</error>\n</hash>'),
@@ -151,6 +151,14 @@ def test_return_format_defaults_to_format_and_missing_means_xml(shared_sandbox):
     assert "<error>" in _post(shared_sandbox, content="nope", format="odd").text
     assert _post(shared_sandbox, content="nope", format="csv", returnFormat="json").json() == {
         "error": 'The value of the parameter "content" is not valid'}
+
+
+def test_foreign_report_is_403(admin):
+    """§3: a report_id of another project -> 403 with REDCap's message."""
+    with pytest.raises(redcap.RedcapError) as err:
+        admin.export_report(report_id="42")
+    assert err.value.args[0] == {"error": "The API request cannot complete because "
+                                          "report_id=42 does not belong to this project."}
 
 
 def test_non_post_is_501(shared_sandbox):

@@ -190,3 +190,33 @@ def test_log_filters_and_dag_scope(sandbox, admin):
     window = admin.export_logging(log_type="record_edit", begin_time=START.replace(minute=6),
                                   end_time=START.replace(minute=10, second=0))
     assert [e["record"] for e in window] == ["2"]
+
+
+def test_dag_token_cannot_import_into_another_dags_record(sandbox):
+    """§4: records of other DAGs are out of a DAG member's reach, import included."""
+    lyon = redcap.Project(sandbox.url, sandbox.tokens["lyon"])
+    with pytest.raises(redcap.RedcapError, match="another Data Access Group"):
+        lyon.import_records([{"record_id": "1", "ferritin": "5"}])
+    assert "ferritin" not in sandbox.project.records["1"].base
+
+
+def test_new_repeat_instance_and_log_dag_filter(sandbox, admin):
+    """Instance `new` appends after the last one; the log filters by DAG (name or id)."""
+    admin.import_records([{"record_id": "2", "redcap_repeat_instrument": "icu_stay",
+                           "redcap_repeat_instance": "new", "icu_admit_date": "2020-06-01"}])
+    rows = admin.export_records(records=["2"], forms=["icu_stay"])
+    assert [r["redcap_repeat_instance"] for r in rows] == ["", 1, 2]
+    by_name = admin.export_logging(log_type="record_edit", dag="lyon")
+    by_id = admin.export_logging(log_type="record_edit", dag="102")
+    assert [e["record"] for e in by_name] == [e["record"] for e in by_id] == ["2"]
+    assert admin.export_logging(log_type="record_edit", dag="paris") == []
+
+
+def test_import_into_a_non_repeating_form_as_repeat_is_refused(admin):
+    """REDCap's message for a repeat row naming a non-repeating form (PyCap issue #154)."""
+    with pytest.raises(redcap.RedcapError) as err:
+        admin.import_records([{"record_id": "1", "redcap_repeat_instrument": "outcome",
+                               "redcap_repeat_instance": "2", "vital_status": "1"}])
+    assert err.value.args[0]["error"].startswith(
+        '"1","redcap_repeat_instrument","outcome","redcap_repeat_instrument must be the '
+        'unique form name of a Repeating Instrument.')
