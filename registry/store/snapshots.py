@@ -179,6 +179,9 @@ class SnapshotWriter:
         else:
             self._base_columns = []
         self._base_id = base_id
+        self._site_has_versions = conn.execute(
+            select(record_versions.c.id).where(record_versions.c.site == self.site).limit(1)
+        ).first() is not None
         dictionary_id = self._dictionary_id(conn) if self._metadata is not None else None
         self._id = conn.execute(insert(snapshots).values(
             site=self.site, kind=self.kind, created_at=self._created, status="writing",
@@ -232,7 +235,7 @@ class SnapshotWriter:
         conn, pending, self._pending = self._conn, self._pending, {}
         if conn is None or not pending:
             return
-        hashed = {rid: (rec.content_hash(rows), rows) for rid, rows in pending.items()}
+        hashed = {rid: rec.encode(rows) for rid, rows in pending.items()}
         unknown = {rid: hr for rid, hr in hashed.items()
                    if rid not in self._base or self._base[rid][1] != hr[0]}
         for rid, (digest, _) in hashed.items():
@@ -241,12 +244,15 @@ class SnapshotWriter:
         if not unknown:
             return
         rv = record_versions
-        found = {(r.record_id, r.hash): r.id for r in conn.execute(
-            select(rv.c.id, rv.c.record_id, rv.c.hash)
-            .where(rv.c.site == self.site, rv.c.hash.in_({h for h, _ in unknown.values()})))}
+        found: dict[tuple[str, str], int] = {}
+        if self._site_has_versions:  # a first import has nothing to find: skip the lookup
+            found = {(r.record_id, r.hash): r.id for r in conn.execute(
+                select(rv.c.id, rv.c.record_id, rv.c.hash)
+                .where(rv.c.site == self.site,
+                       rv.c.hash.in_({h for h, _ in unknown.values()})))}
         new = [{"site": self.site, "record_id": rid, "hash": digest,
-                "payload": rec.dump_rows(rows), "first_seen": self._created}
-               for rid, (digest, rows) in unknown.items() if (rid, digest) not in found]
+                "payload": payload, "first_seen": self._created}
+               for rid, (digest, payload) in unknown.items() if (rid, digest) not in found]
         if new:
             result = conn.execute(insert(rv).returning(rv.c.id, rv.c.record_id, rv.c.hash,
                                                        sort_by_parameter_order=True), new)
