@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -37,6 +37,10 @@ SnapshotKind = Literal["full", "incremental"]
 _BATCH = 500
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """An aware UTC datetime (SQLite hands back naive ones, stored as UTC)."""
     if value is None:
@@ -78,7 +82,7 @@ class SnapshotDiff:
 
 def snapshot_info(row: Any) -> SnapshotInfo:
     return SnapshotInfo(
-        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),
         status=row.status, base_snapshot_id=row.base_snapshot_id, n_records=row.n_records,
         n_added=row.n_added, n_changed=row.n_changed, n_deleted=row.n_deleted,
         project_info=row.project_info, dictionary_changes=row.dictionary_changes,
@@ -191,7 +195,7 @@ class SnapshotWriter:
 
     def _dictionary_id(self, conn: Connection) -> int:
         text = json.dumps(self._metadata, separators=(",", ":"), ensure_ascii=False)
-        digest = rec.content_hash(self._metadata)  # type: ignore[arg-type]
+        digest = rec.content_hash(self._metadata)
         found = conn.execute(select(dictionaries.c.id)
                              .where(dictionaries.c.hash == digest)).scalar()
         if found is not None:
