@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -37,6 +37,10 @@ SnapshotKind = Literal["full", "incremental"]
 _BATCH = 500
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """An aware UTC datetime (SQLite hands back naive ones, stored as UTC)."""
     if value is None:
@@ -78,7 +82,7 @@ class SnapshotDiff:
 
 def snapshot_info(row: Any) -> SnapshotInfo:
     return SnapshotInfo(
-        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),
         status=row.status, base_snapshot_id=row.base_snapshot_id, n_records=row.n_records,
         n_added=row.n_added, n_changed=row.n_changed, n_deleted=row.n_deleted,
         project_info=row.project_info, dictionary_changes=row.dictionary_changes,
@@ -179,6 +183,9 @@ class SnapshotWriter:
         else:
             self._base_columns = []
         self._base_id = base_id
+        self._site_has_versions = conn.execute(
+            select(record_versions.c.id).where(record_versions.c.site == self.site).limit(1)
+        ).first() is not None
         dictionary_id = self._dictionary_id(conn) if self._metadata is not None else None
         self._id = conn.execute(insert(snapshots).values(
             site=self.site, kind=self.kind, created_at=self._created, status="writing",
@@ -188,7 +195,7 @@ class SnapshotWriter:
 
     def _dictionary_id(self, conn: Connection) -> int:
         text = json.dumps(self._metadata, separators=(",", ":"), ensure_ascii=False)
-        digest = rec.content_hash(self._metadata)  # type: ignore[arg-type]
+        digest = rec.content_hash(self._metadata)
         found = conn.execute(select(dictionaries.c.id)
                              .where(dictionaries.c.hash == digest)).scalar()
         if found is not None:
@@ -232,7 +239,7 @@ class SnapshotWriter:
         conn, pending, self._pending = self._conn, self._pending, {}
         if conn is None or not pending:
             return
-        hashed = {rid: (rec.content_hash(rows), rows) for rid, rows in pending.items()}
+        hashed = {rid: rec.encode(rows) for rid, rows in pending.items()}
         unknown = {rid: hr for rid, hr in hashed.items()
                    if rid not in self._base or self._base[rid][1] != hr[0]}
         for rid, (digest, _) in hashed.items():
@@ -241,12 +248,15 @@ class SnapshotWriter:
         if not unknown:
             return
         rv = record_versions
-        found = {(r.record_id, r.hash): r.id for r in conn.execute(
-            select(rv.c.id, rv.c.record_id, rv.c.hash)
-            .where(rv.c.site == self.site, rv.c.hash.in_({h for h, _ in unknown.values()})))}
+        found: dict[tuple[str, str], int] = {}
+        if self._site_has_versions:  # a first import has nothing to find: skip the lookup
+            found = {(r.record_id, r.hash): r.id for r in conn.execute(
+                select(rv.c.id, rv.c.record_id, rv.c.hash)
+                .where(rv.c.site == self.site,
+                       rv.c.hash.in_({h for h, _ in unknown.values()})))}
         new = [{"site": self.site, "record_id": rid, "hash": digest,
-                "payload": rec.dump_rows(rows), "first_seen": self._created}
-               for rid, (digest, rows) in unknown.items() if (rid, digest) not in found]
+                "payload": payload, "first_seen": self._created}
+               for rid, (digest, payload) in unknown.items() if (rid, digest) not in found]
         if new:
             result = conn.execute(insert(rv).returning(rv.c.id, rv.c.record_id, rv.c.hash,
                                                        sort_by_parameter_order=True), new)

@@ -162,3 +162,16 @@ def test_store_has_no_place_for_a_token() -> None:
 
     columns = {c.name for t in metadata.tables.values() for c in t.columns}
     assert not {c for c in columns if "token" in c or "secret" in c or "password" in c}
+
+
+def test_readers_see_the_old_snapshot_until_commit(store_url: str, store: Store,
+                                                   make_records) -> None:
+    before = store.write_snapshot("paris", make_records(5))
+    with Store.open(store_url) as reader, store.snapshot_writer("paris", "full") as w:
+        w.put_many(make_records(700))
+        assert reader.latest_snapshot("paris") == before    # not blocked, not half-written
+        assert len(reader.snapshot_records(before.id)) == 5
+    assert w.info is not None
+    assert store.latest_snapshot("paris") == w.info
+    with Store.open(store_url) as reader:
+        assert reader.latest_snapshot("paris") == w.info
