@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import requests
 from redcap import Project
+from requests.auth import AuthBase
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -101,7 +102,7 @@ def _looks_html(response: requests.Response) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
-class _Pacer(requests.auth.AuthBase):
+class _Pacer(AuthBase):
     """`requests` auth hook used only to wait for the rate limiter and count requests."""
 
     def __init__(self, limiter: RateLimiter) -> None:
