@@ -253,7 +253,7 @@ def _import(call: _Call) -> Reply:
         return text_reply(_json_list(pairs), content_type="application/json") \
             if call.ret == "json" else data_reply([{"id": p} for p in pairs], call.ret)
     if call.ret == "json":
-        return text_reply(f'{{"count": {len(done)}}}', content_type="application/json")
+        return text_reply(f'{{"count":{len(done)}}}', content_type="application/json")
     return _count_reply(call, len(done))
 
 
@@ -362,6 +362,13 @@ def _log(call: _Call) -> Reply:
                                               "record"])
 
 
+def _report(call: _Call) -> Reply:
+    """The sandbox project has no reports: every report_id belongs elsewhere (§3)."""
+    report_id = call.get("report_id")
+    raise _Refusal(403, f"The API request cannot complete because report_id={report_id} does "
+                        "not belong to this project.")
+
+
 def _next_name(call: _Call) -> Reply:
     return text_reply(call.project.next_record_name(call.scope))
 
@@ -371,5 +378,5 @@ _HANDLERS: dict[str, Callable[[_Call], Reply]] = {
     "project": _project_info, "version": _version, "repeatingFormsEvents": _repeating,
     "dag": _dag, "userDagMapping": _user_dag_mapping, "instrument": _instruments,
     "formEventMapping": _classic("form/event mappings"), "arm": _classic("arms"),
-    "event": _classic("events"), "log": _log, "generateNextRecordName": _next_name,
+    "event": _classic("events"), "log": _log, "report": _report, "generateNextRecordName": _next_name,
 }

@@ -32,11 +32,11 @@ _FIRST_DIAGNOSIS = date(2012, 1, 1)
 _LAST_DIAGNOSIS = date(2024, 12, 31)
 
 # Hazard model (per day). Calibrated so that ~half die or are transplanted within a year.
-_H_EARLY, _H_TAU, _H_LATE = 0.0042, 70.0, 0.00012
+_H_EARLY, _H_TAU, _H_LATE = 0.0040, 70.0, 0.00012
 _LOG_HR_RP, _LOG_HR_ICU, _LOG_HR_AGE10 = np.log(2.3), np.log(2.2), np.log(1.15)
-_G_EARLY, _G_TAU, _G_LATE = 0.0035, 45.0, 0.00002
+_G_EARLY, _G_TAU, _G_LATE = 0.0085, 45.0, 0.00002
 _G_RP, _G_READMIT = 2.5, 0.35
-_E_EARLY, _E_TAU, _E_LATE = 0.0011, 110.0, 0.00002
+_E_EARLY, _E_TAU, _E_LATE = 0.0012, 110.0, 0.00002
 _E_RP, _E_ICU, _E_BEFORE_2017 = 2.0, 2.5, 0.15
 _P_TRANSPLANT = 0.11
 

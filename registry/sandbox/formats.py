@@ -82,7 +82,8 @@ def error_reply(status: int, message: str, return_format: str) -> Reply:
     """REDCap's error body for `returnFormat` (xml when missing or unknown)."""
     if return_format == "json":
         return Reply(status, "application/json; charset=utf-8",
-                     json.dumps({"error": message}, ensure_ascii=False).encode("utf-8"))
+                     json.dumps({"error": message}, separators=(",", ":"),
+                                ensure_ascii=False).encode("utf-8"))
     if return_format == "csv":
         return text_reply(f"ERROR: {message}", status, "text/csv")
     body = f"{_XML_HEAD}\n<hash>\n\t<error>{message}</error>\n</hash>"

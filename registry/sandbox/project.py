@@ -204,6 +204,14 @@ class Project:
         rep_forms = {c.form for c in rest if schema.is_repeating(c.form)}
         form_order = {f: i for i, f in enumerate(schema.forms)}
         gray = "" if blank_gray else "0"
+        blanks = {c.name: "" for c in rest}
+        # per row kind ("" = base row, else the repeating form): the columns it fills
+        plans: dict[str, list[tuple[Column, str]]] = {}
+        for form in ["", *rep_forms]:
+            plans[form] = [
+                (c, gray if c.kind == "complete" else "0" if c.kind == "checkbox" else "")
+                for c in rest
+                if ((c.form == form) if form else not schema.is_repeating(c.form))]
 
         def make(rec: StoredRecord, form: str, instance: int | None,
                  values: Mapping[str, str]) -> dict[str, Any]:
@@ -216,17 +224,14 @@ class Project:
                 row["redcap_repeat_instance"] = instance if instance is not None else ""
             if dag_column:
                 row[_DAG_KEY] = (self.dag_labels.get(rec.dag, rec.dag) if label else rec.dag)
-            for col in rest:
-                on_row = (col.form == form) if form else not schema.is_repeating(col.form)
-                if not on_row:
-                    row[col.name] = ""
-                    continue
-                value = values.get(col.name, "")
-                if col.kind == "complete" and value == "":
-                    value = gray
-                elif col.kind == "checkbox" and value == "":
-                    value = "0"
-                row[col.name] = labels_for(schema, col, value, checkbox_labels) if label else value
+            row.update(blanks)
+            if label:
+                for col, default in plans[form]:
+                    row[col.name] = labels_for(schema, col, values.get(col.name) or default,
+                                               checkbox_labels)
+            else:
+                for col, default in plans[form]:
+                    row[col.name] = values.get(col.name) or default
             return row
 
         out: list[dict[str, Any]] = []

@@ -1,0 +1,118 @@
+"""`registry sandbox` as a person runs it: a subprocess serving until SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redcap
+
+from registry.sandbox.cli import write_private
+from registry.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _start(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen([sys.executable, "-m", "registry", "sandbox", "--patients", "40",
+                             *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("serving"):
+            break
+    else:
+        proc.wait(10)
+        pytest.fail(f"sandbox did not start: {lines} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, lines
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    return proc.returncode, out
+
+
+def test_serve_write_settings_and_stop_on_sigterm(tmp_path):
+    """The written settings.toml loads, its token file is mode 600, each site's token sees
+    its DAG only; SIGTERM ends with exit 0 and one line."""
+    settings_path = tmp_path / "conf" / "settings.toml"
+    proc, lines = _start(["--port", "0", "--seed", "7", "--write-settings", str(settings_path),
+                          "--truth", str(tmp_path / "truth.csv")], tmp_path)
+    try:
+        url = lines[0].split()[3]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/api/")
+        assert [ln.split()[0] for ln in lines[1:7]] == ["project-wide", "paris", "lyon", "lille",
+                                                        "marseille", "bordeaux"]
+        settings = load_settings(settings_path)
+        token_file = settings.sites[0].token_file
+        assert token_file is not None
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert [s.name for s in settings.sites] == ["paris", "lyon", "lille", "marseille",
+                                                    "bordeaux"]
+        assert settings.store.url == f"sqlite:///{settings_path.parent}/var/registry.sqlite"
+        assert settings.quality.suites == REPO / "expectations"
+        assert settings.studies == (REPO / "analyses" / "jak_cni.toml",)
+        lyon = settings.site("lyon")
+        project = redcap.Project(lyon.url, lyon.token().reveal())
+        rows = project.export_records(fields=["record_id"], export_data_access_groups=True)
+        assert "redcap_data_access_group" not in rows[0]  # ignored for a DAG user (§4)
+        ids = {r["record_id"] for r in project.export_records(fields=["record_id"])}
+        assert ids and all(i.startswith("4102-") for i in ids)
+        assert (tmp_path / "truth.csv").read_text().startswith(
+            "record_id,form,instance,field,error_kind")
+    finally:
+        code, out = _stop(proc)
+    assert (code, out.strip()) == (0, "registry: sandbox stopped")
+
+
+def test_default_token_file_for_the_repository_settings(tmp_path):
+    """Without --write-settings the tokens go to var/sandbox/tokens (mode 600), keyed
+    REGISTRY_TOKEN_<DAG>, which the repository's settings.toml reads."""
+    proc, _ = _start(["--port", "0"], tmp_path)
+    try:
+        path = tmp_path / "var" / "sandbox" / "tokens"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        keys = [ln.split("=")[0] for ln in path.read_text().splitlines() if "=" in ln]
+        assert keys == ["REGISTRY_TOKEN_PROJECT", "REGISTRY_TOKEN_PARIS", "REGISTRY_TOKEN_LYON",
+                        "REGISTRY_TOKEN_LILLE", "REGISTRY_TOKEN_MARSEILLE",
+                        "REGISTRY_TOKEN_BORDEAUX"]
+    finally:
+        assert _stop(proc)[0] == 0
+
+
+def test_port_in_use_is_one_line_and_non_zero(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "registry", "sandbox", "--patients", "5",
+                               "--port", str(port)], cwd=tmp_path, env=_env(),
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"registry: cannot serve the sandbox on 127.0.0.1:{port}")
+    assert "Traceback" not in done.stderr
+
+
+def test_write_private_is_owner_only_and_atomic(tmp_path):
+    path = tmp_path / "deep" / "tokens"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "A=1\n")
+    assert path.read_text() == "A=1\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["tokens"]
