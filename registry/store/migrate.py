@@ -51,7 +51,7 @@ def current_revision(conn: Connection) -> str | None:
 def upgrade(engine: Engine, target: str = "head") -> str | None:
     """Upgrade the store to `target` (default: newest); return the revision it was at."""
     script = ScriptDirectory.from_config(_config())
-    with write_transaction(engine, "upgrade the store's schema") as conn:
+    with write_transaction(engine, "open the store") as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         before = current_revision(conn)

@@ -1,0 +1,86 @@
+"""`registry status`: per site the newest snapshot and pull, then the last runs' outcomes.
+
+Data comes from `Store.status`; this module only lays it out as rich tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from registry.settings import Settings
+from registry.store import Store, StoreStatus
+
+__all__ = ["render_status", "show_status"]
+
+_STYLE = {"succeeded": "green", "ok": "green", "partial": "yellow", "failed": "red",
+          "running": "cyan"}
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _took(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    seconds = int((end - start).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _status(value: str) -> str:
+    style = _STYLE.get(value)
+    return f"[{style}]{value}[/{style}]" if style else value
+
+
+def render_status(status: StoreStatus, console: Console) -> None:
+    """Print the sites table and the runs table."""
+    sites = Table(title="Sites (times in UTC)", title_justify="left", box=box.SIMPLE,
+                  pad_edge=False)
+    for col in ("site", "pull", "pulled at", "records", "added", "changed", "deleted",
+                "snapshot", "last attempt"):
+        numeric = col in {"records", "added", "changed", "deleted", "snapshot"}
+        sites.add_column(col, justify="right" if numeric else "left", no_wrap=True,
+                         min_width=len(col) if col != "pulled at" else 16,
+                         overflow="fold" if col == "last attempt" else "ellipsis")
+    for s in status.sites:
+        snap, pull = s.snapshot, s.last_pull
+        attempt = "-" if pull is None else _status(pull.status)
+        if pull is not None and pull.message and pull.status != "ok":
+            attempt += f" ({pull.message})"
+        if snap is None:
+            sites.add_row(s.site, "never", "-", "-", "-", "-", "-", "-", attempt)
+            continue
+        sites.add_row(s.site, snap.kind, _when(snap.created_at), str(snap.n_records),
+                      str(snap.n_added), str(snap.n_changed), str(snap.n_deleted),
+                      str(snap.id), attempt)
+    console.print(sites)
+
+    runs = Table(title="Last runs", title_justify="left", box=box.SIMPLE, pad_edge=False)
+    for col in ("run", "kind", "started", "took", "outcome", "exit", "snapshots", "message"):
+        runs.add_column(col, no_wrap=col not in {"snapshots", "message"},
+                        min_width=20 if col == "run" else None)
+    for r in status.runs:
+        failed = sorted({f"{st.stage}:{st.site}" if st.site else st.stage
+                         for st in r.stages if st.status == "failed"})
+        message = r.message or (f"failed: {', '.join(failed)}" if failed else "")
+        used = ", ".join(f"{site} #{rs.snapshot_id}{'' if rs.fresh else ' (kept)'}"
+                         for site, rs in r.snapshots.items())
+        runs.add_row(r.id, r.kind, _when(r.started_at), _took(r.started_at, r.ended_at),
+                     _status(r.status),
+                     "-" if r.exit_code is None else str(r.exit_code), used or "-", message)
+    if not status.runs:
+        runs.add_row("-", "-", "-", "-", "no runs yet", "-", "-", "")
+    console.print(runs)
+
+
+def show_status(settings: Settings, console: Console | None = None, runs: int = 10) -> None:
+    """Open the store named in settings and print its status."""
+    console = console or Console()
+    with Store.open(settings.store.url) as store:
+        status = store.status(sites=[s.name for s in settings.sites], run_limit=runs)
+    console.print(f"Store: {store.url}")
+    render_status(status, console)
