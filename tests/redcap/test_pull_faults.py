@@ -174,3 +174,15 @@ def test_going_over_the_servers_rate_limit_ends_in_a_ban_not_a_retry(served, par
         pull_site(paris, settings, store, clock=served.clock.now)
     assert "pull.requests_per_minute" in str(caught.value)
     assert served.faults.snapshot()["banned"] == ["127.0.0.1"]
+
+
+def test_a_flapping_server_spends_the_pulls_retry_budget_then_fails(served, paris):
+    settings = dataclasses.replace(FAST, retries=1)  # budget: 5 retries per pull
+    for i in range(10):  # every other record request fails once
+        served.faults.add("status", status=503, content="record", after=2 * i, count=1)
+    client = RedcapClient(paris, settings)
+    with pytest.raises(RedcapUnreachable) as caught:
+        for _ in range(10):
+            client.records(ids=["4101-1"])
+    assert client.retried == client.retry_budget == 5
+    assert "retries all spent" in str(caught.value)
