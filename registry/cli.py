@@ -66,18 +66,6 @@ def sandbox(
 
 
 @app.command()
-def status(
-    runs: Annotated[int, typer.Option(help="How many recent runs to list.")] = 10,
-    settings: SettingsOption = DEFAULT_SETTINGS,
-) -> None:
-    """Show per site the last pull and snapshot, and the outcome of the last runs."""
-    from registry.settings import load_settings
-    from registry.status import show_status
-
-    show_status(load_settings(settings), runs=runs)
-
-
-@app.command()
 def pull(
     site: Annotated[
         list[str] | None,
@@ -91,6 +79,18 @@ def pull(
     from registry.pulling import pull_command
 
     raise typer.Exit(pull_command(settings, sites=site or None, full=full))
+
+
+@app.command()
+def status(
+    runs: Annotated[int, typer.Option(help="How many recent runs to list.")] = 10,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Show per site the last pull and snapshot, and the outcome of the last runs."""
+    from registry.settings import load_settings
+    from registry.status import show_status
+
+    show_status(load_settings(settings), runs=runs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,8 @@ ones it makes on its own (the data dictionary before the first record export):
 
 Each public method is one API call. Transient failures (timeouts, dropped connections,
 truncated bodies, 408/5xx, HTML pages) are retried with exponential backoff up to
-`PullSettings.retries` times, then raise `RedcapUnreachable`; a refusal (400/401/403/
+`PullSettings.retries` times per request and `RETRY_BUDGET_FACTOR` x that per client
+(one site's pull), then raise `RedcapUnreachable`; a refusal (400/401/403/
 404) raises `RedcapRefused` at once; 429 raises `RedcapBanned` at once (REDCap bans the
 address for good, so retrying would only add to the log the admin reads). Messages
 name the site and the URL, never the token.
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 import requests
 from redcap import Project
+from requests.auth import AuthBase
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -48,6 +50,7 @@ _log = get_logger("redcap")
 T = TypeVar("T")
 
 DAG_COLUMN = "redcap_data_access_group"
+RETRY_BUDGET_FACTOR = 5
 
 
 class _HttpStatus(Exception):
@@ -101,7 +104,7 @@ def _looks_html(response: requests.Response) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
-class _Pacer(requests.auth.AuthBase):
+class _Pacer(AuthBase):
     """`requests` auth hook used only to wait for the rate limiter and count requests."""
 
     def __init__(self, limiter: RateLimiter) -> None:
@@ -140,6 +143,9 @@ class RedcapClient:
                 f"site '{site.name}': PyCap refused the URL {site.url} or the token's form"
             ) from None
         self.retried = 0  # transient failures retried so far
+        #: retries allowed over this client's life (one site's pull), so a flapping
+        #: server cannot stretch a nightly pull over hours: RETRY_BUDGET_FACTOR x retries
+        self.retry_budget = RETRY_BUDGET_FACTOR * settings.retries
 
     @property
     def requests(self) -> int:
@@ -227,7 +233,8 @@ class RedcapClient:
                 ) from None
 
         def worth_retrying(exc: BaseException) -> bool:
-            return isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
+            return (isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
+                    and self.retried < self.retry_budget)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.retries + 1),
@@ -241,8 +248,12 @@ class RedcapClient:
             return retrying(attempt)
         except _Transient as exc:
             cls = RequestTimedOut if exc.timeout else RedcapUnreachable
-            tries = "" if (exc.timeout and not retry_timeout) else (
-                f" after {self.settings.retries + 1} attempts")
+            if self.retried >= self.retry_budget:
+                tries = f" with this pull's {self.retry_budget} retries all spent"
+            elif exc.timeout and not retry_timeout:
+                tries = ""
+            else:
+                tries = f" after {self.settings.retries + 1} attempts"
             raise cls(
                 f"site '{self.site.name}': REDCap at {self.site.url} failed the {what} export"
                 f"{tries}: {exc.reason}; check the server or raise pull.retries"

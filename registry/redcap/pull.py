@@ -113,9 +113,10 @@ class _Fetcher:
     """Batched record export for one pull, with shrinking and short-batch checks."""
 
     def __init__(self, client: RedcapClient, site: Site, settings: PullSettings,
-                 id_field: str, progress: Progress | None) -> None:
+                 id_field: str, progress: Progress | None, *, dag_token: bool) -> None:
         self.client, self.site, self.settings = client, site, settings
         self.id_field, self.progress = id_field, progress
+        self.dag_token = dag_token  # the token belongs to a DAG member (REDCap scopes it)
         self.batch_size = settings.batch_size
         self.stats = {"batches": 0, "timeouts": 0, "short_batches": 0}
 
@@ -141,8 +142,6 @@ class _Fetcher:
                 )
             return rows
         return [r for r in rows if r[DAG_COLUMN] == dag]
-
-    dag_token = False
 
     # -- records --------------------------------------------------------------------
     def fetch(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -188,7 +187,7 @@ class _Fetcher:
 
     def _short(self, chunk: list[str], missing: list[str], tries: int,
                queue: deque[tuple[list[str], int]]) -> None:
-        """A batch came back short: ask again smaller, or settle what is still missing."""
+        """A batch came back short: ask again in smaller batches, or fail the pull."""
         self.stats["short_batches"] += 1
         event(_log, "pull.short_batch", logging.WARNING, site=self.site.name, asked=len(chunk),
               missing=len(missing), example=missing[0], attempt=tries + 1)
@@ -258,8 +257,7 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
                            settings.full_pull_every_days)
     event(_log, "pull.start", site=site.name, kind=kind, reason=reason)
 
-    fetcher = _Fetcher(client, site, settings, id_field, progress)
-    fetcher.dag_token = dags is None
+    fetcher = _Fetcher(client, site, settings, id_field, progress, dag_token=dags is None)
     ids = fetcher.ids()
     if previous is not None:
         ids = _confirm_vanished(fetcher, site, ids, previous.record_ids)
@@ -275,10 +273,12 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         deleted = sorted(previous.record_ids - current)
     records = fetcher.fetch(to_fetch)
 
-    stats: dict[str, Any] = dict(fetcher.stats, requests=client.requests - requests_before,
-                 retried=client.retried, fetched=len(records), records=len(ids),
-                 deleted=len(deleted), batch_size_end=fetcher.batch_size,
-                 seconds=round(time.monotonic() - started, 3))
+    stats: dict[str, Any] = {
+        **fetcher.stats, "requests": client.requests - requests_before,
+        "retried": client.retried, "fetched": len(records), "records": len(ids),
+        "deleted": len(deleted), "batch_size_end": fetcher.batch_size,
+        "seconds": round(time.monotonic() - started, 3),
+    }
     event(_log, "pull.done", site=site.name, kind=kind, **stats)
     return SitePull(
         site=site.name, kind=kind, reason=reason, began_at=began_at, metadata=list(metadata),

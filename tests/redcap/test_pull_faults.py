@@ -15,6 +15,7 @@ import pytest
 from registry.errors import RedcapBanned, RedcapRefused, RedcapUnreachable
 from registry.pulling import pull_all, pull_site
 from registry.redcap.client import RedcapClient
+from registry.redcap.pacing import RateLimiter
 from registry.settings import Site
 from registry.store import Store
 from tests.redcap.pull_support import FAST, by_record, settings_for
@@ -143,3 +144,45 @@ def test_an_unreachable_server_is_retried_then_named(tmp_path, monkeypatch, serv
         client.metadata()
     assert client.requests == FAST.retries + 1
     assert "site 'paris'" in str(caught.value) and "connection" in str(caught.value)
+
+
+def test_every_request_retries_included_waits_for_the_rate_limiter(served, paris, tmp_path):
+    class FakeTime:
+        now = 0.0
+
+        def clock(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    fake = FakeTime()
+    limiter = RateLimiter(60, clock=fake.clock, sleep=fake.sleep)  # one a second
+    settings = settings_for(tmp_path, [paris])
+    served.faults.add("status", status=503, content="record", after=1, count=2)
+    with Store.open(settings.store.url) as store:
+        outcome = pull_site(paris, settings, store, clock=served.clock.now, limiter=limiter)
+    sent = outcome.stats["requests"]
+    assert outcome.stats["retried"] == 2 and sent > 8
+    assert fake.now == pytest.approx(sent - 1)  # evenly spaced: never two in one second
+
+
+def test_going_over_the_servers_rate_limit_ends_in_a_ban_not_a_retry(served, paris, tmp_path):
+    settings = settings_for(tmp_path, [paris])
+    served.faults.set_rate_limit(6)  # the sandbox's clock stands still: one long minute
+    with Store.open(settings.store.url) as store, pytest.raises(RedcapBanned) as caught:
+        pull_site(paris, settings, store, clock=served.clock.now)
+    assert "pull.requests_per_minute" in str(caught.value)
+    assert served.faults.snapshot()["banned"] == ["127.0.0.1"]
+
+
+def test_a_flapping_server_spends_the_pulls_retry_budget_then_fails(served, paris):
+    settings = dataclasses.replace(FAST, retries=1)  # budget: 5 retries per pull
+    for i in range(10):  # every other record request fails once
+        served.faults.add("status", status=503, content="record", after=2 * i, count=1)
+    client = RedcapClient(paris, settings)
+    with pytest.raises(RedcapUnreachable) as caught:
+        for _ in range(10):
+            client.records(ids=["4101-1"])
+    assert client.retried == client.retry_budget == 5
+    assert "retries all spent" in str(caught.value)

@@ -168,3 +168,13 @@ def test_full_pull_runs_on_schedule(served, tmp_path, monkeypatch):
             kinds.append(pull_site(site, settings, store, clock=served.clock.now).kind)
             served.clock.advance(days=3)
     assert kinds == ["full", "incremental", "incremental", "full"]
+
+
+def test_progress_bars_show_each_site(served, tmp_path, monkeypatch, capsys):
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch)[:2])
+    with Store.open(settings.store.url) as store:
+        outcomes = pull_all(settings, store, clock=served.clock.now, show_progress=True)
+    assert all(o.ok for o in outcomes)
+    err = capsys.readouterr().err
+    for outcome in outcomes:
+        assert outcome.site in err and f"{outcome.n_records}/{outcome.n_records}" in err
