@@ -16,7 +16,7 @@ import pytest
 from registry.errors import RegistryError
 from registry.reports.format import fmt_ci, fmt_hr, fmt_int, fmt_p
 from registry.reports.from_store import site_report_from_store, study_report_from_store
-from registry.reports.payloads import study_payloads
+from registry.reports.payloads import field_labels, study_payloads
 from registry.reports.site import render_site_pdf
 from registry.reports.study import render_study_pdf
 from registry.store import Store
@@ -86,7 +86,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
                 {"rule_id": "r.b", "severity": "warning", "checked": 60, "failed": 0,
                  "percent": 0.0, "status": "passed"}])
         payloads = study_payloads(result, spec, snapshot=f"S{night}", run_id=run_id,
-                                  exposed_label="JAK-CNI",
+                                  exposed_label="JAK-CNI", labels=field_labels(reg.metadata),
                                   versions={"python": "3.11", "lifelines": "0.30.3"})
         for kind, payload in payloads.items():
             st.save_result(run_id, "jak_cni", kind, payload)
