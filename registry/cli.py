@@ -93,6 +93,22 @@ def status(
     show_status(load_settings(settings), runs=runs)
 
 
+@app.command()
+def report(
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run id to (re)build the reports of (default: "
+                                 "the newest run).")
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Write a run's PDFs (site-<site>.pdf per site, <study>.pdf per study) from the store."""
+    from registry.reports.command import build_reports
+    from registry.settings import load_settings
+
+    for path in build_reports(load_settings(settings), run_id=run):
+        print(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected failures become one line on stderr and an exit code."""
     try:

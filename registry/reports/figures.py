@@ -172,6 +172,8 @@ def history_svg(nights: Sequence[NightCount]) -> str:
         ax.bar(xs, blocking, color="#222222", width=0.7, label="Blocking")
         ax.bar(xs, warning, bottom=blocking, color="#ffffff", edgecolor="#444444",
                hatch="////", width=0.7, linewidth=0.6, label="Warning")
+        pad = max(0.0, (7 - len(nights)) / 2)  # few nights: narrow bars, not slabs
+        ax.set_xlim(-0.6 - pad, len(nights) - 0.4 + pad)
         step = max(1, math.ceil(len(nights) / 10))
         ax.set_xticks(xs[::step])
         ax.set_xticklabels([f"{n.night.day} {n.night:%b}" for n in nights][::step])

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
-__all__ = ["REPORT_KIND", "STUDY_KIND", "software_versions", "study_payloads"]
+__all__ = ["REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions", "study_payloads"]
 
 STUDY_KIND = "study"
 REPORT_KIND = "report"
@@ -30,6 +30,10 @@ _PACKAGES = ("pandas", "numpy", "lifelines", "statsmodels", "great_expectations"
              "matplotlib", "registry")
 _ANALYSIS_LABELS = {"main": "All matched sets", "all records": "All records (flagged included)",
                     "censor at crossover": "Controls censored at crossover"}
+#: Variables the analyses derive (not fields of the dictionary).
+_DERIVED_LABELS = {"icu_at_index": "In ICU by the index day",
+                   "in_icu_on_index": "In ICU on the index day",
+                   "index_day": "Days from diagnosis to the index day"}
 _OUTCOME_WORDS = {"death_date": "death", "lung_tx_date": "lung transplant"}
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
@@ -49,6 +53,16 @@ def software_versions() -> dict[str, str]:
     return out
 
 
+def field_labels(metadata: Any) -> dict[str, str]:
+    """Field name -> its label in the REDCap data dictionary (metadata rows), for Table 1."""
+    out = {}
+    for row in metadata or ():
+        label = str(row.get("field_label") or "").strip().rstrip("?").strip()
+        if label:
+            out[str(row["field_name"])] = label
+    return out
+
+
 def _num(x: Any) -> float | None:
     if x is None:
         return None
@@ -57,7 +71,12 @@ def _num(x: Any) -> float | None:
 
 
 def _label(name: str, labels: Mapping[str, str]) -> str:
-    return labels.get(name) or name.replace("_", " ").capitalize().replace("Icu", "ICU")
+    """The display name: given label, else the name with its first letter raised
+    ("rp_ild" -> "Rp ild", "RP-ILD" stays)."""
+    if labels.get(name):
+        return labels[name]
+    text = name.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def _flow(result: Any, spec: Any) -> dict[str, int]:
@@ -150,7 +169,7 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     `labels`: display names of variables and analyses (e.g. the dictionary's field
     labels); anything missing falls back to the column name.
     """
-    labels = {**_ANALYSIS_LABELS, **(labels or {})}
+    labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **(labels or {})}
     main = result.analyses[0]
     spread = result.seed_spread
     outcome = " or ".join(_OUTCOME_WORDS.get(r.column, r.column.replace("_date", ""))
@@ -163,7 +182,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         "outcome": outcome, "horizon_days": int(spec.horizon_days), "k": int(spec.ratio),
         "matching": [_label(v, labels) for v in spec.matching_exact],
         "time_zero": "the first day all the drugs were taken together",
-        "model": f"a Cox model stratified on matched set ({main.cox.ties} ties)",
+        "model": f"a Cox model stratified on matched set ({str(main.cox.ties).capitalize()} "
+                 "ties)",
         "variance": _VARIANCE.get(spec.variance, spec.variance),
         "subgroups": [a.name for a in result.analyses[1:] if a.filter],
         "sensitivity": [a.basis for a in result.analyses if a.filter is None],

@@ -124,6 +124,7 @@ def methods_paragraph(report: StudyReport) -> str:
 def _quality_matrix(report: StudyReport) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
     """Rules failing at one site at least: one row per rule, one cell per site."""
     sites = [q.site for q in report.quality]
+    names = [q.label for q in report.quality]
     by_rule: dict[str, dict[str, RuleResult]] = {}
     severity: dict[str, str] = {}
     for q in report.quality:
@@ -146,7 +147,7 @@ def _quality_matrix(report: StudyReport) -> tuple[list[str], list[tuple[str, str
                 cells.append(f"{r.failed} ({r.percent:.1f}%)" if r.failed else "0")
         rows.append((rule_id, severity.get(rule_id, ""), cells))
     rows.sort(key=lambda row: (row[1] != "blocking", natural_key(row[0])))
-    return sites, rows
+    return names, rows
 
 
 def _check(report: StudyReport) -> None:

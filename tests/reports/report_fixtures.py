@@ -182,7 +182,7 @@ def study_report(*, previous: bool = True, stale_site: bool = True) -> StudyRepo
         SiteSnapshot("lyon", "Lyon", f"lyon-{RUN_ID}", SNAPSHOT_TIME),
         SiteSnapshot("nice", "Nice", "nice-20261122T021100Z", datetime(2026, 11, 22, 2, 11),
                      current=not stale_site,
-                     note="REDCap unreachable on 25 Nov 2026" if stale_site else None),
+                     note="REDCap was unreachable on 25 Nov 2026." if stale_site else None),
     )
     rules = (
         ("dates.death_after_diagnosis", "blocking"), ("dates.fu_after_diagnosis", "blocking"),

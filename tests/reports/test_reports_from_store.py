@@ -3,7 +3,10 @@ flags over three nights; the PDFs' numbers are the saved `<study>.json`'s."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 from registry.errors import RegistryError
 from registry.reports.format import fmt_ci, fmt_hr, fmt_int, fmt_p
 from registry.reports.from_store import site_report_from_store, study_report_from_store
-from registry.reports.payloads import study_payloads
+from registry.reports.payloads import field_labels, study_payloads
 from registry.reports.site import render_site_pdf
 from registry.reports.study import render_study_pdf
 from registry.store import Store
@@ -56,6 +59,8 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     from analyses.study import parse_study
     spec = parse_study((Path(__file__).resolve().parents[2] / "analyses" / "jak_cni.toml")
                        .read_text())
+    frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.metadata)
+    result = run_study(spec, frames, excluded=frozenset(), seed=1, seed_repeats=3)
     run_ids = []
     for night, flags in enumerate(nights):
         when = T0 + timedelta(days=night)
@@ -80,15 +85,14 @@ def store(tmp_path_factory: pytest.TempPathFactory):
                  "percent": 1.7, "status": "failed"},
                 {"rule_id": "r.b", "severity": "warning", "checked": 60, "failed": 0,
                  "percent": 0.0, "status": "passed"}])
-        frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.metadata)
-        result = run_study(spec, frames, excluded=frozenset(), seed=night, seed_repeats=3)
         payloads = study_payloads(result, spec, snapshot=f"S{night}", run_id=run_id,
-                                  exposed_label="JAK-CNI",
+                                  exposed_label="JAK-CNI", labels=field_labels(reg.metadata),
                                   versions={"python": "3.11", "lifelines": "0.30.3"})
         for kind, payload in payloads.items():
             st.save_result(run_id, "jak_cni", kind, payload)
         st.finish_run(run_id, "succeeded", 0)
     st.run_ids = run_ids  # type: ignore[attr-defined]
+    st.path = path  # type: ignore[attr-defined]
     yield st
     st.close()
 
@@ -143,3 +147,27 @@ def test_missing_results_and_runs_are_one_line_errors(store):
         site_report_from_store(store, "19990101-000000-0000", "paris")
     with pytest.raises(RegistryError, match="no snapshot of site 'nice'"):
         site_report_from_store(store, store.run_ids[0], "nice")
+
+
+def test_registry_report_command_writes_the_run_pdfs(store, tmp_path: Path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[store]\nurl = "sqlite:///{store.path}"\n[reports]\ndir = "out"\n'
+        '[[sites]]\nname = "paris"\nlabel = "Paris"\nurl = "http://127.0.0.1:1/api/"\n'
+        'token_env = "T_PARIS"\n'
+        '[[sites]]\nname = "lyon"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T_LYON"\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run_id = store.run_ids[0]
+    done = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                           "--settings", str(settings)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out" / run_id
+    assert sorted(p.name for p in out.iterdir()) == ["jak_cni.pdf", "site-lyon.pdf",
+                                                     "site-paris.pdf"]
+    assert "Data checks for Paris" in pdf_text.text(out / "site-paris.pdf")
+    bad = subprocess.run([sys.executable, "-m", "registry", "report", "--run", "nope",
+                          "--settings", str(settings)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 3
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
