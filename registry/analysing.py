@@ -154,8 +154,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, *,
         return []
     frames, metadata = run_frames(store, snapshots)
     # the run's own flags where it validated; otherwise each site's newest flag set
-    validated = any(s.stage == "validate" and s.status == "succeeded" for s in run.stages)
-    flags = store.flags(run_id) if validated else store.flags()
+    flags = store.flags(run_id) if store.flag_sites(run_id) else store.flags()
     outcomes: list[StudyOutcome] = []
     for path in settings.studies:
         name = path.stem

@@ -109,6 +109,40 @@ def report(
         print(path)
 
 
+@app.command()
+def analyse(settings: SettingsOption = DEFAULT_SETTINGS) -> None:
+    """Run the studies on each site's latest snapshot; write <study>.json, -matched.csv, .pdf."""
+    from registry.analysing import analyse_command
+
+    raise typer.Exit(analyse_command(settings))
+
+
+@app.command()
+def nightly(
+    full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
+    = False,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Pull, validate, analyse and report for every site and study, as one run.
+
+    Exit codes: 0 all good, 1 partial (a site or study failed), 2 bad settings,
+    3 run failed (or another run is going on).
+    """
+    from registry.nightly import nightly_command
+
+    raise typer.Exit(nightly_command(settings, full=full))
+
+
+@app.command()
+def demo(
+    nights: Annotated[int, typer.Option(help="Nights to run (data entry in between).")] = 2,
+) -> None:
+    """Run the whole nightly against the embedded sandbox and say where the PDFs are."""
+    from registry.demo import demo_command
+
+    raise typer.Exit(demo_command(nights=nights))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected failures become one line on stderr and an exit code."""
     try:

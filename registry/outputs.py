@@ -77,22 +77,26 @@ def latest_run_id(store: Store) -> str:
                         "(or `registry demo`) first")
 
 
-def write_run_outputs(settings: Settings, store: Store, run_id: str) -> Path:
-    """Write the run's whole output folder from the store; return its path."""
+def write_run_outputs(settings: Settings, store: Store, run_id: str | None = None) -> Path:
+    """Write the run's whole output folder from the store; return its path.
+
+    `run_id` None: the newest run that used snapshots.
+    """
     from registry.analysing import MATCHED_KIND
     from registry.reports.from_store import site_report_from_store, study_report_from_store
     from registry.reports.payloads import STUDY_KIND
     from registry.reports.site import render_site_pdf
     from registry.reports.study import render_study_pdf
 
+    run_id = run_id or latest_run_id(store)
     run = store.run(run_id)
     labels = {s.name: s.display_name for s in settings.sites}
     final = settings.reports_dir / run_id
     flags = store.flags(run_id)
-    # site outputs only for a run that validated: another run's flags are not this one's
-    validated = any(s.stage == "validate" and s.status == "succeeded" for s in run.stages)
+    # site outputs only for the sites this run validated: another run's flags are not its own
+    validated = set(store.flag_sites(run_id))
     with atomic_dir(final) as tmp:
-        for site in sorted(run.snapshots) if validated else ():
+        for site in sorted(validated & set(run.snapshots)):
             (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
             report = site_report_from_store(store, run_id, site, site_label=labels.get(site, site))
             render_site_pdf(report, tmp / f"site-{site}.pdf")

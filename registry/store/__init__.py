@@ -234,6 +234,11 @@ class Store:
         with self._read("read flags") as c:
             return _flags.list_flags(c, run_id, site, status)
 
+    def flag_sites(self, run_id: str) -> list[str]:
+        """Sites whose flags run `run_id` saved (the sites it validated)."""
+        with self._read("read flags") as c:
+            return _flags.flag_sites(c, run_id)
+
     def previous_flags(self, site: str, before_run_id: str | None = None
                        ) -> list[dict[str, Any]]:
         """The last flag set saved for `site` before run `before_run_id` ([] if none)."""

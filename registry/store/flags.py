@@ -132,6 +132,12 @@ def _latest_sets(conn: Connection, site: str | None,
     return [(run_id, s) for s, (_, run_id) in sorted(newest.items())]
 
 
+def flag_sites(conn: Connection, run_id: str) -> list[str]:
+    """Sites whose flags run `run_id` saved (the sites it validated)."""
+    q = select(flag_sets.c.site).where(flag_sets.c.run_id == run_id).order_by(flag_sets.c.site)
+    return [r.site for r in conn.execute(q)]
+
+
 def list_flags(conn: Connection, run_id: str | None = None, site: str | None = None,
                status: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Flags of one run, or (run_id None) the newest saved set of each site."""
