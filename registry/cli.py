@@ -77,6 +77,36 @@ def status(
     show_status(load_settings(settings), runs=runs)
 
 
+@app.command()
+def validate(
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="Only this site (repeatable).")
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Check the latest snapshot of each site; save flags and write flags-<site>.csv."""
+    from registry.quality.cli import validate_command
+    from registry.settings import load_settings
+
+    validate_command(load_settings(settings), site)
+
+
+@app.command()
+def flags(
+    site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="new, open, reopened or resolved (repeatable)."),
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Print the flags of the last validation (open and just-resolved)."""
+    from registry.quality.cli import flags_command
+    from registry.settings import load_settings
+
+    flags_command(load_settings(settings), site, status)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected failures become one line on stderr and an exit code."""
     try:
