@@ -94,6 +94,44 @@ def status(
 
 
 @app.command()
+def validate(
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="Only this site (repeatable).")
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Check the latest snapshot of each site; save flags and write flags-<site>.csv."""
+    from registry.quality.cli import validate_command
+    from registry.settings import load_settings
+
+    validate_command(load_settings(settings), site)
+
+
+@app.command()
+def flags(
+    site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="new, open, reopened or resolved (repeatable)."),
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+) -> None:
+    """Print the flags of the last validation (open and just-resolved)."""
+    from registry.quality.cli import flags_command
+    from registry.settings import load_settings
+
+    flags_command(load_settings(settings), site, status)
+
+
+@app.command()
+def analyse(settings: SettingsOption = DEFAULT_SETTINGS) -> None:
+    """Run the studies on each site's latest snapshot; write <study>.json, -matched.csv, .pdf."""
+    from registry.analysing import analyse_command
+
+    raise typer.Exit(analyse_command(settings))
+
+
+@app.command()
 def report(
     run: Annotated[
         str | None, typer.Option("--run", help="Run id to (re)build the reports of (default: "
@@ -107,14 +145,6 @@ def report(
 
     for path in build_reports(load_settings(settings), run_id=run):
         print(path)
-
-
-@app.command()
-def analyse(settings: SettingsOption = DEFAULT_SETTINGS) -> None:
-    """Run the studies on each site's latest snapshot; write <study>.json, -matched.csv, .pdf."""
-    from registry.analysing import analyse_command
-
-    raise typer.Exit(analyse_command(settings))
 
 
 @app.command()

@@ -190,6 +190,16 @@ def validate(
                                      "rule_id"], kind="stable").reset_index(drop=True)
 
     results = rule_results(prepared, outcomes, sites)
+    # A missing-value failure dropped above (the value was unreadable, flagged as type)
+    # is not counted as failed either: result rows agree with the flags.
+    flagged = failures.groupby(["site", "rule_id"]).size().to_dict() if len(failures) else {}
+    completeness = {r.id for r in rules if r.dimension == "completeness"}
+    for row in results:
+        if row["status"] != "error" and row["rule_id"] in completeness:
+            n = int(flagged.get((row["site"], row["rule_id"]), 0))
+            if n != row["failed"]:
+                row.update(result_row(next(r for r in rules if r.id == row["rule_id"]),
+                                      str(row["site"]), int(row["checked"]), n))  # type: ignore[call-overload]
     all_type_rules = {r.id: r for r in _type_rules(metadata, config)}
     all_type_rules.update({r.id: r for r in type_rules})
     results += _type_results(list(all_type_rules.values()), prepared,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.quality.lifecycle import LIFECYCLE_COLUMNS, age_flags
 
@@ -57,3 +59,31 @@ def test_key_is_cell_and_rule() -> None:
                    ("1", "trt_start"): "resolved"}
     # the same failure twice is one flag
     assert len(age_flags([], [_fail("1"), _fail("1")], N1)) == 1
+
+
+@given(st.lists(st.sets(st.sampled_from("abcde"), max_size=5), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_statuses_follow_history(nights: list[set[str]]) -> None:
+    """Over any sequence of nights, a flag's status is decided by its own history."""
+    previous: list[dict[str, object]] = []
+    history: dict[str, list[bool]] = {}
+    first: dict[str, int] = {}
+    for day, failing in enumerate(nights, start=1):
+        now = datetime(2025, 1, day, tzinfo=UTC)
+        aged = age_flags(previous, [_fail(r) for r in sorted(failing)], now)
+        for rec in aged.to_dict("records"):
+            past = history.get(rec["record_id"], [])
+            was_open = bool(past) and past[-1]
+            if rec["record_id"] in failing:
+                expected = ("new" if not past else "open" if was_open else "reopened")
+                assert rec["last_seen"] == now
+            else:
+                expected = "resolved"
+                assert rec["reported"] == was_open
+            assert rec["status"] == expected
+            first.setdefault(rec["record_id"], day)
+            assert rec["first_seen"] == datetime(2025, 1, first[rec["record_id"]], tzinfo=UTC)
+        assert set(aged["record_id"]) == set(history) | failing
+        for r in set(history) | failing:
+            history.setdefault(r, []).append(r in failing)
+        previous = aged.to_dict("records")
