@@ -140,9 +140,12 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                          show_progress=show_progress, clock=clock)
             with _stage(store, run_id, "validate", result) as counts:
                 counts.update(validate_snapshots(settings, store, run_id, used))
-                opened = sum(c.get("new", 0) + c.get("open", 0) + c.get("reopened", 0)
-                             for c in counts.values() if isinstance(c, dict))
-                result.lines.append(f"validate: {opened} open flag(s) over {len(used)} site(s)")
+                per_site = [c for c in counts.values() if isinstance(c, dict)]
+                opened = sum(c["new"] + c["open"] + c["reopened"] for c in per_site)
+                result.lines.append(
+                    f"validate: {opened} open flag(s) over {len(used)} site(s), "
+                    f"{sum(c['new'] for c in per_site)} new, "
+                    f"{sum(c['resolved'] for c in per_site)} resolved since the last run")
             with _stage(store, run_id, "analyse", result) as counts:
                 for o in analyse_run(settings, store, run_id, seed_repeats=seed_repeats):
                     counts[o.study] = {"ok": o.ok, "exposed": o.n_exposed,

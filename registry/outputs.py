@@ -36,14 +36,21 @@ _SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if hasattr(value, "date") and callable(value.date):  # first_seen: the day is enough
+        return value.date().isoformat()
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
 
 
 def flags_csv(flags: Iterable[Mapping[str, Any]], site: str) -> str:
-    """`flags-<site>.csv`: one row per open or just-resolved flag of `site` only."""
-    rows = [f for f in flags if f.get("site") == site and f.get("status") in _CSV_STATUSES]
+    """`flags-<site>.csv`: one row per open or just-resolved flag of `site` only.
+
+    `flags` as the quality stage made them (`registry.quality.stage.flags_from_store`):
+    a resolved flag is listed only the night it got resolved (`reported`).
+    """
+    rows = [f for f in flags if f.get("site") == site and f.get("status") in _CSV_STATUSES
+            and f.get("reported", True)]
     rows.sort(key=lambda f: (f.get("status") == "resolved",
                              _SEVERITY_ORDER.get(str(f.get("severity")), 9),
                              str(f.get("record_id")), str(f.get("form")),
@@ -92,7 +99,9 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
     run = store.run(run_id)
     labels = {s.name: s.display_name for s in settings.sites}
     final = settings.reports_dir / run_id
-    flags = store.flags(run_id)
+    from registry.quality.stage import flags_from_store
+
+    flags = flags_from_store(store.flags(run_id))
     # site outputs only for the sites this run validated: another run's flags are not its own
     validated = set(store.flag_sites(run_id))
     with atomic_dir(final) as tmp:

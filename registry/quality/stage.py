@@ -9,26 +9,18 @@ nightly job can call the same function.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from registry.errors import RegistryError
 from registry.quality.flags import SiteLink
 from registry.quality.lifecycle import age_flags
 from registry.settings import Settings
 
-__all__ = ["CSV_COLUMNS", "ValidationRun", "list_flags", "run_validation", "write_flags_csv"]
-
-#: flags-<site>.csv columns (DESIGN.md, "Files other tools read").
-CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
-               "status", "first_seen", "message", "link")
-
+__all__ = ["ValidationRun", "flags_from_store", "list_flags", "run_validation",
+           "validate_snapshots"]
 
 @dataclass(frozen=True)
 class ValidationRun:
@@ -40,35 +32,19 @@ class ValidationRun:
     rule_errors: int
 
 
-def _site_link(base: str, info: Any) -> SiteLink:
-    """REDCap base URL from settings, version and pid from the snapshot's project info."""
-    info = info if isinstance(info, Mapping) else {}
+def _site_link(base: str, snapshot: Any) -> SiteLink:
+    """REDCap base URL from settings; version and pid from what the pull kept with the snapshot.
+
+    The pull keeps the REDCap version in the snapshot's details (`redcap_version`) and
+    the project info as REDCap gives it; older callers put both in `project_info`.
+    """
+    info = snapshot.project_info if isinstance(snapshot.project_info, Mapping) else {}
+    details = snapshot.details if isinstance(snapshot.details, Mapping) else {}
     project = info.get("project_info") if isinstance(info.get("project_info"), Mapping) \
         else info
-    version = str(info.get("version") or info.get("redcap_version") or "")
+    version = str(details.get("redcap_version") or info.get("version")
+                  or info.get("redcap_version") or "")
     return SiteLink(base_url=base, version=version, pid=project.get("project_id", ""))
-
-
-def write_flags_csv(aged: pd.DataFrame, site: str, folder: Path) -> Path:
-    """Write `flags-<site>.csv`: the site's open and just-resolved flags."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"flags-{site}.csv"
-    rows = aged[(aged["site"] == site) & aged["reported"].astype(bool)] if len(aged) else aged
-    order = {"new": 0, "reopened": 1, "open": 2, "resolved": 3}
-    rows = rows.assign(_o=rows["status"].map(order)).sort_values(
-        ["_o", "record_id", "form", "instance", "field", "rule_id"], kind="stable") \
-        if len(rows) else rows
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for rec in rows.to_dict("records"):
-            first = rec.get("first_seen")
-            rec["first_seen"] = first.date().isoformat() if isinstance(first, datetime) \
-                else str(first or "")
-            writer.writerow(["" if rec.get(c) is None else rec.get(c) for c in CSV_COLUMNS])
-    tmp.replace(path)
-    return path
 
 
 #: The store requires a field name; an instance-level flag (field "", e.g. a duplicated
@@ -95,62 +71,87 @@ def _flat(previous: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
-    """Validate the latest snapshot of each site; save flags/results; write the CSVs."""
+def flags_from_store(flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Stored flags back as the quality stage made them (`patient_id`, `reported`, field "")."""
+    return _flat(flags)
+
+
+def validate_snapshots(settings: Settings, store: Any, run_id: str,
+                       used: Mapping[str, int]) -> dict[str, Any]:
+    """The quality stage of run `run_id` over one snapshot per site: validate, age, save.
+
+    Flags are aged against each site's previous flag set (before this run) and saved
+    with the run, with the per-rule results. Returns per-site counts by status (and
+    `rule_errors`, the rules that could not be evaluated).
+    """
     from registry.quality.runner import validate
-    from registry.store import Store
     from registry.tidy import tidy
+
+    if not used:
+        raise RegistryError("no snapshot to validate in the store: run `registry pull` first")
+    snaps = {name: store.snapshot(sid) for name, sid in sorted(used.items())}
+    started = store.run(run_id).started_at
+    rows_by_site = {name: store.snapshot_rows(info.id) for name, info in snaps.items()}
+    newest = max(snaps.values(), key=lambda info: info.id)
+    metadata = store.snapshot_metadata(newest.id) or next(
+        (m for m in (store.snapshot_metadata(i.id) for i in snaps.values()) if m), None)
+    if not metadata:
+        raise RegistryError("the snapshots hold no data dictionary; pull again")
+    by_name = {s.name: s for s in settings.sites}
+    links = {name: _site_link(by_name[name].redcap_base, info)
+             for name, info in snaps.items() if name in by_name}
+    result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
+                      site_links=links)
+    counts: dict[str, Any] = {}
+    for name, info in snaps.items():
+        mine = result.failures[result.failures["site"] == name]
+        aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)), mine, started)
+        store.save_flags(run_id, name, info.id, [_to_store(r) for r in aged.to_dict("records")])
+        results = result.rule_results[result.rule_results["site"] == name]
+        store.save_rule_results(run_id, name, [
+            {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
+        counts[name] = {s: int((aged["status"] == s).sum()) for s in ("new", "open", "reopened")}
+        counts[name]["resolved"] = int(((aged["status"] == "resolved")
+                                        & aged["reported"].astype(bool)).sum())
+    counts["rule_errors"] = int((result.rule_results["status"] == "error").sum())
+    return counts
+
+
+def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
+    """`registry validate`: each site's latest snapshot, as a run of its own, with its outputs.
+
+    The run's folder gets `flags-<site>.csv` and `site-<site>.pdf` for every site checked.
+    """
+    from registry.outputs import write_run_outputs
+    from registry.store import Store
 
     chosen = [s for s in settings.sites if not sites or s.name in sites]
     if not chosen:
         raise RegistryError(f"no site named {', '.join(sites or [])} in {settings.path}")
     with Store.open(settings.store.url) as store:
-        snaps: dict[str, Any] = {}
+        used = {}
         for site in chosen:
             info = store.latest_snapshot(site.name)
             if info is not None:
-                snaps[site.name] = info
-        if not snaps:
+                used[site.name] = info.id
+        if not used:
             raise RegistryError("no snapshot to validate in the store: run `registry pull` "
                                 "first")
         run_id = store.start_run("validate")
-        started = store.run(run_id).started_at
         try:
-            rows_by_site = {name: store.snapshot_rows(info.id) for name, info in snaps.items()}
-            metadata = next((m for m in (store.snapshot_metadata(i.id) for i in snaps.values())
-                             if m), None)
-            if not metadata:
-                raise RegistryError("the snapshots hold no data dictionary; pull again")
-            links = {s.name: _site_link(s.redcap_base, snaps[s.name].project_info)
-                     for s in chosen if s.name in snaps}
-            for name, info in snaps.items():
-                store.use_snapshot(run_id, name, info.id, fresh=False)
-            result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
-                              site_links=links)
-            folder = settings.reports_dir / run_id
-            files, counts = [], {}
-            for name, info in snaps.items():
-                mine = result.failures[result.failures["site"] == name]
-                aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)),
-                                 mine, started)
-                records = [_to_store(r) for r in aged.to_dict("records")]
-                store.save_flags(run_id, name, info.id, records)
-                results = result.rule_results[result.rule_results["site"] == name]
-                store.save_rule_results(run_id, name, [
-                    {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
-                files.append(write_flags_csv(aged, name, folder))
-                counts[name] = {s: int((aged["status"] == s).sum())
-                                for s in ("new", "open", "reopened", "resolved")}
-                counts[name]["resolved"] = int(((aged["status"] == "resolved")
-                                                & aged["reported"].astype(bool)).sum())
-            errors = int((result.rule_results["status"] == "error").sum())
+            for name, sid in used.items():
+                store.use_snapshot(run_id, name, sid, fresh=False)
+            counts = validate_snapshots(settings, store, run_id, used)
+            errors = counts.pop("rule_errors")
             store.stage(run_id, "validate", None, "succeeded", counts=counts)
+            folder = write_run_outputs(settings, store, run_id)
             store.finish_run(run_id, "succeeded", 0)
         except BaseException as exc:
             store.finish_run(run_id, "failed", getattr(exc, "exit_code", 3),
                              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise
-    return ValidationRun(run_id=run_id, counts=counts, files=files, rule_errors=errors)
+    return ValidationRun(run_id=run_id, counts=counts,
+                         files=sorted(folder.glob("flags-*.csv")), rule_errors=errors)
 
 
 def list_flags(settings: Settings, site: str | None = None,

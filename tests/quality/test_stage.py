@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from registry.quality.stage import CSV_COLUMNS, run_validation
+from registry.outputs import FLAG_CSV_COLUMNS as CSV_COLUMNS
+from registry.quality.stage import run_validation
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.settings import load_settings
 from registry.store import Store
