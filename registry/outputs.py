@@ -84,10 +84,12 @@ def latest_run_id(store: Store) -> str:
                         "(or `registry demo`) first")
 
 
-def write_run_outputs(settings: Settings, store: Store, run_id: str | None = None) -> Path:
+def write_run_outputs(settings: Settings, store: Store, run_id: str | None = None, *,
+                      pdfs: bool = True) -> Path:
     """Write the run's whole output folder from the store; return its path.
 
-    `run_id` None: the newest run that used snapshots.
+    `run_id` None: the newest run that used snapshots. `pdfs` False writes only the
+    CSV and JSON files (`registry validate`; `registry report` adds the PDFs later).
     """
     from registry.analysing import MATCHED_KIND
     from registry.reports.from_store import site_report_from_store, study_report_from_store
@@ -107,8 +109,10 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
     with atomic_dir(final) as tmp:
         for site in sorted(validated & set(run.snapshots)):
             (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
-            report = site_report_from_store(store, run_id, site, site_label=labels.get(site, site))
-            render_site_pdf(report, tmp / f"site-{site}.pdf")
+            if pdfs:
+                report = site_report_from_store(store, run_id, site,
+                                                site_label=labels.get(site, site))
+                render_site_pdf(report, tmp / f"site-{site}.pdf")
         for study in store.result_studies(run_id):
             results = store.results(run_id, study)
             if STUDY_KIND in results:
@@ -118,6 +122,7 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
             if MATCHED_KIND in results:
                 (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
                                                           encoding="utf-8")
-            report = study_report_from_store(store, run_id, study, site_labels=labels)
-            render_study_pdf(report, tmp / f"{study}.pdf")
+            if pdfs:
+                report = study_report_from_store(store, run_id, study, site_labels=labels)
+                render_study_pdf(report, tmp / f"{study}.pdf")
     return final

@@ -118,9 +118,10 @@ def validate_snapshots(settings: Settings, store: Any, run_id: str,
 
 
 def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
-    """`registry validate`: each site's latest snapshot, as a run of its own, with its outputs.
+    """`registry validate`: each site's latest snapshot, as a run of its own.
 
-    The run's folder gets `flags-<site>.csv` and `site-<site>.pdf` for every site checked.
+    The run's folder gets `flags-<site>.csv` for every site checked; `registry report
+    --run <id>` adds the coordinators' PDFs.
     """
     from registry.outputs import write_run_outputs
     from registry.store import Store
@@ -144,7 +145,7 @@ def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> Va
             counts = validate_snapshots(settings, store, run_id, used)
             errors = counts.pop("rule_errors")
             store.stage(run_id, "validate", None, "succeeded", counts=counts)
-            folder = write_run_outputs(settings, store, run_id)
+            folder = write_run_outputs(settings, store, run_id, pdfs=False)
             store.finish_run(run_id, "succeeded", 0)
         except BaseException as exc:
             store.finish_run(run_id, "failed", getattr(exc, "exit_code", 3),
