@@ -74,13 +74,29 @@ class _Ctx:
         rf = {self.cell(r, f) for r, f in refs}
         if any(c in self.used for c in ch) or rf & self.changed:
             return False
-        for (row, name, value), c in zip(changes, ch, strict=True):
+        before = [row[name] for row, name, _ in changes]
+        for row, name, value in changes:
             row[name] = value
+        if any(self._looks_duplicated(row) for row, _, _ in changes):
+            for (row, name, _), old in zip(changes, before, strict=True):
+                row[name] = old
+            return False
+        for c in ch:
             self.truth.append(TruthRow(*c, kind))
         self.changed.update(ch)
         self.used.update(ch)
         self.used.update(rf)
         return True
+
+    def _looks_duplicated(self, row: Row) -> bool:
+        """Would `row` now equal another instance of its record and form?"""
+        form = row["redcap_repeat_instrument"]
+        if not form:
+            return False
+        key = {k: v for k, v in row.items() if k != "redcap_repeat_instance"}
+        return any(other is not row and key == {
+            k: v for k, v in other.items() if k != "redcap_repeat_instance"}
+            for other in self.repeat.get((row["record_id"], form), []))
 
     def int_(self, lo: int, hi: int) -> int:
         """A uniform integer in [lo, hi]."""
