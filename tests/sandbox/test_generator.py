@@ -261,6 +261,28 @@ def test_truth_fields_are_the_documented_ones(dirty: SyntheticRegistry) -> None:
         assert (t.instance == "") == (t.form not in dictionary.REPEATING_FORMS), t
 
 
+def test_injection_changes_only_the_truth_cells(dirty: SyntheticRegistry) -> None:
+    """The same params at error_rate 0 give the same cohort; the dirty registry differs
+    from it exactly in the truth's cells plus the duplicated instances."""
+    clean = generate(GeneratorParams(seed=7, patients=300, error_rate=0.0))
+    form_of = {m["field_name"]: m["form_name"] for m in clean.metadata}
+    key = ("record_id", "redcap_repeat_instrument", "redcap_repeat_instance")
+    before = {tuple(r[k] for k in key): r for r in clean.records}
+    changed: set[Cell] = set()
+    for r in dirty.records:
+        rid, form, inst = (r[k] for k in key)
+        old = before.get((rid, form, inst))
+        if old is None:
+            changed.add((rid, form, inst, ""))
+            continue
+        for name, value in r.items():
+            if value != old[name]:
+                changed.add((rid, form or form_of[name], inst, name))
+    assert len(dirty.records) - len(clean.records) == sum(
+        t.error_kind == "duplicate_instance" for t in dirty.truth)
+    assert changed == _truth_cells(dirty)
+
+
 def test_injected_errors_never_share_a_cell(dirty: SyntheticRegistry) -> None:
     cells = [(t.record_id, t.form, t.instance, t.field) for t in dirty.truth]
     assert len(cells) == len(set(cells))
