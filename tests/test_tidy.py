@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from registry.fieldtypes import export_columns
 from registry.sandbox import dictionary
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import CONFORMANCE_COLUMNS, KEY_COLUMNS, tidy
 
 META = dictionary.metadata()
-COLUMNS = [c for c in __import__("registry.fieldtypes", fromlist=["x"]).export_columns(META)
-           if c != "record_id"]
+COLUMNS = [c for c in export_columns(META) if c != "record_id"]
 
 
 def _base(rid: str, dag: str = "", **values: str) -> dict[str, object]:
@@ -133,3 +134,23 @@ def test_tidy_is_fast_at_23400_patients() -> None:
     elapsed = time.perf_counter() - start
     assert len(f.patients) == 23400
     assert elapsed < 30, f"tidy took {elapsed:.1f} s"  # ~1-4 s measured; loaded CI margin
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["patient_id", "instance"]).reset_index(drop=True)
+
+
+def test_row_order_and_int_instances_do_not_change_the_frames(registry_frames) -> None:
+    reg, f = registry_frames
+    rng = np.random.default_rng(1)
+    shuffled = {}
+    for site, rows in reg.rows_by_site().items():
+        rows = [dict(r) for r in rows]
+        for r in rows:  # REDCap JSON sends the instance as an int on repeat rows
+            if r["redcap_repeat_instance"]:
+                r["redcap_repeat_instance"] = int(r["redcap_repeat_instance"])
+        shuffled[site] = [rows[i] for i in rng.permutation(len(rows))]
+    g = tidy(shuffled, reg.metadata)
+    for name in ("patients", "treatments", "icu_stays", "infections", "outcomes"):
+        pd.testing.assert_frame_equal(_sorted(getattr(f, name)), _sorted(getattr(g, name)))
+    pd.testing.assert_frame_equal(_sorted(f.conformance), _sorted(g.conformance))

@@ -24,10 +24,11 @@ import numpy as np
 from registry.fieldtypes import export_columns
 from registry.sandbox import dictionary
 from registry.sandbox.cohort import DAYS_PER_YEAR, Patient, simulate_cohort
-from registry.sandbox.inject import ERROR_KINDS, TruthRow, inject_errors
+from registry.sandbox.inject import ERROR_KINDS, KIND_FIELDS, TruthRow, inject_errors
 
 __all__ = [
     "ERROR_KINDS",
+    "KIND_FIELDS",
     "TRUTH_COLUMNS",
     "GeneratorParams",
     "SyntheticRegistry",

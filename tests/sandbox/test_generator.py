@@ -22,6 +22,7 @@ from registry.fieldtypes import choices
 from registry.sandbox import dictionary
 from registry.sandbox.generator import (
     ERROR_KINDS,
+    KIND_FIELDS,
     TRUTH_COLUMNS,
     GeneratorParams,
     SyntheticRegistry,
@@ -253,6 +254,35 @@ def test_every_kind_is_injected_at_a_high_rate(dirty: SyntheticRegistry) -> None
     assert min(counts.values()) >= 8
 
 
+def test_truth_fields_are_the_documented_ones(dirty: SyntheticRegistry) -> None:
+    assert set(KIND_FIELDS) == set(ERROR_KINDS)
+    for t in dirty.truth:
+        assert t.field in KIND_FIELDS[t.error_kind], t
+        assert (t.instance == "") == (t.form not in dictionary.REPEATING_FORMS), t
+
+
+def test_injection_changes_only_the_truth_cells(dirty: SyntheticRegistry) -> None:
+    """The same params at error_rate 0 give the same cohort; the dirty registry differs
+    from it exactly in the truth's cells plus the duplicated instances."""
+    clean = generate(GeneratorParams(seed=7, patients=300, error_rate=0.0))
+    form_of = {m["field_name"]: m["form_name"] for m in clean.metadata}
+    key = ("record_id", "redcap_repeat_instrument", "redcap_repeat_instance")
+    before = {tuple(r[k] for k in key): r for r in clean.records}
+    changed: set[Cell] = set()
+    for r in dirty.records:
+        rid, form, inst = (r[k] for k in key)
+        old = before.get((rid, form, inst))
+        if old is None:
+            changed.add((rid, form, inst, ""))
+            continue
+        for name, value in r.items():
+            if value != old[name]:
+                changed.add((rid, form or form_of[name], inst, name))
+    assert len(dirty.records) - len(clean.records) == sum(
+        t.error_kind == "duplicate_instance" for t in dirty.truth)
+    assert changed == _truth_cells(dirty)
+
+
 def test_injected_errors_never_share_a_cell(dirty: SyntheticRegistry) -> None:
     cells = [(t.record_id, t.form, t.instance, t.field) for t in dirty.truth]
     assert len(cells) == len(set(cells))
@@ -263,6 +293,12 @@ def test_checks_find_exactly_the_injected_cells(dirty: SyntheticRegistry) -> Non
     truth = _truth_cells(dirty)
     assert found - truth == set(), "collateral damage outside the ground truth"
     assert truth - found == set(), "injected errors the checks cannot see"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_exact_findings_hold_for_other_seeds(seed: int) -> None:
+    reg = generate(GeneratorParams(seed=seed, patients=150, error_rate=1.5, sites=3))
+    assert _problems(reg) == _truth_cells(reg)
 
 
 def test_duplicate_instance_copies_a_real_instance(dirty: SyntheticRegistry) -> None:
