@@ -378,5 +378,6 @@ _HANDLERS: dict[str, Callable[[_Call], Reply]] = {
     "project": _project_info, "version": _version, "repeatingFormsEvents": _repeating,
     "dag": _dag, "userDagMapping": _user_dag_mapping, "instrument": _instruments,
     "formEventMapping": _classic("form/event mappings"), "arm": _classic("arms"),
-    "event": _classic("events"), "log": _log, "report": _report, "generateNextRecordName": _next_name,
+    "event": _classic("events"), "log": _log, "report": _report,
+    "generateNextRecordName": _next_name,
 }

@@ -19,7 +19,8 @@ from registry.errors import RegistryError
 from registry.sandbox.project import Tokens
 from registry.sandbox.server import SandboxServer
 
-__all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "write_private"]
+__all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "token_file_text",
+           "write_private", "write_sandbox_settings"]
 
 #: Where the tokens go without --write-settings (the repository's settings.toml reads it).
 DEFAULT_TOKEN_FILE = Path("var/sandbox/tokens")
@@ -70,6 +71,17 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
     return "\n".join(lines)
 
 
+def write_sandbox_settings(server: SandboxServer, path: Path) -> Path:
+    """Write a settings.toml for `server` at `path` and its tokens next to it, in
+    `sandbox.tokens` (mode 600); return the token file's path. Used by the CLI and
+    usable by the demo with an in-process server."""
+    token_path = path.parent / "sandbox.tokens"
+    write_private(token_path, token_file_text(server.tokens))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(settings_text(server, token_path.name), encoding="utf-8")
+    return token_path
+
+
 def _generate(**params: Any) -> Any:
     try:
         from registry.sandbox.generator import GeneratorParams, generate
@@ -110,10 +122,7 @@ def _serve(stop: threading.Event, *, seed: int, patients: int, sites: int, error
             registry.truth_csv(truth)
             notes.append(f"ground truth written to {truth}")
         if write_settings is not None:
-            token_path = write_settings.parent / "sandbox.tokens"
-            write_private(token_path, token_file_text(server.tokens))
-            write_settings.parent.mkdir(parents=True, exist_ok=True)
-            write_settings.write_text(settings_text(server, token_path.name), encoding="utf-8")
+            token_path = write_sandbox_settings(server, write_settings)
             notes.append(f"settings written to {write_settings} (tokens in {token_path}, "
                          "mode 600)")
         else:

@@ -16,9 +16,9 @@ ever). A request matches when it reaches `/api/` and, if `content` is set, has t
 - `drop_rows`: a record export silently misses `fraction` (default 0.1, at least one)
   of its records, chosen with `seed`, as big exports under load do.
 
-The rate limit counts `/api/` requests per address over the last 60 s of the
-server's clock; the request over `per_minute` bans the address permanently, as
-REDCap's "page hits per minute per IP" does.
+The rate limit counts `/api/` requests per address over the last 60 s of real
+(monotonic) time, whatever clock stamps the data; the request over `per_minute`
+bans the address permanently, as REDCap's "page hits per minute per IP" does.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from registry.sandbox.clock import Clock, SystemClock
 
 __all__ = ["BAN_MESSAGE", "FAULT_KINDS", "Decision", "Fault", "Faults", "PROXY_PAGE"]
 
@@ -91,9 +91,10 @@ class Decision:
 class Faults:
     """The fault rules, rate limit and banned addresses of one server (thread-safe)."""
 
-    def __init__(self, clock: Clock | None = None, rate_limit: int = 0) -> None:
+    def __init__(self, rate_limit: int = 0, *,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._clock: Clock = clock or SystemClock()
+        self._now = now
         self._rules: list[Fault] = []
         self._hits: dict[str, deque[float]] = {}
         self.rate_limit = rate_limit
@@ -144,7 +145,7 @@ class Faults:
             if address in self.banned:
                 return True
             if self.rate_limit > 0:
-                now = self._clock.now().timestamp()
+                now = self._now()
                 hits = self._hits.setdefault(address, deque())
                 hits.append(now)
                 while hits and hits[0] <= now - 60:

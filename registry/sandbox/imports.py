@@ -27,6 +27,11 @@ _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _BAD_NAME = re.compile(r"[+&#']")
 _DATE_MSG = ("Invalid date format. (NOTE: Dates must be imported here only in Y-M-D format, "
              "regardless of the specific date format designated for this field.)")
+# REDCap's own text, as quoted in PyCap issue #154
+_NOT_REPEATING = ("redcap_repeat_instrument must be the unique form name of a Repeating "
+                  "Instrument. It currently does not match the unique form name of any "
+                  "Repeating Instruments.  Please fix this in the data import file and try "
+                  "again.")
 _SPECIAL = {"redcap_repeat_instrument", "redcap_repeat_instance", "redcap_data_access_group"}
 
 
@@ -155,8 +160,7 @@ def parse_import(project: Project, scope: Scope, data: str, fmt: str,
         if form:
             instance = row.get("redcap_repeat_instance", "")
             if not schema.is_repeating(form):
-                errors.append(_line(rid, "redcap_repeat_instrument", form,
-                                    "This instrument is not a repeating instrument."))
+                errors.append(_line(rid, "redcap_repeat_instrument", form, _NOT_REPEATING))
             elif instance != "new" and not (instance.isdigit() and int(instance) >= 1):
                 errors.append(_line(rid, "redcap_repeat_instance", instance,
                                     "The repeat instance must be a positive integer."))

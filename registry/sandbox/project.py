@@ -183,7 +183,10 @@ class Project:
         out = []
         with self.lock:
             for rid in ids:
-                changes = self.records[rid].changes
+                rec = self.records.get(rid)
+                if rec is None:  # deleted since the caller listed it
+                    continue
+                changes = rec.changes
                 lo = 0 if begin is None else bisect.bisect_left(changes, begin)
                 if lo < len(changes) and (end is None or changes[lo] <= end):
                     out.append(rid)

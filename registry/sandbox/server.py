@@ -20,6 +20,7 @@ import json
 import socket
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -186,8 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "html":
             self._send(text_reply(PROXY_PAGE, 502, "text/html"))
             return
-        reply = api.handle(sandbox.project, params,
-                           drop_rows=fault.drop if kind == "drop_rows" and fault else None)
+        try:
+            reply = api.handle(sandbox.project, params,
+                               drop_rows=fault.drop if kind == "drop_rows" and fault else None)
+        except Exception:  # a sandbox bug: answer like a crashed PHP page, keep the trace
+            traceback.print_exc()
+            reply = text_reply("Internal Server Error", 500, "text/plain")
         if kind == "truncate" and fault is not None:
             cut = int(len(reply.body) * (0.5 if fault.fraction is None else fault.fraction))
             self.close_connection = True
@@ -220,7 +225,7 @@ class SandboxServer:
         self.clock: Clock = clock or (project.clock if project else SystemClock())
         self.registry = registry
         self.project = project or Project.from_registry(registry, clock=self.clock)
-        self.faults = Faults(self.clock, rate_limit)
+        self.faults = Faults(rate_limit)
         self.host, self._port = host, port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -116,3 +116,17 @@ def test_write_private_is_owner_only_and_atomic(tmp_path):
     assert path.read_text() == "A=1\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["tokens"]
+
+
+def test_written_settings_reach_every_site_in_process(sandbox, tmp_path):
+    """`write_sandbox_settings` (for the demo): each [[sites]] entry's token sees its DAG."""
+    from registry.sandbox.cli import write_sandbox_settings
+
+    token_path = write_sandbox_settings(sandbox, tmp_path / "settings.toml")
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    settings = load_settings(tmp_path / "settings.toml")
+    for site in settings.sites:
+        project = redcap.Project(site.url, site.token().reveal())
+        dags = {sandbox.project.records[r["record_id"]].dag
+                for r in project.export_records(fields=["record_id"])}
+        assert dags == {site.dag}

@@ -200,3 +200,15 @@ def test_xml_export_when_format_missing(shared_sandbox):
     reply = _post(shared_sandbox, content="record", records="10", **{"fields[0]": "sex"})
     assert reply.headers["Content-Type"].startswith("text/xml")
     assert "<records>" in reply.text and "<sex><![CDATA[2]]></sex>" in reply.text
+
+
+def test_csv_label_headers(shared_sandbox):
+    """rawOrLabelHeaders=label: CSV headers are field labels, checkboxes `label (choice=...)`."""
+    text = _post(shared_sandbox, content="record", format="csv", records="10",
+                 rawOrLabelHeaders="label", **{"fields[0]": "record_id", "fields[1]": "skin"}
+                 ).text
+    assert text.splitlines()[0] == (
+        '"Record ID","Repeat Instrument","Repeat Instance","Skin involvement (choice=Gottron '
+        'papules)","Skin involvement (choice=Heliotrope rash)","Skin involvement (choice=Skin '
+        'ulcers)","Skin involvement (choice=Mechanic\'s hands)","Skin involvement '
+        '(choice=Periungual erythema)"')

@@ -210,3 +210,13 @@ def test_new_repeat_instance_and_log_dag_filter(sandbox, admin):
     by_id = admin.export_logging(log_type="record_edit", dag="102")
     assert [e["record"] for e in by_name] == [e["record"] for e in by_id] == ["2"]
     assert admin.export_logging(log_type="record_edit", dag="paris") == []
+
+
+def test_import_into_a_non_repeating_form_as_repeat_is_refused(admin):
+    """REDCap's message for a repeat row naming a non-repeating form (PyCap issue #154)."""
+    with pytest.raises(redcap.RedcapError) as err:
+        admin.import_records([{"record_id": "1", "redcap_repeat_instrument": "outcome",
+                               "redcap_repeat_instance": "2", "vital_status": "1"}])
+    assert err.value.args[0]["error"].startswith(
+        '"1","redcap_repeat_instrument","outcome","redcap_repeat_instrument must be the '
+        'unique form name of a Repeating Instrument.')
