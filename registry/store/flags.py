@@ -42,12 +42,12 @@ _RULE_FIELDS = ("rule_id", "severity", "checked", "failed", "percent", "status",
 
 def _when(value: Any, what: str) -> datetime:
     if isinstance(value, datetime):
-        return as_utc(value)  # type: ignore[return-value]
+        return as_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
         try:
-            return as_utc(datetime.fromisoformat(value))  # type: ignore[return-value]
+            return as_utc(datetime.fromisoformat(value))
         except ValueError:
             pass
     raise StoreError(f"flag {what} should be a datetime, a date or an ISO date, got {value!r}")
@@ -57,7 +57,7 @@ def _check_run(conn: Connection, run_id: str) -> datetime:
     started = conn.execute(select(runs.c.started_at).where(runs.c.id == run_id)).scalar()
     if started is None:
         raise StoreError(f"no run {run_id!r} in the store; start it with start_run first")
-    return as_utc(started)  # type: ignore[return-value]
+    return as_utc(started)
 
 
 def _flag_row(flag: Mapping[str, Any], run_id: str, site: str, snapshot_id: int | None,
@@ -118,15 +118,15 @@ def _latest_sets(conn: Connection, site: str | None,
     if site is not None:
         q = q.where(flag_sets.c.site == site)
     limit: tuple[datetime, str] | None = None
+    newest: dict[str, tuple[datetime, str]] = {}
     if before_run_id is not None:
         limit = (_check_run(conn, before_run_id), before_run_id)
-    newest: dict[str, tuple[tuple[datetime, str], str]] = {}
     for r in conn.execute(q):
-        key = (as_utc(r.started_at), r.run_id)
-        if limit is not None and not key < limit:  # type: ignore[operator]
+        key: tuple[datetime, str] = (as_utc(r.started_at), r.run_id)
+        if limit is not None and not key < limit:
             continue
-        if r.site not in newest or newest[r.site][0] < key:  # type: ignore[operator]
-            newest[r.site] = (key, r.run_id)  # type: ignore[assignment]
+        if r.site not in newest or newest[r.site] < key:
+            newest[r.site] = key
     return [(run_id, s) for s, (_, run_id) in sorted(newest.items())]
 
 

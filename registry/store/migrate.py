@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from registry.errors import StoreError
-from registry.store.engine import describe_url, write_transaction
+from registry.store.engine import describe_url, store_errors, write_transaction
 
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
@@ -51,6 +51,10 @@ def current_revision(conn: Connection) -> str | None:
 def upgrade(engine: Engine, target: str = "head") -> str | None:
     """Upgrade the store to `target` (default: newest); return the revision it was at."""
     script = ScriptDirectory.from_config(_config())
+    if target == "head":  # the usual case: already current, so no write lock is needed
+        with store_errors(engine, "open the store"), engine.connect() as conn:
+            if current_revision(conn) == HEAD:
+                return HEAD
     with write_transaction(engine, "open the store") as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})

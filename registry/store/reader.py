@@ -81,7 +81,7 @@ def records_of(conn: Connection, snapshot_id: int,
         for i in range(0, len(wanted), 500):
             found += conn.execute(q.where(rv.c.record_id.in_(wanted[i:i + 500]))).all()
     else:
-        found = conn.execute(q).all()
+        found = list(conn.execute(q).all())
     found.sort(key=lambda r: rec.natural_key(r.record_id))
     return {r.record_id: rec.expand_rows(rec.load_rows(r.payload), columns) for r in found}
 

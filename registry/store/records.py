@@ -5,7 +5,8 @@ stored *sparse*: each row keeps only its non-empty values, and the snapshot keep
 export's column order, so a wide form with mostly empty repeat rows costs little and a
 field added to the dictionary (empty everywhere) does not make every record a new
 version. The content hash is SHA-256 of the canonical JSON (sorted keys, no spaces) of
-the sparse rows, so the same content always hashes the same whatever the column order.
+the sparse rows, so the same content always hashes the same whatever the column order;
+that canonical JSON is also the stored payload.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = [
     "canonical_json",
     "column_order",
     "content_hash",
-    "dump_rows",
+    "encode",
     "expand_rows",
     "load_rows",
     "natural_key",
@@ -38,26 +39,26 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else str(value)
-
-
 def sparse_rows(rows: Rows) -> list[dict[str, str]]:
-    """The rows with their empty values left out (values as REDCap strings)."""
-    out = []
-    for row in rows:
-        out.append({k: t for k, v in row.items() if (t := _text(v)) != ""})
-    return out
+    """The rows with their empty values (`""` or None) left out, values as strings."""
+    return [{k: v if type(v) is str else str(v) for k, v in row.items()
+             if v != "" and v is not None} for row in rows]
 
 
-def content_hash(sparse: list[dict[str, str]]) -> str:
-    """SHA-256 (hex) of the canonical JSON of a record's sparse rows."""
-    return hashlib.sha256(canonical_json(sparse).encode("utf-8")).hexdigest()
+def encode(sparse: list[dict[str, str]]) -> tuple[str, str]:
+    """(hash, payload) of a record's sparse rows.
+
+    The payload is the canonical JSON (sorted keys): key order carries no information
+    because rows are rebuilt in the snapshot's column order, and one serialisation then
+    serves as both the stored text and the hashed text.
+    """
+    payload = canonical_json(sparse)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest(), payload
 
 
-def dump_rows(sparse: list[dict[str, str]]) -> str:
-    """The stored payload text of a record (compact JSON, row and key order kept)."""
-    return json.dumps(sparse, separators=(",", ":"), ensure_ascii=False)
+def content_hash(value: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of `value` (a record's sparse rows, a dictionary)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
 def load_rows(payload: str) -> list[dict[str, str]]:

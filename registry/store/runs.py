@@ -133,7 +133,7 @@ def _stage(row: Any) -> StageInfo:
 
 
 def _run(row: Any, stages: list[StageInfo], snaps: dict[str, RunSnapshot]) -> RunInfo:
-    return RunInfo(id=row.id, kind=row.kind, started_at=as_utc(row.started_at),  # type: ignore[arg-type]
+    return RunInfo(id=row.id, kind=row.kind, started_at=as_utc(row.started_at),
                    ended_at=as_utc(row.ended_at), status=row.status, exit_code=row.exit_code,
                    message=row.message, stages=stages, snapshots=snaps)
 

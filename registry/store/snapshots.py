@@ -1,28 +1,29 @@
 """Immutable snapshots of one site's records, written all at once or not at all.
 
-A `SnapshotWriter` holds one write transaction from its first record to its last: the
-snapshot row, new record versions and the snapshot's membership become visible together
-at commit, and any error (or a killed process) leaves no trace and the previous snapshot
-untouched. Records whose content hash matches a version the site already has reuse it,
-so an unchanged record costs one membership row per night and nothing else.
+A `SnapshotWriter` collects a pull's records (already reduced to hash + compact JSON)
+while the pull talks to REDCap, and writes them at the end of its block in one short
+transaction: the snapshot row, new record versions and the snapshot's membership become
+visible together at commit, and any error (or a killed process) leaves no trace and the
+previous snapshot untouched. The transaction never spans network time, so other writers
+(the run's own stage records, another command) are not held up by a slow REDCap.
+Records whose content hash matches a version the site already has reuse it, so an
+unchanged record costs one membership row per night and nothing else.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 
 from registry.errors import StoreError
 from registry.store import records as rec
-from registry.store.engine import write_transaction
+from registry.store.engine import store_errors, write_transaction
 from registry.store.schema import dictionaries, record_versions, snapshot_records, snapshots
 
 __all__ = [
@@ -37,6 +38,10 @@ SnapshotKind = Literal["full", "incremental"]
 _BATCH = 500
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """An aware UTC datetime (SQLite hands back naive ones, stored as UTC)."""
     if value is None:
@@ -78,7 +83,7 @@ class SnapshotDiff:
 
 def snapshot_info(row: Any) -> SnapshotInfo:
     return SnapshotInfo(
-        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        id=row.id, site=row.site, kind=row.kind, created_at=as_utc(row.created_at),
         status=row.status, base_snapshot_id=row.base_snapshot_id, n_records=row.n_records,
         n_added=row.n_added, n_changed=row.n_changed, n_deleted=row.n_deleted,
         project_info=row.project_info, dictionary_changes=row.dictionary_changes,
@@ -101,12 +106,13 @@ def members(conn: Connection, snapshot_id: int) -> dict[str, tuple[int, str]]:
 
 
 class SnapshotWriter:
-    """Writes one snapshot of one site in a single transaction; use it as a context manager.
+    """Collects one snapshot of one site and commits it at the end of its `with` block.
 
     Full: the snapshot holds exactly the records `put`. Incremental: it holds the base
     snapshot's records, with those `put` replaced or added and those `delete`d removed.
-    Set `details` / `dictionary_changes` any time before the block ends. After a clean
-    exit, `info` is the committed snapshot; after an exception nothing was written.
+    The base (default: the site's latest snapshot) is fixed when the block starts. Set
+    `details` / `dictionary_changes` any time before the block ends. After a clean exit,
+    `info` is the committed snapshot; after an exception nothing was written.
     """
 
     def __init__(self, engine: Engine, site: str, kind: SnapshotKind, *,
@@ -125,93 +131,58 @@ class SnapshotWriter:
         self.details: Any = details if details is not None else {}
         self.dictionary_changes: Any = dictionary_changes
         self._created = as_utc(created_at) or datetime.now(UTC)
-        self._stack: ExitStack | None = None
-        self._conn: Connection | None = None
-        self._pending: dict[str, list[dict[str, str]]] = {}
-        self._put: dict[str, tuple[int, str]] = {}
+        self._records: dict[str, tuple[str, str]] = {}   # record_id -> (hash, payload)
         self._deleted: set[str] = set()
         self._seen_columns: dict[str, None] = {}
-        self._base: dict[str, tuple[int, str]] = {}
         self._base_id: int | None = None
-        self._id: int | None = None
+        self._open = False
         self.info: SnapshotInfo | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> SnapshotWriter:
-        stack = ExitStack()
-        try:
-            self._conn = stack.enter_context(
-                write_transaction(self._engine, f"write a snapshot of site '{self.site}'"))
-            self._start(self._conn)
-        except BaseException:
-            stack.__exit__(*sys.exc_info())
-            raise
-        self._stack = stack
+        with store_errors(self._engine, f"read the snapshots of site '{self.site}'"), \
+                self._engine.connect() as conn:
+            self._base_id = self._resolve_base(conn)
+        self._open = True
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return False
-        if exc_type is None:
-            try:
-                self._finish()
-            except BaseException as err:
-                if stack.__exit__(type(err), err, err.__traceback__):
-                    return False
-                raise
-        return bool(stack.__exit__(exc_type, exc, tb))
+                 tb: TracebackType | None) -> None:
+        self._open = False
+        try:
+            if exc_type is None:
+                with write_transaction(self._engine,
+                                       f"write a snapshot of site '{self.site}'") as conn:
+                    self.info = self._commit(conn)
+        finally:
+            self._records.clear()
 
-    def _start(self, conn: Connection) -> None:
+    def _resolve_base(self, conn: Connection) -> int | None:
         base_id = self._base_arg if self._base_arg is not None else latest_id(conn, self.site)
-        if base_id is not None:
-            row = conn.execute(select(snapshots.c.site, snapshots.c.columns)
-                               .where(snapshots.c.id == base_id)).first()
-            if row is None or row.site != self.site:
-                raise StoreError(f"base snapshot {base_id} is not a snapshot of site "
-                                 f"'{self.site}'")
-            self._base = members(conn, base_id)
-            self._base_columns: list[str] = list(row.columns or [])
-        elif self.kind == "incremental":
-            raise StoreError(f"site '{self.site}' has no snapshot to build an incremental one "
-                             "on; pull it in full first")
-        else:
-            self._base_columns = []
-        self._base_id = base_id
-        dictionary_id = self._dictionary_id(conn) if self._metadata is not None else None
-        self._id = conn.execute(insert(snapshots).values(
-            site=self.site, kind=self.kind, created_at=self._created, status="writing",
-            base_snapshot_id=base_id, n_records=0, n_added=0, n_changed=0, n_deleted=0,
-            dictionary_id=dictionary_id, columns=[], project_info=self._project_info,
-        ).returning(snapshots.c.id)).scalar_one()
+        if base_id is None:
+            if self.kind == "incremental":
+                raise StoreError(f"site '{self.site}' has no snapshot to build an incremental "
+                                 "one on; pull it in full first")
+            return None
+        site = conn.execute(select(snapshots.c.site).where(snapshots.c.id == base_id)).scalar()
+        if site != self.site:
+            raise StoreError(f"base snapshot {base_id} is not a snapshot of site '{self.site}'")
+        return base_id
 
-    def _dictionary_id(self, conn: Connection) -> int:
-        text = json.dumps(self._metadata, separators=(",", ":"), ensure_ascii=False)
-        digest = rec.content_hash(self._metadata)  # type: ignore[arg-type]
-        found = conn.execute(select(dictionaries.c.id)
-                             .where(dictionaries.c.hash == digest)).scalar()
-        if found is not None:
-            return int(found)
-        return int(conn.execute(insert(dictionaries).values(
-            hash=digest, payload=text, first_seen=self._created,
-        ).returning(dictionaries.c.id)).scalar_one())
-
-    # -- writing -------------------------------------------------------------------------
+    # -- collecting ----------------------------------------------------------------------
     def put(self, record_id: str, rows: rec.Rows) -> None:
         """Add (or replace) one record: its flat export rows."""
-        if self._conn is None:
+        if not self._open:
             raise StoreError("SnapshotWriter.put called outside its `with` block")
         if not isinstance(record_id, str) or not record_id:
             raise StoreError(f"record id should be a non-empty string, got {record_id!r}")
+        seen = self._seen_columns
         for row in rows:
             for k in row:
-                if k not in self._seen_columns:
-                    self._seen_columns[k] = None
-        self._pending[record_id] = rec.sparse_rows(rows)
+                if k not in seen:
+                    seen[k] = None
+        self._records[record_id] = rec.encode(rec.sparse_rows(rows))
         self._deleted.discard(record_id)
-        if len(self._pending) >= _BATCH:
-            self._flush()
 
     def put_many(self, records: Mapping[str, rec.Rows]) -> None:
         """Add (or replace) many records: record_id -> flat export rows."""
@@ -224,66 +195,85 @@ class SnapshotWriter:
             raise StoreError("delete() is for incremental snapshots; a full one holds "
                              "exactly the records put")
         for record_id in record_ids:
-            self._pending.pop(record_id, None)
-            self._put.pop(record_id, None)
+            self._records.pop(record_id, None)
             self._deleted.add(record_id)
 
-    def _flush(self) -> None:
-        conn, pending, self._pending = self._conn, self._pending, {}
-        if conn is None or not pending:
-            return
-        hashed = {rid: (rec.content_hash(rows), rows) for rid, rows in pending.items()}
-        unknown = {rid: hr for rid, hr in hashed.items()
-                   if rid not in self._base or self._base[rid][1] != hr[0]}
-        for rid, (digest, _) in hashed.items():
-            if rid not in unknown:
-                self._put[rid] = (self._base[rid][0], digest)
-        if not unknown:
-            return
-        rv = record_versions
-        found = {(r.record_id, r.hash): r.id for r in conn.execute(
-            select(rv.c.id, rv.c.record_id, rv.c.hash)
-            .where(rv.c.site == self.site, rv.c.hash.in_({h for h, _ in unknown.values()})))}
-        new = [{"site": self.site, "record_id": rid, "hash": digest,
-                "payload": rec.dump_rows(rows), "first_seen": self._created}
-               for rid, (digest, rows) in unknown.items() if (rid, digest) not in found]
-        if new:
-            result = conn.execute(insert(rv).returning(rv.c.id, rv.c.record_id, rv.c.hash,
-                                                       sort_by_parameter_order=True), new)
-            found.update({(r.record_id, r.hash): r.id for r in result})
-        for rid, (digest, _) in unknown.items():
-            self._put[rid] = (found[(rid, digest)], digest)
+    # -- committing ----------------------------------------------------------------------
+    def _dictionary_id(self, conn: Connection) -> int:
+        text = json.dumps(self._metadata, separators=(",", ":"), ensure_ascii=False)
+        digest = rec.content_hash(self._metadata)
+        found = conn.execute(select(dictionaries.c.id)
+                             .where(dictionaries.c.hash == digest)).scalar()
+        if found is not None:
+            return int(found)
+        return int(conn.execute(insert(dictionaries).values(
+            hash=digest, payload=text, first_seen=self._created,
+        ).returning(dictionaries.c.id)).scalar_one())
 
-    def _finish(self) -> None:
-        self._flush()
-        conn, snapshot_id = self._conn, self._id
-        if conn is None or snapshot_id is None:
-            raise StoreError("SnapshotWriter finished without being entered")
+    def _version_ids(self, conn: Connection, base: dict[str, tuple[int, str]]
+                     ) -> dict[str, int]:
+        """record_id -> record_version_id for every record put, inserting new contents."""
+        ids = {rid: base[rid][0] for rid, (digest, _) in self._records.items()
+               if rid in base and base[rid][1] == digest}
+        unknown = [(rid, hp) for rid, hp in self._records.items() if rid not in ids]
+        if not unknown:
+            return ids
+        rv = record_versions
+        has_versions = conn.execute(select(rv.c.id).where(rv.c.site == self.site).limit(1)
+                                    ).first() is not None
+        for i in range(0, len(unknown), _BATCH):
+            chunk = unknown[i:i + _BATCH]
+            found: dict[tuple[str, str], int] = {}
+            if has_versions:  # a first import has nothing to find: skip the lookup
+                found = {(r.record_id, r.hash): r.id for r in conn.execute(
+                    select(rv.c.id, rv.c.record_id, rv.c.hash)
+                    .where(rv.c.site == self.site, rv.c.hash.in_({h for _, (h, _) in chunk})))}
+            new = [{"site": self.site, "record_id": rid, "hash": digest, "payload": payload,
+                    "first_seen": self._created}
+                   for rid, (digest, payload) in chunk if (rid, digest) not in found]
+            if new:
+                result = conn.execute(insert(rv).returning(
+                    rv.c.id, rv.c.record_id, rv.c.hash, sort_by_parameter_order=True), new)
+                found.update({(r.record_id, r.hash): r.id for r in result})
+            ids.update({rid: found[(rid, digest)] for rid, (digest, _) in chunk})
+        return ids
+
+    def _commit(self, conn: Connection) -> SnapshotInfo:
+        base_id = self._base_id
+        base: dict[str, tuple[int, str]] = {}
+        base_columns: list[str] = []
+        if base_id is not None:
+            base = members(conn, base_id)
+            base_columns = list(conn.execute(select(snapshots.c.columns)
+                                             .where(snapshots.c.id == base_id)).scalar() or [])
+        put = self._version_ids(conn, base)
         if self.kind == "full":
-            final = dict(self._put)
+            final = put
         else:
-            final = {rid: v for rid, v in self._base.items() if rid not in self._deleted}
-            final.update(self._put)
-        added = sum(1 for rid in final if rid not in self._base)
-        changed = sum(1 for rid, v in final.items()
-                      if rid in self._base and self._base[rid][0] != v[0])
-        deleted = sum(1 for rid in self._base if rid not in final)
+            final = {rid: v for rid, (v, _) in base.items() if rid not in self._deleted}
+            final.update(put)
+        added = sum(1 for rid in final if rid not in base)
+        changed = sum(1 for rid, v in final.items() if rid in base and base[rid][0] != v)
+        deleted = sum(1 for rid in base if rid not in final)
         if self._columns is not None:
             columns = self._columns
         else:
             columns = list(self._seen_columns)
-            columns += [c for c in self._base_columns if c not in self._seen_columns]
-        rows = [{"snapshot_id": snapshot_id, "record_version_id": vid}
-                for vid, _ in final.values()]
+            columns += [c for c in base_columns if c not in self._seen_columns]
+        dictionary_id = self._dictionary_id(conn) if self._metadata is not None else None
+        snapshot_id = conn.execute(insert(snapshots).values(
+            site=self.site, kind=self.kind, created_at=self._created, status="complete",
+            base_snapshot_id=base_id, n_records=len(final), n_added=added, n_changed=changed,
+            n_deleted=deleted, dictionary_id=dictionary_id, columns=columns,
+            project_info=self._project_info, dictionary_changes=self.dictionary_changes,
+            details=self.details,
+        ).returning(snapshots.c.id)).scalar_one()
+        rows = [{"snapshot_id": snapshot_id, "record_version_id": vid} for vid in final.values()]
         for i in range(0, len(rows), 5000):
             conn.execute(insert(snapshot_records), rows[i:i + 5000])
-        conn.execute(update(snapshots).where(snapshots.c.id == snapshot_id).values(
-            status="complete", n_records=len(final), n_added=added, n_changed=changed,
-            n_deleted=deleted, columns=columns, details=self.details,
-            dictionary_changes=self.dictionary_changes))
-        self.info = SnapshotInfo(
+        return SnapshotInfo(
             id=snapshot_id, site=self.site, kind=self.kind, created_at=self._created,
-            status="complete", base_snapshot_id=self._base_id, n_records=len(final),
+            status="complete", base_snapshot_id=base_id, n_records=len(final),
             n_added=added, n_changed=changed, n_deleted=deleted,
             project_info=self._project_info, dictionary_changes=self.dictionary_changes,
             details=self.details)

@@ -13,19 +13,25 @@ import pytest
 from sqlalchemy import func, select, text
 
 from registry.store import Store
-from registry.store.schema import record_versions, snapshots
+from registry.store.schema import dictionaries, record_versions, snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 
 _WRITER = textwrap.dedent("""
     import sys, time
+    from sqlalchemy import event
     from registry.store import Store
     store = Store.open(sys.argv[1])
+
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def _stall(conn, cursor, statement, *args):
+        if statement.startswith("INSERT INTO snapshot_records"):
+            print("WRITING", flush=True)   # versions, snapshot row, membership: not committed
+            time.sleep(120)
+
     rows = lambda i: [{"record_id": str(i), "redcap_repeat_instrument": "", "v": "crash"}]
-    with store.snapshot_writer("paris", "full") as w:
-        w.put_many({str(i): rows(i) for i in range(1, 1501)})   # three batches written
-        print("WRITING", flush=True)
-        time.sleep(120)
+    with store.snapshot_writer("paris", "full", metadata=[{"field_name": "v"}]) as w:
+        w.put_many({str(i): rows(i) for i in range(1, 1501)})
 """)
 
 
@@ -49,6 +55,7 @@ def test_killed_writer_leaves_no_snapshot(store_url: str, make_records) -> None:
         with store.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(snapshots)).scalar() == 1
             assert conn.execute(select(func.count()).select_from(record_versions)).scalar() == 20
+            assert conn.execute(select(func.count()).select_from(dictionaries)).scalar() == 0
             if conn.dialect.name == "sqlite":
                 assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
         assert store.snapshot_records(before.id) == make_records(20)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -79,3 +84,14 @@ def test_unwritable_sqlite_folder_is_a_store_error(tmp_path) -> None:  # noqa: A
 def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(StoreError):
         Store.open(url)
+
+
+def test_two_processes_opening_a_new_store_at_once(store_url: str) -> None:
+    code = "import sys; from registry.store import Store; Store.open(sys.argv[1]).close()"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    procs = [subprocess.Popen([sys.executable, "-c", code, store_url], env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    with Store.open(store_url) as store, store.engine.connect() as conn:
+        assert current_revision(conn) == HEAD

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from registry.errors import StoreError
 from registry.store import Store
@@ -135,7 +135,7 @@ def test_failure_mid_write_leaves_no_snapshot(store: Store, make_records) -> Non
     versions = _count(store, record_versions)
     with pytest.raises(RuntimeError, match="network"), \
             store.snapshot_writer("paris", "full") as w:
-        w.put_many(make_records(1200, start=100))     # flushed in batches: rows written
+        w.put_many(make_records(1200, start=100))
         raise RuntimeError("network went away")
     assert w.info is None
     assert store.latest_snapshot("paris") == before
@@ -162,3 +162,47 @@ def test_store_has_no_place_for_a_token() -> None:
 
     columns = {c.name for t in metadata.tables.values() for c in t.columns}
     assert not {c for c in columns if "token" in c or "secret" in c or "password" in c}
+
+
+def test_failure_during_the_commit_leaves_no_snapshot(store: Store, make_records) -> None:
+    before = store.write_snapshot("paris", make_records(10))
+    versions = _count(store, record_versions)
+
+    def fail_on_membership(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO snapshot_records"):
+            raise RuntimeError("disk went away")
+
+    event.listen(store.engine, "before_cursor_execute", fail_on_membership)
+    try:
+        with pytest.raises(RuntimeError, match="disk went away"), \
+                store.snapshot_writer("paris", "full", metadata=[{"field_name": "x"}]) as w:
+            w.put_many(make_records(1200, start=100))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", fail_on_membership)
+    assert w.info is None
+    assert store.latest_snapshot("paris") == before
+    assert (_count(store, snapshots), _count(store, record_versions),
+            _count(store, dictionaries)) == (1, versions, 0)
+
+
+def test_readers_see_the_old_snapshot_until_commit(store_url: str, store: Store,
+                                                   make_records) -> None:
+    before = store.write_snapshot("paris", make_records(5))
+    seen = []
+
+    def read_mid_commit(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO snapshot_records"):
+            with Store.open(store_url) as reader:   # a second connection, mid-transaction
+                seen.append(reader.latest_snapshot("paris"))
+                seen.append(len(reader.snapshot_records(before.id)))
+
+    event.listen(store.engine, "after_cursor_execute", read_mid_commit)
+    try:
+        with store.snapshot_writer("paris", "full") as w:
+            w.put_many(make_records(700))
+    finally:
+        event.remove(store.engine, "after_cursor_execute", read_mid_commit)
+    assert seen == [before, 5]                      # not blocked, not half-written
+    assert w.info is not None and w.info.n_records == 700
+    with Store.open(store_url) as reader:
+        assert reader.latest_snapshot("paris") == w.info
