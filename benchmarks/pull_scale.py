@@ -11,12 +11,13 @@ is 600/min per address; the default setting is 300); the default here is unpaced
 measure the pull itself.
 
 Recorded 2026-11-25 (2 cores, SQLite in a temp dir, sandbox in the same process so it
-competes for the GIL: a pessimistic setup), 23,400 patients = 118,150 flat rows, 5 DAG
-sites, batch 200:
-- unpaced:  full 19.8 s, 149 requests, ~1,180 records/s; incremental (234 edited)
-  3.5 s, 40 requests.
-- --rpm 300 (the default setting): full 38.5 s, 149 requests, ~610 records/s;
-  incremental 13.0 s, 40 requests.
+competes for the GIL: a pessimistic setup), 23,400 patients = 126,811 flat rows, 5 DAG
+sites, batch 200, project-wide token:
+- unpaced:  full 17.2-19.2 s, 150 requests, ~1,200-1,360 records/s; incremental (234
+  records edited) 4.9-7.9 s, 40 requests, about 70% of it reading the previous
+  snapshots' record ids back (the store has no ids-only read yet).
+- --rpm 300 (the default setting): full 37.4 s, 150 requests, ~625 records/s;
+  incremental 13.4 s, 40 requests.
 """
 
 from __future__ import annotations
