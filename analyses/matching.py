@@ -31,7 +31,7 @@ import pandas as pd
 from analyses.cohort import Cohort
 from analyses.study import StudySpec
 
-__all__ = ["MatchResult", "match"]
+__all__ = ["MatchPlan", "MatchResult", "match", "plan_matching"]
 
 
 @dataclass(frozen=True)
@@ -65,24 +65,36 @@ def _codes(values: pd.Series) -> np.ndarray:
     return codes
 
 
-def match(cohort: Cohort, spec: StudySpec, seed: int) -> MatchResult:
-    """Draw the matched sets (see the module docstring for the rules)."""
+@dataclass(frozen=True)
+class MatchPlan:
+    """What does not depend on the seed: exposed patients in order and their candidates.
+
+    `candidates[j]` are the row positions eligible for set j before the draw (and before
+    leaving out already-used controls when controls are not reused).
+    """
+
+    pids: np.ndarray
+    end: np.ndarray
+    exp_day: np.ndarray
+    event: np.ndarray
+    exposed: tuple[int, ...]
+    candidates: tuple[np.ndarray, ...]
+    exposed_after_end: int
+
+
+def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
+    """Eligibility of every candidate for every exposed patient (see module docstring)."""
     tab = cohort.table.sort_index()
     pids = tab.index.to_numpy()
     end = tab["end_day"].to_numpy(float)
     exp_day = tab["exposure_day"].to_numpy(float)
-    event = tab["event"].to_numpy(bool)
     baseline_exact = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
     timedep_exact = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
     codes = {v: _codes(tab[v]) for v in baseline_exact}
-    rng = np.random.default_rng(seed)
-    used = np.zeros(len(pids), bool)
-    horizon = float(spec.horizon_days)
-
     exposed_idx = np.flatnonzero(~np.isnan(exp_day))
     order = exposed_idx[np.lexsort((pids[exposed_idx], exp_day[exposed_idx]))]
-    records: list[dict[str, object]] = []
-    n_sets = n_short = n_none = after_end = 0
+    exposed, candidates = [], []
+    after_end = 0
     for e in order:
         t = exp_day[e]
         if not end[e] > t:
@@ -96,32 +108,57 @@ def match(cohort: Cohort, spec: StudySpec, seed: int) -> MatchResult:
         for v in timedep_exact:
             inside = cohort.value_at(v, t).reindex(tab.index).to_numpy(bool)
             ok &= inside == inside[e]
+        exposed.append(int(e))
+        candidates.append(np.flatnonzero(ok))
+    return MatchPlan(pids, end, exp_day, tab["event"].to_numpy(bool), tuple(exposed),
+                     tuple(candidates), after_end)
+
+
+def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = None,
+          variables: bool = True) -> MatchResult:
+    """Draw the matched sets (see the module docstring for the rules).
+
+    `plan` (from `plan_matching`) saves recomputing eligibility when only the seed
+    changes; `variables=False` leaves out the variable columns (faster, for refits).
+    """
+    p = plan_matching(cohort, spec) if plan is None else plan
+    rng = np.random.default_rng(seed)
+    used = np.zeros(len(p.pids), bool)
+    horizon = float(spec.horizon_days)
+    cols: dict[str, list[object]] = {c: [] for c in (
+        "set_id", "patient_id", "exposed", "index_day", "time", "event", "crossover_day")}
+    n_sets = n_short = n_none = 0
+    for e, cand in zip(p.exposed, p.candidates, strict=True):
+        t = p.exp_day[e]
         if not spec.reuse_controls:
-            ok &= ~used
-        cand = np.flatnonzero(ok)
+            cand = cand[~used[cand]]
         k = min(spec.ratio, cand.size)
         chosen = np.sort(rng.choice(cand, size=k, replace=False)) if k else cand[:0]
         used[chosen] = True
         n_sets += 1
         n_short += k < spec.ratio
         n_none += k == 0
-        for i, is_exp in [(e, 1), *((c, 0) for c in chosen)]:
-            dt = end[i] - t
-            records.append({
-                "set_id": n_sets, "patient_id": pids[i], "exposed": is_exp, "index_day": t,
-                "time": min(dt, horizon), "event": int(bool(event[i]) and dt <= horizon),
-                "crossover_day": exp_day[i] - t if not is_exp else np.nan,
-            })
-    rows = pd.DataFrame.from_records(records, columns=[
-        "set_id", "patient_id", "exposed", "index_day", "time", "event", "crossover_day"])
-    rows = _attach_variables(rows, cohort, spec)
-    return MatchResult(rows, n_sets, n_short, n_none, after_end, spec.ratio)
+        members = np.concatenate([[e], chosen]).astype(int)
+        dt = p.end[members] - t
+        cols["set_id"].extend([n_sets] * len(members))
+        cols["patient_id"].extend(p.pids[members])
+        cols["exposed"].extend([1] + [0] * k)
+        cols["index_day"].extend([t] * len(members))
+        cols["time"].extend(np.minimum(dt, horizon))
+        cols["event"].extend((p.event[members] & (dt <= horizon)).astype(int))
+        cols["crossover_day"].extend([np.nan, *(p.exp_day[chosen] - t)])
+    rows = pd.DataFrame(cols).astype({"set_id": int, "patient_id": object, "exposed": int,
+                                      "index_day": float,
+                                      "time": float, "event": int, "crossover_day": float})
+    rows.insert(2, "record_id", rows["patient_id"].map(cohort.table["record_id"]).astype(object))
+    rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
+    if variables:
+        rows = _attach_variables(rows, cohort, spec)
+    return MatchResult(rows, n_sets, n_short, n_none, p.exposed_after_end, spec.ratio)
 
 
 def _attach_variables(rows: pd.DataFrame, cohort: Cohort, spec: StudySpec) -> pd.DataFrame:
     tab = cohort.table
-    rows.insert(2, "record_id", rows["patient_id"].map(tab["record_id"]).astype(object))
-    rows.insert(3, "site", rows["patient_id"].map(tab["site"]).astype(object))
     for v in spec.variables:
         if v.kind == "baseline":
             rows[v.name] = rows["patient_id"].map(tab[v.name]).to_numpy()

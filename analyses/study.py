@@ -162,7 +162,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     if horizon <= 0 or ratio <= 0:
         raise StudySpecError(f"{source}: study.horizon_days and study.ratio must be > 0, "
                              f"found {horizon} and {ratio}")
-    variance = r.get(st, "study.variance", str, "robust")
+    variance = r.get(st, "study.variance", str, "model")
     if variance not in ("robust", "model"):
         raise StudySpecError(f"{source}: study.variance must be 'robust' or 'model', "
                              f"found {variance!r}")

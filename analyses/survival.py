@@ -105,7 +105,7 @@ def _not_estimable(df: pd.DataFrame) -> str:
     return ""
 
 
-def cox(df: pd.DataFrame, name: str, variance: Variance = "robust",
+def cox(df: pd.DataFrame, name: str, variance: Variance = "model",
         engine: Literal["lifelines", "fast"] = "lifelines") -> CoxResult:
     """Stratified Cox of `time`, `event` on `exposed`, strata `set_id`, clusters `patient_id`.
 

@@ -55,7 +55,7 @@ def test_a_second_study_is_just_another_file() -> None:
     s = parse_study(SECOND)
     assert (s.name, s.ratio, s.reuse_controls, s.horizon_days) == ("rituximab", 1, False, 180)
     assert s.variables == () and s.subgroups == () and s.infections is None
-    assert s.variance == "robust" and s.seed_repeats == 200
+    assert s.variance == "model" and s.seed_repeats == 200
 
 
 @pytest.mark.parametrize(("edit", "needle"), [
@@ -66,7 +66,7 @@ def test_a_second_study_is_just_another_file() -> None:
     (lambda t: t.replace('exact = ["rp_ild", "icu_at_index"]', 'exact = ["rpild"]'),
      "'rpild', which is not a declared"),
     (lambda t: t.replace('frame = "icu_stays"', 'frame = "icu"'), "must be one of"),
-    (lambda t: t.replace('variance = "robust"', 'variance = "bootstrap"'), "study.variance"),
+    (lambda t: t.replace('variance = "model"', 'variance = "bootstrap"'), "study.variance"),
     (lambda t: t.replace('kind = "in_interval"', 'kind = "window"'), "kind must be"),
     (lambda t: t.replace('all_of = [["JAK inhibitor"], ["Calcineurin inhibitor"]]',
                          'all_of = "JAK"'), "exposure.all_of"),

@@ -40,8 +40,10 @@ def test_cox_agrees_with_statsmodels_and_own_likelihood(matched: pd.DataFrame) -
     assert np.log(fast.hr) == pytest.approx(float(sm.params[0]), abs=TOL)
     assert fast.se_model == pytest.approx(float(sm.bse[0]), abs=TOL)
     assert fast.se_robust == pytest.approx(ll.se_robust, abs=TOL)
-    assert ll.ties == "efron" and ll.variance == "robust"
-    assert (ll.ci_low, ll.ci_high) == ll.robust_ci
+    assert ll.ties == "efron" and ll.variance == "model"
+    assert (ll.ci_low, ll.ci_high) == ll.model_ci
+    rob = cox(matched, "main", variance="robust")
+    assert (rob.ci_low, rob.ci_high) == rob.robust_ci and rob.p == rob.robust_p
     assert ll.events == ll.events_exposed + ll.events_controls == int(matched["event"].sum())
 
 

@@ -1,0 +1,71 @@
+"""The study on the synthetic registry through the real tidy frames (registry side).
+
+Fast: one study-size cohort. Slow (`-m slow`): recovery of the generator's true hazard
+ratio at large n and coverage of the primary CI over repeated seeds; the full
+simulations with numbers are `benchmarks/analyses_sim.py` (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analyses import cox, match, run_study
+from analyses.cohort import build_cohort
+from registry.sandbox.generator import GeneratorParams, generate
+from registry.tidy import tidy
+from tests.analyses.synth import jak_cni
+
+SPEC = jak_cni(seed_repeats=3)
+
+
+def _frames(seed: int, patients: int = 234, true_hr: float = 1.0, error_rate: float = 0.0):  # type: ignore[no-untyped-def]
+    reg = generate(GeneratorParams(seed=seed, patients=patients, sites=5,
+                                   error_rate=error_rate, true_hr=true_hr))
+    return tidy(reg.rows_by_site(), reg.metadata)
+
+
+def test_study_runs_on_the_generators_tidy_frames() -> None:
+    fr = _frames(2025)
+    res = run_study(SPEC, fr, excluded=set(fr.patients["patient_id"].iloc[:10]), seed=1,
+                    engine="fast")
+    assert res.flow["registry"] == 234 and res.flow["excluded_flags"] == 10
+    assert res.flow["exposed"] >= 10 and res.flow["sets"] >= 10
+    assert res.main.cox.hr is not None and res.main.cox.message == ""
+    assert res.matched["site"].isin(["paris", "lyon", "lille", "marseille", "bordeaux"]).all()
+    assert res.infections is not None and res.infections.table["rows"].sum() == len(res.matched)
+
+
+def test_study_survives_injected_errors() -> None:
+    fr = _frames(7, error_rate=0.5)
+    res = run_study(SPEC, fr, seed=1, engine="fast")
+    assert res.flow["sets"] > 0 and len(res.analyses) == 6
+
+
+@pytest.mark.slow
+def test_recovers_the_true_hazard_ratio_at_large_n() -> None:
+    """Mean log HR over 6 cohorts of 3000 within 3 Monte-Carlo SEs of log(0.5)."""
+    betas = []
+    for seed in range(6):
+        m = match(build_cohort(SPEC, _frames(100 + seed, 3000, 0.5)), SPEC, seed)
+        c = cox(m.rows, "main", engine="fast")
+        assert c.hr is not None
+        betas.append(math.log(c.hr))
+    b = np.array(betas)
+    assert abs(b.mean() - math.log(0.5)) < 3 * b.std(ddof=1) / math.sqrt(len(b)) + 0.05
+
+
+@pytest.mark.slow
+def test_primary_ci_covers_at_about_the_nominal_rate() -> None:
+    """60 study-size cohorts, true HR 1: coverage of the primary CI within 82-100 %."""
+    cover, n = 0, 0
+    for seed in range(60):
+        m = match(build_cohort(SPEC, _frames(500 + seed)), SPEC, seed)
+        c = cox(m.rows, "main", SPEC.variance, engine="fast")
+        if c.hr is None:
+            continue
+        n += 1
+        cover += c.ci_low <= 1.0 <= c.ci_high  # type: ignore[operator]
+    assert n >= 50 and cover / n >= 0.82
