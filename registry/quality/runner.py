@@ -127,13 +127,16 @@ def validate(
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
     derived_config: Mapping | None = None,
+    sites: Sequence[str] | None = None,
 ) -> QualityResult:
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
     `suites` is a list of loaded suites or the suites folder (then its
     `_dictionary.json` sets the severities of the dictionary-derived rules).
     `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
-    `today` bounds "no future dates" (default: the date of the run).
+    `today` bounds "no future dates" (default: the date of the run). `sites`: the
+    sites to report rule results for (default: those with rows; a site with no
+    records then still gets `not_applicable` rows when named).
     """
     today = today or dt.date.today()
     if not isinstance(frames, Mapping):  # registry.tidy.Frames
@@ -148,7 +151,7 @@ def validate(
     prepared, branching_problems = add_branching_columns(prepare(frames), metadata)
     rules = [r for s in suites for r in s.rules]
     rules += derive_rules(metadata, today=today, config=config)
-    sites = _sites(frames)
+    sites = sorted(set(sites or ()) | set(_sites(frames)))
 
     outcomes: list[Outcome] = []
     runnable = []

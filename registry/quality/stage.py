@@ -126,7 +126,7 @@ def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> Va
             for name, info in snaps.items():
                 store.use_snapshot(run_id, name, info.id, fresh=False)
             result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
-                              site_links=links)
+                              site_links=links, sites=list(snaps))
             folder = settings.reports_dir / run_id
             files, counts = [], {}
             for name, info in snaps.items():
