@@ -23,7 +23,14 @@ from registry.quality.flags import SiteLink
 from registry.quality.lifecycle import age_flags
 from registry.settings import Settings
 
-__all__ = ["CSV_COLUMNS", "ValidationRun", "list_flags", "run_validation", "write_flags_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "ValidationRun",
+    "list_flags",
+    "run_validation",
+    "validate_in_run",
+    "write_flags_csv",
+]
 
 #: flags-<site>.csv columns (DESIGN.md, "Files other tools read").
 CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
@@ -95,62 +102,69 @@ def _flat(previous: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
-    """Validate the latest snapshot of each site; save flags/results; write the CSVs."""
+def validate_in_run(store: Any, settings: Settings, run_id: str,
+                    sites: Sequence[str] | None = None) -> tuple[ValidationRun, Any]:
+    """Validate the latest snapshots inside an existing run (the nightly job's or ours).
+
+    Saves each site's aged flags and rule results with the run and writes
+    `<reports_dir>/<run_id>/flags-<site>.csv`. Returns the run summary and the
+    `QualityResult` (for gating the analyses: `result.blocking_patients()`).
+    """
     from registry.quality.runner import validate
-    from registry.store import Store
     from registry.tidy import tidy
 
     chosen = [s for s in settings.sites if not sites or s.name in sites]
     if not chosen:
         raise RegistryError(f"no site named {', '.join(sites or [])} in {settings.path}")
+    snaps = {s.name: info for s in chosen
+             if (info := store.latest_snapshot(s.name)) is not None}
+    if not snaps:
+        raise RegistryError("no snapshot to validate in the store: run `registry pull` first")
+    started = store.run(run_id).started_at
+    rows_by_site = {name: store.snapshot_rows(info.id) for name, info in snaps.items()}
+    metadata = next((m for m in (store.snapshot_metadata(i.id) for i in snaps.values()) if m),
+                    None)
+    if not metadata:
+        raise RegistryError("the snapshots hold no data dictionary; pull again")
+    links = {s.name: _site_link(s.redcap_base, snaps[s.name].project_info)
+             for s in chosen if s.name in snaps}
+    for name, info in snaps.items():
+        store.use_snapshot(run_id, name, info.id, fresh=False)
+    result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
+                      site_links=links, sites=list(snaps))
+    folder = settings.reports_dir / run_id
+    files, counts = [], {}
+    for name, info in snaps.items():
+        mine = result.failures[result.failures["site"] == name]
+        aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)), mine,
+                         started)
+        store.save_flags(run_id, name, info.id, [_to_store(r) for r in aged.to_dict("records")])
+        results = result.rule_results[result.rule_results["site"] == name]
+        store.save_rule_results(run_id, name, [
+            {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
+        files.append(write_flags_csv(aged, name, folder))
+        reported = aged["reported"].astype(bool)
+        counts[name] = {s: int(((aged["status"] == s) & reported).sum())
+                        for s in ("new", "open", "reopened", "resolved")}
+    errors = int((result.rule_results["status"] == "error").sum())
+    return ValidationRun(run_id=run_id, counts=counts, files=files, rule_errors=errors), result
+
+
+def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
+    """`registry validate`: a run of its own around `validate_in_run`."""
+    from registry.store import Store
+
     with Store.open(settings.store.url) as store:
-        snaps: dict[str, Any] = {}
-        for site in chosen:
-            info = store.latest_snapshot(site.name)
-            if info is not None:
-                snaps[site.name] = info
-        if not snaps:
-            raise RegistryError("no snapshot to validate in the store: run `registry pull` "
-                                "first")
         run_id = store.start_run("validate")
-        started = store.run(run_id).started_at
         try:
-            rows_by_site = {name: store.snapshot_rows(info.id) for name, info in snaps.items()}
-            metadata = next((m for m in (store.snapshot_metadata(i.id) for i in snaps.values())
-                             if m), None)
-            if not metadata:
-                raise RegistryError("the snapshots hold no data dictionary; pull again")
-            links = {s.name: _site_link(s.redcap_base, snaps[s.name].project_info)
-                     for s in chosen if s.name in snaps}
-            for name, info in snaps.items():
-                store.use_snapshot(run_id, name, info.id, fresh=False)
-            result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
-                              site_links=links, sites=list(snaps))
-            folder = settings.reports_dir / run_id
-            files, counts = [], {}
-            for name, info in snaps.items():
-                mine = result.failures[result.failures["site"] == name]
-                aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)),
-                                 mine, started)
-                records = [_to_store(r) for r in aged.to_dict("records")]
-                store.save_flags(run_id, name, info.id, records)
-                results = result.rule_results[result.rule_results["site"] == name]
-                store.save_rule_results(run_id, name, [
-                    {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
-                files.append(write_flags_csv(aged, name, folder))
-                counts[name] = {s: int((aged["status"] == s).sum())
-                                for s in ("new", "open", "reopened", "resolved")}
-                counts[name]["resolved"] = int(((aged["status"] == "resolved")
-                                                & aged["reported"].astype(bool)).sum())
-            errors = int((result.rule_results["status"] == "error").sum())
-            store.stage(run_id, "validate", None, "succeeded", counts=counts)
+            run, _ = validate_in_run(store, settings, run_id, sites)
+            store.stage(run_id, "validate", None, "succeeded", counts=run.counts)
             store.finish_run(run_id, "succeeded", 0)
         except BaseException as exc:
             store.finish_run(run_id, "failed", getattr(exc, "exit_code", 3),
                              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise
-    return ValidationRun(run_id=run_id, counts=counts, files=files, rule_errors=errors)
+    return run
 
 
 def list_flags(settings: Settings, site: str | None = None,
