@@ -33,6 +33,7 @@ from registry.quality.flags import (
     blocking_patients,
     failures_from_outcomes,
     form_link,
+    link_for,
 )
 from registry.quality.gx_adapter import Outcome, run_rules
 from registry.quality.prepare import prepare
@@ -173,7 +174,7 @@ def validate(
     if not conf.empty:
         conf["instance"] = conf["instance"].map(
             lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-        conf["link"] = [form_link(_link(site_links, s), r, f, i) for s, r, f, i in
+        conf["link"] = [form_link(link_for(site_links, s), r, f, i) for s, r, f, i in
                         zip(conf["site"], conf["record_id"], conf["form"], conf["instance"],
                             strict=True)]
         # An unreadable value is not also "missing": keep the type flag only.
@@ -212,8 +213,3 @@ def validate(
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
                          rules=rules_out)
 
-
-def _link(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> SiteLink | None:
-    if site_links is None or isinstance(site_links, SiteLink):
-        return site_links
-    return site_links.get(site) or site_links.get("*")
