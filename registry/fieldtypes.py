@@ -62,9 +62,16 @@ class FieldType:
 
 
 def _blank(raw: pd.Series) -> pd.Series:
-    """Raw column as pandas strings, with REDCap's "" (and None/NaN) as NA."""
-    s = raw.astype("string")
-    return s.mask(s.str.strip() == "")
+    """Raw column as an object column of str with REDCap's "" (and None/NaN) as NaN.
+
+    Stays on object arrays (no per-value string methods) so a 250,000-row column
+    takes milliseconds; a non-str value (an int from a CSV reader) becomes its str.
+    """
+    s = raw.astype(object)
+    empty = s.isna() | (s == "")
+    if pd.api.types.infer_dtype(s[~empty], skipna=True) not in ("string", "empty"):
+        s = s.where(empty, s.astype(str))
+    return s.mask(empty)
 
 
 def _parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -79,9 +86,13 @@ def _parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out.astype("datetime64[ns]"), s.notna() & out.isna()
 
 
+def _numbers(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
 def _parse_integer(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     s = _blank(raw)
-    num = pd.to_numeric(s.str.strip(), errors="coerce")
+    num = _numbers(s)
     ok = num.notna() & np.isfinite(num) & (num == np.floor(num))
     out = num.where(ok).astype("Float64").astype("Int64")
     return out, s.notna() & ~ok
@@ -89,29 +100,31 @@ def _parse_integer(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse_number(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     s = _blank(raw)
-    num = pd.to_numeric(s.str.strip(), errors="coerce")
+    num = _numbers(s)
     ok = num.notna() & np.isfinite(num)
     return num.where(ok).astype("Float64"), s.notna() & ~ok
 
 
 def _parse_bool(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    s = _blank(raw).str.strip()
+    s = _blank(raw)
     out = s.map(_BOOL_MAP).astype("boolean")
     return out, s.notna() & out.isna()
 
 
 def _parse_string(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     s = _blank(raw)
-    return s, pd.Series(False, index=raw.index)
+    return s.astype("string"), pd.Series(False, index=raw.index)
 
 
 def _label_parser(mapping: Mapping[str, str]) -> Parser:
     """Code -> label; a code outside the choices is kept verbatim (a rule flags it)."""
 
     def parse(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-        s = _blank(raw).str.strip()
-        labels = s.map(dict(mapping)).astype("string")
-        return labels.fillna(s), pd.Series(False, index=raw.index)
+        s = _blank(raw)
+        labels = s.map(dict(mapping)).to_numpy(dtype=object)
+        out = np.where(pd.isna(labels), s.to_numpy(dtype=object), labels)
+        return (pd.Series(out, index=raw.index, dtype="object").astype("string"),
+                pd.Series(False, index=raw.index))
 
     return parse
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import checkbox_columns, field_type
@@ -67,7 +68,13 @@ def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]]]) -> pd
     for site, rows in rows_by_site.items():
         if not rows:
             continue
-        part = pd.DataFrame.from_records(list(rows))
+        keys = tuple(rows[0])
+        if all(len(r) == len(keys) and tuple(r) == keys for r in rows):
+            # REDCap rows share one key order: a plain 2-D object array is much faster.
+            values = np.array([tuple(r.values()) for r in rows], dtype=object)
+            part = pd.DataFrame(values, columns=list(keys))
+        else:
+            part = pd.DataFrame.from_records(list(rows))
         part["__site"] = site
         parts.append(part)
     if not parts:
@@ -76,10 +83,12 @@ def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]]]) -> pd
 
 
 def _as_str(col: pd.Series) -> pd.Series:
-    """Object/int column to pandas strings with "" for missing (ids, instrument names)."""
-    s = col.astype("string").fillna("")
-    # An id read by pandas as float ("12.0") is still id 12.
-    return s.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    """Id-like column (str, int, float from a CSV reader) to strings, "" for missing."""
+    if pd.api.types.is_float_dtype(col.dtype):
+        col = col.astype("Int64")
+    s = col.astype(object)
+    empty = s.isna()
+    return s.where(empty, s.astype(str)).where(~empty, "").astype("string")
 
 
 def _form_fields(metadata: Sequence[Mapping[str, str]]) -> dict[str, list[Mapping[str, str]]]:
@@ -103,7 +112,8 @@ def _form_frame(
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """One form's typed frame and its conformance rows, from the matching raw rows."""
     mask = (keys["instrument"] == form) if repeating else (keys["instrument"] == "")
-    sub = raw.loc[mask.to_numpy()]
+    wanted = [c for row in fields for c in checkbox_columns(row) or [row["field_name"]]]
+    sub = raw.loc[mask.to_numpy(), [c for c in wanted if c in raw.columns]]
     k = keys.loc[mask.to_numpy()]
     cols: dict[str, pd.Series] = {}
     nonblank = pd.Series(False, index=sub.index)
@@ -111,14 +121,12 @@ def _form_frame(
     for row in fields:
         ftype = field_type(row)
         for col in checkbox_columns(row) or [row["field_name"]]:
-            values = sub[col] if col in sub.columns else pd.Series(pd.NA, index=sub.index,
+            values = sub[col] if col in sub.columns else pd.Series(None, index=sub.index,
                                                                    dtype="object")
-            text = values.astype("string")
-            filled = text.notna() & (text.str.strip() != "")
             if row["field_type"] != "checkbox":
-                nonblank |= filled.fillna(False)
+                nonblank |= values.notna() & (values != "")
             else:
-                nonblank |= (text == "1").fillna(False)
+                nonblank |= values.astype(str) == "1"
             typed, bad = ftype.parse(values)
             cols[col] = typed.astype(ftype.dtype)
             bad = bad.fillna(False).astype(bool)
@@ -126,7 +134,7 @@ def _form_frame(
                 p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "instance"]].copy()
                 p.insert(3, "form", form)
                 p["field"] = col
-                p["value"] = text[bad].to_numpy()
+                p["value"] = values[bad].astype(str).to_numpy()
                 p["dtype"] = ftype.dtype
                 p["reason"] = ftype.reason
                 problems.append(p)
@@ -172,8 +180,9 @@ def tidy(
     keys["instrument"] = (_as_str(instr) if instr is not None
                           else pd.Series("", index=raw.index, dtype="string"))
     inst = raw.get("redcap_repeat_instance")
-    keys["instance"] = (pd.to_numeric(_as_str(inst).replace("", None), errors="coerce")
-                        .astype("Int64") if inst is not None
+    keys["instance"] = (pd.to_numeric(inst.astype(object).where(inst != "", None),
+                                      errors="coerce").astype("Float64").astype("Int64")
+                        if inst is not None
                         else pd.Series(pd.NA, index=raw.index, dtype="Int64"))
 
     seen = set(keys["instrument"].unique()) - {""}

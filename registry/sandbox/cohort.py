@@ -100,8 +100,14 @@ class Patient:
 
 
 def _pick(rng: np.random.Generator, options: list[str], weights: list[float]) -> str:
-    p = np.asarray(weights, dtype=float)
-    return options[int(rng.choice(len(options), p=p / p.sum()))]
+    """One of `options` with probability proportional to `weights` (one uniform draw)."""
+    u = rng.random() * sum(weights)
+    acc = 0.0
+    for option, w in zip(options, weights, strict=True):
+        acc += w
+        if u < acc:
+            return option
+    return options[-1]
 
 
 def simulate_cohort(

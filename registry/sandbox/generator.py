@@ -24,10 +24,11 @@ import numpy as np
 from registry.fieldtypes import export_columns
 from registry.sandbox import dictionary
 from registry.sandbox.cohort import DAYS_PER_YEAR, Patient, simulate_cohort
-from registry.sandbox.inject import ERROR_KINDS, TruthRow, inject_errors
+from registry.sandbox.inject import ERROR_KINDS, KIND_FIELDS, TruthRow, inject_errors
 
 __all__ = [
     "ERROR_KINDS",
+    "KIND_FIELDS",
     "TRUTH_COLUMNS",
     "GeneratorParams",
     "SyntheticRegistry",
@@ -118,9 +119,8 @@ def _iso(d: date) -> str:
 
 
 def _age(birth: date, dx: date) -> int:
-    """REDCap's rounddown(datediff([birth], [dx], "y"), 0)."""
-    return int((dx - birth).days // DAYS_PER_YEAR) if (dx - birth).days >= 0 else -int(
-        (birth - dx).days // DAYS_PER_YEAR)
+    """REDCap's rounddown(datediff([birth], [dx], "y"), 0): days / 365.2425, floored."""
+    return int((dx - birth).days // DAYS_PER_YEAR)
 
 
 def _base_values(p: Patient) -> dict[str, str]:
@@ -198,10 +198,10 @@ def sort_records(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     form_rank = {f: i for i, f in enumerate(dictionary.FORMS)}
 
     def key(r: dict[str, str]) -> tuple[object, ...]:
-        rid = tuple(int(x) if x.isdigit() else x for x in r["record_id"].split("-"))
+        gid, _, n = r["record_id"].partition("-")
         form = r["redcap_repeat_instrument"]
-        inst = int(r["redcap_repeat_instance"] or 0)
-        return (rid, -1 if not form else form_rank.get(form, 99), inst)
+        return (int(gid), int(n or 0), form_rank.get(form, -1 if not form else 99),
+                int(r["redcap_repeat_instance"] or 0))
 
     return sorted(rows, key=key)
 

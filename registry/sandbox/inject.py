@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ERROR_KINDS", "TruthRow", "inject_errors"]
+__all__ = ["ERROR_KINDS", "KIND_FIELDS", "TruthRow", "inject_errors"]
 
 ERROR_KINDS: tuple[str, ...] = (
     "icu_discharge_before_admission", "treatment_before_diagnosis",
@@ -74,13 +74,29 @@ class _Ctx:
         rf = {self.cell(r, f) for r, f in refs}
         if any(c in self.used for c in ch) or rf & self.changed:
             return False
-        for (row, name, value), c in zip(changes, ch, strict=True):
+        before = [row[name] for row, name, _ in changes]
+        for row, name, value in changes:
             row[name] = value
+        if any(self._looks_duplicated(row) for row, _, _ in changes):
+            for (row, name, _), old in zip(changes, before, strict=True):
+                row[name] = old
+            return False
+        for c in ch:
             self.truth.append(TruthRow(*c, kind))
         self.changed.update(ch)
         self.used.update(ch)
         self.used.update(rf)
         return True
+
+    def _looks_duplicated(self, row: Row) -> bool:
+        """Would `row` now equal another instance of its record and form?"""
+        form = row["redcap_repeat_instrument"]
+        if not form:
+            return False
+        key = {k: v for k, v in row.items() if k != "redcap_repeat_instance"}
+        return any(other is not row and key == {
+            k: v for k, v in other.items() if k != "redcap_repeat_instance"}
+            for other in self.repeat.get((row["record_id"], form), []))
 
     def int_(self, lo: int, hi: int) -> int:
         """A uniform integer in [lo, hi]."""
@@ -306,6 +322,28 @@ _OUT_OF_RANGE: tuple[_Spec, ...] = (
 )
 
 
+#: The fields each kind may name in the truth ("" = a whole duplicated instance).
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "icu_discharge_before_admission": ("icu_discharge_date",),
+    "treatment_before_diagnosis": ("trt_start",),
+    "treatment_stop_before_start": ("trt_stop",),
+    "infection_after_death": ("inf_date",),
+    "future_date": ("trt_stop", "inf_date"),
+    "impossible_date": ("trt_start", "trt_stop", "inf_date"),
+    "implausible_age": ("birth_date", "age_at_diagnosis"),
+    "icu_ever_no_with_stay": ("icu_ever",),
+    "ventilation_outside_icu": ("icu_mv_date",),
+    "infection_missing_date": ("inf_date",),
+    "unknown_code": tuple(s[1] for s in _UNKNOWN_CODE),
+    "missing_required": tuple(s[1] for s in _MISSING_REQUIRED),
+    "branching_shown_empty": tuple(s[1] for s in _SHOWN_EMPTY),
+    "branching_hidden_filled": tuple(s[1] for s in _HIDDEN_FILLED),
+    "out_of_range": tuple(s[1] for s in _OUT_OF_RANGE),
+    "duplicate_instance": ("",),
+    "severity_not_hospitalised": ("inf_hospitalised",),
+}
+
+
 def _by_spec(specs: tuple[_Spec, ...], kind: str,
              value: Callable[[_Ctx, Row, str], str | None]) -> Callable[[_Ctx, Row], bool]:
     def inject(ctx: _Ctx, r: Row) -> bool:
@@ -362,7 +400,8 @@ def _range_value(ctx: _Ctx, r: Row, name: str) -> str:
 
 def _duplicate_instance(ctx: _Ctx, r: Row) -> bool:
     form = r["redcap_repeat_instrument"]
-    if form not in ("treatments", "infections"):
+    if form not in ("treatments", "infections") or (
+            form == "treatments" and not _other_treatment(r)):
         return False
     names = [k for k, f in ctx.form_of.items() if f == form] + [f"{form}_complete"]
     src = [ctx.cell(r, n) for n in names]
