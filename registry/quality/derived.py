@@ -150,9 +150,13 @@ def derive_rules(metadata: Sequence[Mapping[str, str]], *, today: dt.date,
                 "date_ymd", "date_dmy", "date_mdy", "integer", "number"):
             lo = "" if vmin is None else str(vmin).removesuffix(".0")
             hi = "" if vmax is None else str(vmax).removesuffix(".0")
+            if meta.get("text_validation_max", "").strip().lower() == "today":
+                hi = f"today ({hi})"  # "no future dates"
+            bounds = (f"between {lo} and {hi}" if lo and hi else
+                      f"at least {lo}" if lo else f"at most {hi}")
             add(field, "range", frame, "expect_column_values_to_be_between",
                 {"column": field, "min_value": vmin, "max_value": vmax},
-                f"{label} is {{{field}}}, outside the allowed range {lo} to {hi}",
+                f"{label} is {{{field}}}; it should be {bounds}",
                 "Correct the value; dates after today or before the range are typos.")
         if ftype in ("radio", "dropdown"):
             labels = _choice_labels(meta)

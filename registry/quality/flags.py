@@ -25,6 +25,7 @@ __all__ = [
     "failures_from_outcomes",
     "format_value",
     "form_link",
+    "link_for",
 ]
 
 FAILURE_COLUMNS = ["site", "patient_id", "record_id", "form", "instance", "field", "rule_id",
@@ -83,8 +84,9 @@ def _instance_text(value: object) -> str:
     return str(int(value))  # type: ignore[call-overload]
 
 
-def _links_for(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> \
+def link_for(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> \
         SiteLink | None:
+    """The SiteLink of a site: one for all, per site, or the "*" entry."""
     if site_links is None or isinstance(site_links, SiteLink):
         return site_links
     return site_links.get(site) or site_links.get("*")
@@ -130,7 +132,7 @@ def failures_from_outcomes(
                 "site": site, "patient_id": rec["patient_id"], "record_id": record,
                 "form": form, "instance": instance, "field": rule.field, "rule_id": rule.id,
                 "severity": rule.severity, "message": rule.message.format(**values),
-                "link": form_link(_links_for(site_links, site), record, form, instance),
+                "link": form_link(link_for(site_links, site), record, form, instance),
             })
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 

@@ -33,6 +33,7 @@ from registry.quality.flags import (
     blocking_patients,
     failures_from_outcomes,
     form_link,
+    link_for,
 )
 from registry.quality.gx_adapter import Outcome, run_rules
 from registry.quality.prepare import prepare
@@ -127,13 +128,16 @@ def validate(
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
     derived_config: Mapping | None = None,
+    sites: Sequence[str] | None = None,
 ) -> QualityResult:
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
     `suites` is a list of loaded suites or the suites folder (then its
     `_dictionary.json` sets the severities of the dictionary-derived rules).
     `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
-    `today` bounds "no future dates" (default: the date of the run).
+    `today` bounds "no future dates" (default: the date of the run). `sites`: the
+    sites to report rule results for (default: those with rows; a site with no
+    records then still gets `not_applicable` rows when named).
     """
     today = today or dt.date.today()
     if not isinstance(frames, Mapping):  # registry.tidy.Frames
@@ -148,7 +152,7 @@ def validate(
     prepared, branching_problems = add_branching_columns(prepare(frames), metadata)
     rules = [r for s in suites for r in s.rules]
     rules += derive_rules(metadata, today=today, config=config)
-    sites = _sites(frames)
+    sites = sorted(set(sites or ()) | set(_sites(frames)))
 
     outcomes: list[Outcome] = []
     runnable = []
@@ -170,7 +174,7 @@ def validate(
     if not conf.empty:
         conf["instance"] = conf["instance"].map(
             lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-        conf["link"] = [form_link(_link(site_links, s), r, f, i) for s, r, f, i in
+        conf["link"] = [form_link(link_for(site_links, s), r, f, i) for s, r, f, i in
                         zip(conf["site"], conf["record_id"], conf["form"], conf["instance"],
                             strict=True)]
         # An unreadable value is not also "missing": keep the type flag only.
@@ -209,8 +213,3 @@ def validate(
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
                          rules=rules_out)
 
-
-def _link(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> SiteLink | None:
-    if site_links is None or isinstance(site_links, SiteLink):
-        return site_links
-    return site_links.get(site) or site_links.get("*")

@@ -101,7 +101,7 @@ def validate_snapshots(settings: Settings, store: Any, run_id: str,
     links = {name: _site_link(by_name[name].redcap_base, info)
              for name, info in snaps.items() if name in by_name}
     result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
-                      site_links=links)
+                      site_links=links, sites=list(snaps))
     counts: dict[str, Any] = {}
     for name, info in snaps.items():
         mine = result.failures[result.failures["site"] == name]

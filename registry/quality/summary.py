@@ -58,7 +58,3 @@ def rule_results(frames: dict[str, pd.DataFrame], outcomes: Iterable[Outcome],
                                    int((failing & at).sum())))
     return rows
 
-
-def empty_results() -> pd.DataFrame:
-    """An empty result table with the documented columns."""
-    return pd.DataFrame(columns=RESULT_COLUMNS)

@@ -75,3 +75,14 @@ def test_validate_twice_then_flags(tmp_path: Path) -> None:
     bad = _cli(settings, "flags", "--status", "closed")
     assert bad.returncode != 0 and "unknown status closed" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_validate_without_snapshots_is_one_clear_line(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "empty.sqlite"}"\n'
+                        '[[sites]]\nname = "paris"\nurl = "http://127.0.0.1:9/api/"\n'
+                        'token_env = "REGISTRY_TOKEN_PARIS"\n')
+    done = _cli(settings, "validate")
+    assert done.returncode == 3
+    assert done.stderr.strip() == ("registry: no snapshot to validate in the store: run "
+                                   "`registry pull` first")

@@ -171,3 +171,12 @@ def test_suites_as_objects_equal_suites_from_folder() -> None:
     as_objects = [parse_suite(json.loads(json.dumps(
         {"name": s.name, "expectations": [r.to_dict() for r in s.rules]}))) for s in from_folder]
     assert [s.rules for s in as_objects] == [s.rules for s in from_folder]
+
+
+def test_a_site_without_records_gets_not_applicable_rows(dictionary) -> None:
+    res = validate(make_frames([]), dictionary, SUITES, site_links=LINK, today=TODAY,
+                   sites=["marseille"])
+    assert res.failures.empty
+    assert set(res.rule_results["site"]) == {"marseille"}
+    assert set(res.rule_results["status"]) == {"not_applicable"}
+    assert res.rule_results["rule_id"].is_unique and len(res.rule_results) > 100
