@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +23,43 @@ __all__ = ["demo_command"]
 DEMO_DIR = Path("var/demo")
 
 
-def _day_of_data_entry(server: Any, truth: list[Any], *, fixes: int = 6) -> list[str]:
+def _day_of_data_entry(server: Any, registry: Any, clean: Any) -> list[str]:
     """Change the registry through the REDCap API as a day of data entry would.
 
-    Returns one line per change, for the demo's transcript.
+    Coordinators of two sites fix every flagged record (here: re-enter the record's
+    true values), someone types a treatment's stop date before its start, and two
+    deaths are recorded. Returns one line per change, for the demo's transcript.
     """
     from redcap import Project
 
     project = Project(server.url, server.tokens.project)
-    done: list[str] = []
-    easy = {
-        "icu_ever_no_with_stay": lambda t: {"icu_ever": "1"},
-        "out_of_range": lambda t: {t.field: "120"},
-        "severity_not_hospitalised": lambda t: {"inf_hospitalised": "1"},
-        "branching_hidden_filled": lambda t: {t.field: ""},
-    }
-    rows: list[dict[str, Any]] = []
-    for t in truth:
-        fix: Callable[[Any], dict[str, str]] | None = easy.get(t.error_kind)
-        if fix is None or len(rows) >= fixes:
-            continue
-        row: dict[str, Any] = {"record_id": t.record_id, **fix(t)}
-        if t.instance not in ("", None):
-            row.update(redcap_repeat_instrument=t.form, redcap_repeat_instance=str(t.instance))
-        else:
-            row.update(redcap_repeat_instrument="", redcap_repeat_instance="")
-        rows.append(row)
-        done.append(f"fixed {t.error_kind.replace('_', ' ')} in record {t.record_id} ({t.form})")
+    dags = sorted({r["redcap_data_access_group"] for r in registry.records})[:2]
+    site_of = {r["record_id"]: r["redcap_data_access_group"] for r in registry.records}
+    wrong = {t.record_id for t in registry.truth}
+    duplicated = {t.record_id for t in registry.truth if t.error_kind == "duplicate_instance"}
+    fixed = sorted(rid for rid in wrong - duplicated if site_of[rid] in dags)
+    rows = [dict(r) for r in clean.records if r["record_id"] in fixed]
+    for r in rows:
+        r.pop("redcap_data_access_group", None)
+    lines = []
     if rows:
         project.import_records(rows, overwrite="overwrite")
-    return done
+        lines.append(f"{', '.join(dags)}: {len(fixed)} flagged records corrected")
+    untouched = [r for r in clean.records if r["record_id"] not in wrong]
+    treatment = next(r for r in untouched if r["redcap_repeat_instrument"] == "treatments"
+                     and r["trt_stop"] and r["trt_start"])
+    typo = {"record_id": treatment["record_id"], "redcap_repeat_instrument": "treatments",
+            "redcap_repeat_instance": str(treatment["redcap_repeat_instance"]),
+            "trt_stop": "2001-01-01"}
+    deaths = [r for r in untouched if r["redcap_repeat_instrument"] == "" and
+              r["vital_status"] == "1" and r["lung_tx"] == "0"][:2]
+    entries = [typo] + [{"record_id": r["record_id"], "redcap_repeat_instrument": "",
+                         "redcap_repeat_instance": "", "vital_status": "2",
+                         "death_date": r["last_fu_date"], "death_cause": "1"} for r in deaths]
+    project.import_records(entries)
+    lines.append(f"record {typo['record_id']}: treatment stop date typed as 2001-01-01")
+    lines += [f"record {r['record_id']}: death recorded on {r['last_fu_date']}" for r in deaths]
+    return lines
 
 
 def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
@@ -69,19 +75,22 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
     DEMO_DIR.mkdir(parents=True)
     print("registry demo: generating the synthetic registry (234 patients, 5 sites) ...")
     registry = generate(GeneratorParams())
+    clean = generate(GeneratorParams(error_rate=0.0))  # the same patients, as entered right
     registry.truth_csv(DEMO_DIR / "truth.csv")
     settings_path = DEMO_DIR / "settings.toml"
     with SandboxServer(registry, port=0) as server:
         write_sandbox_settings(server, settings_path)
         with settings_path.open("a", encoding="utf-8") as fh:
-            fh.write('\n[log]\nfile = "var/registry.log"\n')
+            # the sandbox has no rate limit: no need to pace the demo's requests
+            fh.write('\n[log]\nfile = "var/registry.log"\n'
+                     '\n[pull]\nrequests_per_minute = 6000\n')
         settings = load_settings(settings_path)
         configure_logging(settings.log_file, level=logging.WARNING)
         print(f"registry demo: sandbox serving at {server.url}")
         result = None
         for night in range(1, nights + 1):
             if night > 1:
-                for line in _day_of_data_entry(server, registry.truth):
+                for line in _day_of_data_entry(server, registry, clean):
                     print(f"  data entry: {line}")
             print(f"registry demo: night {night}: pull -> validate -> analyse -> report")
             result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False)
