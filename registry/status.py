@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from registry.console import make_console
 from registry.settings import Settings
 from registry.store import Store, StoreStatus
 
@@ -79,7 +80,7 @@ def render_status(status: StoreStatus, console: Console) -> None:
 
 def show_status(settings: Settings, console: Console | None = None, runs: int = 10) -> None:
     """Open the store named in settings and print its status."""
-    console = console or Console()
+    console = console or make_console()
     with Store.open(settings.store.url) as store:
         status = store.status(sites=[s.name for s in settings.sites], run_limit=runs)
     console.print(f"Store: {store.url}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from registry.console import make_console
 from registry.errors import RegistryError
 from registry.settings import Settings
 
@@ -20,7 +21,7 @@ def validate_command(settings: Settings, sites: Sequence[str] | None,
     """Run the quality stage and print per site how many flags are new/open/resolved."""
     from registry.quality.stage import run_validation
 
-    console = console or Console()
+    console = console or make_console()
     run = run_validation(settings, sites)
     table = Table(title=f"Validation run {run.run_id}")
     for col in ("site", *_STATUSES):
@@ -43,7 +44,7 @@ def flags_command(settings: Settings, site: str | None, statuses: Sequence[str] 
     bad = [s for s in statuses or [] if s not in _STATUSES]
     if bad:
         raise RegistryError(f"unknown status {', '.join(bad)}; use {', '.join(_STATUSES)}")
-    console = console or Console()
+    console = console or make_console()
     rows = list_flags(settings, site, statuses)
     table = Table(title=f"{len(rows)} flag(s)")
     for col in ("site", "record", "form", "inst", "field", "rule", "severity", "status",
