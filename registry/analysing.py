@@ -165,7 +165,8 @@ def analyse_run(settings: Settings, store: Store, run_id: str, *,
             result = run_study(spec, frames, excluded, seed=STUDY_SEED,
                                seed_repeats=seed_repeats)
             payloads = study_payloads(result, spec, snapshot=_snapshot_text(snapshots),
-                                      run_id=run_id, labels=_labels(metadata))
+                                      run_id=run_id, labels=_labels(metadata),
+                                      exposed_label=spec.exposure.label)
             store.save_result(run_id, spec.name, STUDY_KIND, payloads["study"])
             store.save_result(run_id, spec.name, REPORT_KIND, payloads["report"])
             store.save_result(run_id, spec.name, MATCHED_KIND,
