@@ -117,12 +117,17 @@ def analyse_command(settings_path: Path) -> int:
     if not settings.studies:
         raise AnalysisInputError(f"{settings.path}: no [[studies]] to analyse")
     with Store.open(settings.store.url) as store:
+        latest = {site.name: last.id for site in settings.sites
+                  if (last := store.latest_snapshot(site.name)) is not None}
+        if not latest:
+            raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
         run_id = store.start_run("analyse")
         try:
-            for site in settings.sites:
-                last = store.latest_snapshot(site.name)
-                if last is not None:
-                    store.use_snapshot(run_id, site.name, last.id, fresh=False)
+            for site, snapshot_id in latest.items():
+                store.use_snapshot(run_id, site, snapshot_id, fresh=False)
+            if not store.flags():
+                print("note: no validation yet, so no record is left out for blocking flags "
+                      "(run `registry validate` first)", file=sys.stderr)
             outcomes = analyse_run(settings, store, run_id)
             out_dir = write_run_outputs(settings, store, run_id)
         except BaseException as exc:
