@@ -353,7 +353,7 @@ def test_epidemiology_is_close_to_the_study() -> None:
     assert 0.08 < e["exposed"] < 0.16
     assert 14 <= e["delay"] <= 180
     assert e["steroids"] > 0.95
-    assert e["infected_exposed"] > 0.6
+    assert 0.5 < e["infected_exposed"] < 0.8
     assert e["age_min"] >= 18 and e["age_max"] <= 85
 
 
