@@ -98,3 +98,12 @@ def test_checkbox_and_export_columns() -> None:
     assert cols.index("baseline_complete") == cols.index("baseline_notes") + 1
     assert cols[-1] == "outcome_complete" and "skin" not in cols
     assert len([c for c in cols if c.endswith("_complete")]) == len(dictionary.FORMS)
+
+
+def test_values_typed_by_a_csv_reader_read_as_redcap_text() -> None:
+    typed, bad = field_type(META["ild"]).parse(pd.Series([1.0, 0.0, float("nan")]))
+    assert typed.tolist()[:2] == [True, False] and pd.isna(typed.iloc[2]) and not bad.any()
+    typed, _ = field_type(META["inf_site"]).parse(pd.Series([1, 8], dtype="int64"))
+    assert typed.tolist() == ["Lung", "8"]
+    typed, bad = field_type(META["ferritin"]).parse(pd.Series([12.5, None], dtype=object))
+    assert typed.iloc[0] == 12.5 and not bad.any()
