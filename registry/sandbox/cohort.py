@@ -14,8 +14,9 @@ daily hazards, vectorised over patients, so the cohort has a known causal struct
 
 So a risk-set-matched analysis (matching on time since diagnosis, RP-ILD and ICU
 before the index day), with a Cox model stratified on the matched set, recovers
-`true_hr`. After day 730 every hazard is constant and the remaining event time is
-drawn exactly (exponential). Censoring (loss to follow-up, the data's `as_of` day) is
+`true_hr`. ICU admissions and JAK-CNI starts happen within the first 730 days; after
+that the death/transplant hazard is constant and the remaining event time is drawn
+exactly (exponential). Censoring (loss to follow-up, the data's `as_of` day) is
 independent of everything else.
 """
 
@@ -41,7 +42,7 @@ _G_RP, _G_READMIT = 2.5, 0.35
 _E_EARLY, _E_TAU, _E_LATE = 0.0012, 110.0, 0.00002
 _E_RP, _E_ICU, _E_BEFORE_2017 = 2.0, 2.5, 0.15
 _P_TRANSPLANT = 0.11
-_I_EARLY, _I_TAU, _I_LATE, _I_RP, _I_ICU = 0.0045, 120.0, 0.0003, 1.5, 2.0
+_I_EARLY, _I_TAU, _I_LATE, _I_RP, _I_ICU = 0.006, 120.0, 0.0004, 1.5, 2.0
 
 
 @dataclass
@@ -164,7 +165,8 @@ def simulate_cohort(
         # JAK-CNI start, with the ICU status as of the end of today.
         icu_now = icu_first >= 0
         e = (_E_EARLY * np.exp(-t / _E_TAU) + _E_LATE) * e_mult * np.where(icu_now, _E_ICU, 1)
-        start = alive & (exposed < 0) & (rng.random(n) < -np.expm1(-e))
+        # (never on the last day of follow-up: an exposed patient is followed after it)
+        start = alive & (exposed < 0) & (t < cens) & (rng.random(n) < -np.expm1(-e))
         exposed[start] = t
         # Loss to follow-up is not recorded in the middle of an ICU stay.
         stuck = alive & (cens == t) & (icu_in > t) & (cens < admin)
