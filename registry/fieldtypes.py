@@ -65,13 +65,23 @@ def _blank(raw: pd.Series) -> pd.Series:
     """Raw column as an object column of str with REDCap's "" (and None/NaN) as NaN.
 
     Stays on object arrays (no per-value string methods) so a 250,000-row column
-    takes milliseconds; a non-str value (an int from a CSV reader) becomes its str.
+    takes milliseconds; a non-str value (an int or float from a CSV reader) becomes the
+    text REDCap would have sent.
     """
     s = raw.astype(object)
     empty = s.isna() | (s == "")
     if pd.api.types.infer_dtype(s[~empty], skipna=True) not in ("string", "empty"):
-        s = s.where(empty, s.astype(str))
+        s = s.where(empty, s[~empty].map(_to_text))  # rare path: not REDCap's JSON
     return s.mask(empty)
+
+
+def _to_text(value: object) -> str:
+    """A value a CSV reader typed back to REDCap's text: 1.0 -> "1", 12 -> "12"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def _parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:

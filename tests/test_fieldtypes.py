@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.fieldtypes import (
     checkbox_columns,
@@ -98,3 +102,28 @@ def test_checkbox_and_export_columns() -> None:
     assert cols.index("baseline_complete") == cols.index("baseline_notes") + 1
     assert cols[-1] == "outcome_complete" and "skin" not in cols
     assert len([c for c in cols if c.endswith("_complete")]) == len(dictionary.FORMS)
+
+
+def test_values_typed_by_a_csv_reader_read_as_redcap_text() -> None:
+    typed, bad = field_type(META["ild"]).parse(pd.Series([1.0, 0.0, float("nan")]))
+    assert typed.tolist()[:2] == [True, False] and pd.isna(typed.iloc[2]) and not bad.any()
+    typed, _ = field_type(META["inf_site"]).parse(pd.Series([1, 8], dtype="int64"))
+    assert typed.tolist() == ["Lung", "8"]
+    typed, bad = field_type(META["ferritin"]).parse(pd.Series([12.5, None], dtype=object))
+    assert typed.iloc[0] == 12.5 and not bad.any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.dates().map(date.isoformat)), max_size=20),
+       st.sampled_from(["diagnosis_date", "mda5_titre", "ferritin", "ild", "sex", "skin",
+                        "age_at_diagnosis", "baseline_notes"]))
+def test_parsers_never_raise_and_report_every_unreadable_value(values: list[str],
+                                                               name: str) -> None:
+    raw = pd.Series(values, dtype=object)
+    ft = field_type(META[name])
+    typed, bad = ft.parse(raw)
+    assert len(typed) == len(raw) == len(bad)
+    empty = raw.isna() | (raw == "")
+    # every value is either empty, read, or reported; never two of these
+    assert ((typed.isna() & ~empty) == bad).all() or ft.dtype == "string"
+    assert not (bad & empty).any()

@@ -7,13 +7,16 @@ daily hazards, vectorised over patients, so the cohort has a known causal struct
   having been in an ICU (from the day after the first admission on), a little by age,
   and by `true_hr` from the day after the JAK-CNI combination starts (time-varying);
 * ICU admission: early-peaking, higher with RP-ILD;
+* infections: early-peaking, higher with RP-ILD and after an ICU admission, not
+  changed by JAK-CNI;
 * JAK-CNI start: higher with RP-ILD and after an ICU admission (so both confound the
   exposure-outcome link and risk-set matching on them matters), rarer before 2017.
 
 So a risk-set-matched analysis (matching on time since diagnosis, RP-ILD and ICU
 before the index day), with a Cox model stratified on the matched set, recovers
-`true_hr`. After day 730 every hazard is constant and the remaining event time is
-drawn exactly (exponential). Censoring (loss to follow-up, the data's `as_of` day) is
+`true_hr`. ICU admissions and JAK-CNI starts happen within the first 730 days; after
+that the death/transplant hazard is constant and the remaining event time is drawn
+exactly (exponential). Censoring (loss to follow-up, the data's `as_of` day) is
 independent of everything else.
 """
 
@@ -39,6 +42,7 @@ _G_RP, _G_READMIT = 2.5, 0.35
 _E_EARLY, _E_TAU, _E_LATE = 0.0012, 110.0, 0.00002
 _E_RP, _E_ICU, _E_BEFORE_2017 = 2.0, 2.5, 0.15
 _P_TRANSPLANT = 0.11
+_I_EARLY, _I_TAU, _I_LATE, _I_RP, _I_ICU = 0.006, 120.0, 0.0004, 1.5, 2.0
 
 
 @dataclass
@@ -161,7 +165,8 @@ def simulate_cohort(
         # JAK-CNI start, with the ICU status as of the end of today.
         icu_now = icu_first >= 0
         e = (_E_EARLY * np.exp(-t / _E_TAU) + _E_LATE) * e_mult * np.where(icu_now, _E_ICU, 1)
-        start = alive & (exposed < 0) & (rng.random(n) < -np.expm1(-e))
+        # (never on the last day of follow-up: an exposed patient is followed after it)
+        start = alive & (exposed < 0) & (t < cens) & (rng.random(n) < -np.expm1(-e))
         exposed[start] = t
         # Loss to follow-up is not recorded in the middle of an ICU stay.
         stuck = alive & (cens == t) & (icu_in > t) & (cens < admin)
@@ -306,9 +311,14 @@ _ORGANISMS = {
 
 
 def _infections(rng: np.random.Generator, p: Patient) -> list[Infection]:
-    lam = (0.35 + 0.7 * bool(p.icu) + 0.4 * p.rp_ild + 0.6 * (p.exposure is not None))
-    cap = min(p.last_fu, _LOOP_DAYS)
-    days = sorted({int(cap * rng.beta(0.9, 2.2)) for _ in range(int(rng.poisson(lam)))})
+    # A daily process over the first two years: early-peaking, higher with RP-ILD and
+    # from the first ICU admission on, and NOT changed by JAK-CNI (the study found no
+    # excess infections); exposed patients are infected more only through being sicker.
+    t = np.arange(min(p.last_fu, _LOOP_DAYS) + 1)
+    rate = (_I_EARLY * np.exp(-t / _I_TAU) + _I_LATE) * (_I_RP if p.rp_ild else 1.0)
+    if p.icu:
+        rate = rate * np.where(t >= p.icu[0].admit, _I_ICU, 1.0)
+    days = np.flatnonzero(rng.random(len(t)) < -np.expm1(-rate)).tolist()
     out = []
     for d in days:
         pathogen = _pick(rng, ["1", "2", "3", "4", "5", "9"], [45, 20, 12, 8, 3, 12])
