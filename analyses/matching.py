@@ -60,7 +60,7 @@ class MatchResult:
 
 
 def _codes(values: pd.Series) -> np.ndarray:
-    codes, _ = pd.factorize(values.astype(object).where(values.notna(), None),
+    codes, _ = pd.factorize(values.astype(object).where(values.notna(), np.nan),
                             use_na_sentinel=True)
     return codes
 

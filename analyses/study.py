@@ -57,6 +57,7 @@ class ExposureSpec:
     stop: str
     ongoing: str
     groups: tuple[tuple[str, ...], ...]
+    label: str = "Exposed"      # what reports call the exposed arm, e.g. "JAK-CNI"
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     censor = r.ref(tm, "time.censor")
 
     ex = r.table(data, "exposure")
-    r.known(ex, "exposure", ("frame", "class_column", "start", "stop", "ongoing", "all_of"))
+    r.known(ex, "exposure", ("frame", "class_column", "start", "stop", "ongoing", "all_of",
+                             "label"))
     groups = ex.get("all_of")
     if (not isinstance(groups, list) or not groups
             or not all(isinstance(g, list) and g and all(isinstance(x, str) for x in g)
@@ -185,7 +187,8 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         frame=r.frame(ex, "exposure.frame"), class_column=r.get(ex, "exposure.class_column", str),
         start=r.get(ex, "exposure.start", str), stop=r.get(ex, "exposure.stop", str),
         ongoing=r.get(ex, "exposure.ongoing", str),
-        groups=tuple(tuple(g) for g in groups))
+        groups=tuple(tuple(g) for g in groups),
+        label=r.get(ex, "exposure.label", str, "Exposed"))
 
     oc = r.table(data, "outcome")
     r.known(oc, "outcome", ("frame", "event_dates"))
