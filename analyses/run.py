@@ -58,6 +58,13 @@ class Analysis:
     cox: CoxResult
     km: KMResult
 
+    def summary(self) -> pd.DataFrame:
+        """The Cox row with the analysis's filter / basis."""
+        out = self.cox.summary()
+        out["filter"] = pd.Series([self.filter], dtype=object)
+        out["basis"] = self.basis
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """The analysis as in `<study>.json`."""
         c = self.cox
@@ -189,8 +196,11 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
     if spec.infections is not None:
         inf_frame = get_frame(frames, spec.infections.frame)
         if spec.infections.severities:
-            inf_frame = inf_frame[inf_frame[spec.infections.severity_column].isin(
-                spec.infections.severities)]
+            sev = spec.infections.severity_column
+            if sev not in inf_frame.columns:
+                raise StudyDataError(f"infections frame lacks column {sev!r} named by the "
+                                     f"study's [infections] severity_column")
+            inf_frame = inf_frame[inf_frame[sev].isin(spec.infections.severities)]
         counts = count_infections(rows, inf_frame, spec.infections.date,
                                   cohort.table["origin"])
         infections = compare_infections(rows, counts)

@@ -138,6 +138,10 @@ def main() -> None:
                 m, se = b.mean(), b.std(ddof=1) / math.sqrt(len(b))
                 print(f"| {label} | {m:.3f} ({se:.3f}) | {math.exp(m):.3f} | "
                       f"{m - math.log(a.true_hr):+.3f} |")
+            d = np.array([r["main_beta"] - r["cens_beta"] for r in res])
+            d = d[~np.isnan(d)]
+            print(f"\n- paired difference main - cens in log HR: {d.mean():+.4f} "
+                  f"(MC SE {d.std(ddof=1) / math.sqrt(len(d)):.4f})")
     print(f"\n({time.time() - t0:.0f} s on {a.workers} workers)")
 
 
