@@ -37,7 +37,7 @@ def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_validate_twice_then_flags(tmp_path: Path) -> None:
-    reg = generate(GeneratorParams(seed=99, patients=40, error_rate=0.5))
+    reg = generate(GeneratorParams(seed=99, patients=40, error_rate=1.5))
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[store]\nurl = "{url}"\n[reports]\ndir = "{tmp_path / "out"}"\n'
