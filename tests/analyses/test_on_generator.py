@@ -69,3 +69,17 @@ def test_primary_ci_covers_at_about_the_nominal_rate() -> None:
         n += 1
         cover += c.ci_low <= 1.0 <= c.ci_high  # type: ignore[operator]
     assert n >= 50 and cover / n >= 0.82
+
+
+def test_a_second_study_runs_from_its_file_alone() -> None:
+    """Rituximab vs not, 1:1, no control reuse, 180 days: declared only in TOML."""
+    from analyses import parse_study
+    from tests.analyses.test_study import SECOND
+
+    spec = parse_study(SECOND)
+    res = run_study(spec, _frames(2025), seed=2, seed_repeats=0, engine="fast")
+    m = res.match.rows
+    assert res.flow["exposed"] > 0 and m["time"].max() <= 180
+    assert m.loc[m["exposed"] == 0, "patient_id"].is_unique
+    assert m.groupby("set_id").size().max() <= 2
+    assert [a.name for a in res.analyses] == ["main", "all records", "censor at crossover"]
