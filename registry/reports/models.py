@@ -353,6 +353,7 @@ class MethodsInputs:
     n_seeds: int = 0
     eligibility: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
+    variance_rationale: str = ""     # why the primary CI is the one it is (simulation)
 
 
 @dataclass(frozen=True)

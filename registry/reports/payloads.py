@@ -191,6 +191,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         "eligibility": f"registry patients with a {spec.origin.column.replace('_', ' ')} "
                        "and follow-up after it",
         "versions": dict(versions or software_versions()),
+        "variance_rationale": next((n for n in getattr(result, "notes", ())
+                                    if n.startswith("Primary CI")), ""),
     }
     report = {
         "title": spec.title, "exposed_label": exposed_label, "control_label": control_label,
