@@ -106,9 +106,13 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
         print()
         print("Open first:")
         print(f"  {out / 'jak_cni.pdf'}   the PIs' study report")
-        first_site = sorted(out.glob("site-*.pdf"))
-        if first_site:
-            print(f"  {first_site[0]}   a coordinator's list of what to fix")
+        def to_fix(csv_path: Path) -> int:  # rows of the site's flags CSV, header aside
+            return len(csv_path.read_text(encoding="utf-8").splitlines()) - 1
+
+        busiest = max(out.glob("flags-*.csv"), key=to_fix, default=None)
+        if busiest is not None:
+            site = busiest.stem.removeprefix("flags-")
+            print(f"  {out / f'site-{site}.pdf'}   a coordinator's list of what to fix")
     print(f"Injected errors (ground truth): {DEMO_DIR / 'truth.csv'}")
     print(f"Settings used: {settings_path}  (try: registry status --settings {settings_path})")
     return result.exit_code
