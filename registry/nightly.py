@@ -86,15 +86,21 @@ def _pull(settings: Settings, store: Store, run_id: str, result: NightlyResult, 
         kwargs["clock"] = clock
     used: dict[str, int] = {}
     with _stage(store, run_id, "pull", result) as counts:
-        started = _now()
-        outcomes = pull_all(settings, store, **kwargs)
-        for o in outcomes:
+        site_started = [_now()]
+
+        def record(o: Any) -> None:
+            """Record one site's pull as soon as it ends: its own timing and outcome."""
+            ended = _now()
             store.stage(run_id, "pull", o.site, "succeeded" if o.ok else "failed",
-                        started=started, ended=_now(),
+                        started=site_started[0], ended=ended,
                         counts={"kind": o.kind, "records": o.n_records, "added": o.n_added,
                                 "changed": o.n_changed, "deleted": o.n_deleted,
                                 "dictionary_changes": o.dictionary_changes} if o.ok else None,
                         message=o.line() if o.ok else o.error)
+            site_started[0] = ended
+
+        outcomes = pull_all(settings, store, on_outcome=record, **kwargs)
+        for o in outcomes:
             if o.ok and o.snapshot_id is not None:
                 used[o.site] = o.snapshot_id
                 store.use_snapshot(run_id, o.site, o.snapshot_id, fresh=True)
@@ -125,12 +131,14 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 clock: Callable[[], datetime] | None = None) -> NightlyResult:
     """Run the whole night once, holding the run lock; see the module docstring."""
     from registry.analysing import analyse_run
-    from registry.outputs import write_run_outputs
+    from registry.outputs import remove_partial_outputs, write_run_outputs
     from registry.quality.stage import validate_snapshots
 
     with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
         for stale in store.abandon_running_runs():
             event(_log, "run.abandoned", logging.WARNING, run=stale)
+            for folder in remove_partial_outputs(settings, stale):
+                event(_log, "run.partial_removed", logging.WARNING, run=stale, folder=folder)
         run_id = store.start_run("nightly")
         result = NightlyResult(run_id=run_id, exit_code=EXIT_FAILED, status="failed",
                                out_dir=None)

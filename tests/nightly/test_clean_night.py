@@ -39,6 +39,10 @@ def test_run_record_has_each_stage_and_each_sites_pull(baseline):
         assert st.started_at is not None and st.started_at <= st.ended_at
     pulls = {st.site: st for st in run.stages if st.stage == "pull" and st.site}
     assert sorted(pulls) == ["lille", "lyon", "paris"]
+    # each site's own timing: the pulls ran one after the other
+    order = sorted(pulls.values(), key=lambda st: st.started_at)
+    for earlier, later in zip(order, order[1:], strict=False):
+        assert earlier.started_at < earlier.ended_at <= later.started_at
     for site, st in pulls.items():
         assert st.status == "succeeded" and st.counts["kind"] == "full"
         assert st.counts["records"] == st.counts["added"] > 0
