@@ -1,10 +1,11 @@
 """Fixtures for the nightly proofs: one small registry and sandbox per module, one good night.
 
-A night costs ~15-20 s here (GX validation and WeasyPrint dominate), so each module
-runs one good night once (`baseline`) and every test starts from a byte copy of that
-folder (`night_dir`): settings, token file, SQLite store, reports, log. The sandbox is
-shared by the module and runs on real time (the CLI in a subprocess pulls with the
-wall clock); tests that inject faults or change the project undo it afterwards.
+A night costs ~8-20 s here (GX validation and WeasyPrint dominate, a subprocess adds
+its imports), so one good night is run once per test session (per xdist worker) as
+`baseline`, and every test starts from a byte copy of that folder (`night_dir`):
+settings, token file, SQLite store, reports, log. The sandbox is shared the same way
+and runs on real time (the CLI in a subprocess pulls with the wall clock); tests that
+inject faults or change the project undo it afterwards.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def nightly_cli(settings: Path, *extra: str, timeout: float = 180) -> subprocess
 
 @dataclass
 class Baseline:
-    """The module's first good night: its folder and what the CLI printed."""
+    """The session's first good night: its folder and what the CLI printed."""
 
     folder: Path
     settings: Path
@@ -80,19 +81,19 @@ class Baseline:
     seconds: float
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def registry_data():
     return generate(GeneratorParams(**PARAMS))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def night_sandbox(registry_data) -> Iterator[SandboxServer]:
-    """The module's sandbox, on real time (the CLI subprocess pulls with the wall clock)."""
+    """The session's sandbox, on real time (the CLI subprocess pulls with the wall clock)."""
     with SandboxServer(registry_data, clock=SystemClock()) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def baseline(night_sandbox, tmp_path_factory) -> Baseline:
     """One good night through the CLI, in a subprocess: the folder every test copies."""
     folder = tmp_path_factory.mktemp("baseline")
@@ -110,13 +111,16 @@ def baseline(night_sandbox, tmp_path_factory) -> Baseline:
 @pytest.fixture
 def night_dir(baseline, night_sandbox, tmp_path) -> Iterator[Path]:
     """A private copy of the baseline folder (store, reports, settings, tokens); the
-    sandbox's faults and bans are cleared after the test."""
+    sandbox's faults and bans are cleared, and log handlers dropped, after the test."""
+    from registry.log import configure_logging
+
     folder = tmp_path / "night"
     shutil.copytree(baseline.folder, folder)
     try:
         yield folder
     finally:
         night_sandbox.faults.clear()
+        configure_logging(None, console=False)  # no handler left on a closed capture
 
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:
@@ -138,3 +142,26 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen[str] |
             pytest.fail(f"the nightly exited ({proc.returncode}) before {what}:\n{out}\n{err}")
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def token_leaks(folder: Path, tokens: list[str], texts: dict[str, str]) -> list[str]:
+    """Where any of `tokens` shows (case-insensitively) under `folder` or in `texts`.
+
+    Looks at every file's bytes (the SQLite store with its -wal, the log, CSV, JSON,
+    PDFs) and at every PDF's extracted text and link targets; only the token file
+    itself, which must hold them, is skipped.
+    """
+    from tests.reports.pdf_text import links
+    from tests.reports.pdf_text import text as pdf_text
+
+    wanted = [t.lower() for t in tokens]
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name == "sandbox.tokens":
+            continue
+        blobs = [path.read_bytes().decode("latin-1").lower()]
+        if path.suffix == ".pdf":
+            blobs += [pdf_text(path).lower(), " ".join(links(path)).lower()]
+        found += [f"{path.relative_to(folder)}" for blob in blobs for t in wanted if t in blob]
+    found += [name for name, text in texts.items() for t in wanted if t in text.lower()]
+    return sorted(set(found))

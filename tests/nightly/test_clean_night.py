@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import nightly_cli
+from tests.nightly.conftest import env, token_leaks
 from tests.reports.pdf_text import links
 
 
@@ -54,16 +56,37 @@ def test_run_record_has_each_stage_and_each_sites_pull(baseline):
 
 
 def test_status_shows_the_nightly_runs_with_stages_per_site(baseline):
-    proc = nightly_cli  # noqa: F841 - keep the import used by the module's other tests
-    import subprocess
-    import sys
-
-    from tests.nightly.conftest import env
     done = subprocess.run([sys.executable, "-m", "registry", "status", "--settings",
-                           str(baseline.settings)], env=env(), capture_output=True, text=True,
-                          timeout=60, cwd=baseline.folder)
+                           str(baseline.settings)], env={**env(), "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=60, cwd=baseline.folder)
     assert done.returncode == 0, done.stderr
-    text = re.sub(r"\s+", " ", done.stdout)
-    assert baseline.run_id in text and "succeeded" in text
-    for site in ("paris", "lyon", "lille"):
-        assert f"{site} #" in text
+    lines = done.stdout.splitlines()
+    run = next(ln for ln in lines if ln.strip().startswith(baseline.run_id))
+    assert "nightly" in run and "succeeded" in run
+    assert all(f"{site} #" in run for site in ("paris", "lyon", "lille"))
+    start = lines.index(next(ln for ln in lines if f"Stages of run {baseline.run_id}" in ln))
+    stages = [re.split(r"\s{2,}", ln.strip()) for ln in lines[start + 4:] if ln.strip()]
+    assert [(c[0], c[1], c[2]) for c in stages] == [
+        ("pull", "paris", "succeeded"), ("pull", "lyon", "succeeded"),
+        ("pull", "lille", "succeeded"), ("pull", "(all)", "succeeded"),
+        ("validate", "(all)", "succeeded"), ("analyse", "(all)", "succeeded"),
+        ("report", "(all)", "succeeded")]
+    assert "full pull -> snapshot" in stages[0][4]
+    site_rows = [ln for ln in lines if ln.strip().startswith(("paris", "lyon", "lille"))
+                 and "full" in ln]
+    assert len(site_rows) == 3 and not any("succeeded (" in ln for ln in site_rows)
+
+
+def test_no_token_in_any_log_store_report_or_output(baseline, night_sandbox, tmp_path):
+    """The night ran with the sandbox's random tokens (one per site and the project's):
+    none of them is in the log, the store's bytes, any PDF, CSV or JSON, stdout or stderr."""
+    tokens = [night_sandbox.tokens.project, *night_sandbox.tokens.by_dag.values()]
+    assert len(tokens) == 4 and all(len(t) == 32 for t in tokens)
+    assert "event=pull.done" in (baseline.folder / "registry.log").read_text()  # logs were kept
+    assert (baseline.folder / "var" / "registry.sqlite").stat().st_size > 0
+    assert token_leaks(baseline.folder, tokens,
+                       {"stdout": baseline.stdout, "stderr": baseline.stderr}) == []
+    # the check can fail: a token in a file or a stream is found
+    (tmp_path / "probe.csv").write_text(f"x,{tokens[1].lower()}\n")
+    assert token_leaks(tmp_path, tokens, {"stderr": f"token={tokens[2]}"}) == \
+        ["probe.csv", "stderr"]

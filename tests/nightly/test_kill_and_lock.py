@@ -1,7 +1,8 @@
 """kill -9 during each stage, then a rerun; two nightlies at once; exit codes 2 and 3.
 
-Each night here is the real CLI in a subprocess (`python -m registry nightly`) against
-the module's sandbox, starting from a copy of the module's good night. A kill lands
+Each killed night is the real CLI in a subprocess (`python -m registry nightly`) against
+the session's sandbox, starting from a copy of the session's good night; the rerun is
+`nightly_command` in-process (what the CLI calls; it saves a subprocess's imports). A kill lands
 when the log file shows the stage's start event (for the pull: once the first site's
 snapshot is written, pulls slowed by a sandbox latency fault; for the report: once its
 temporary folder exists). Afterwards the good night's outputs must be byte-identical,
@@ -12,18 +13,22 @@ good night (its flags `open`, not `new`).
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from registry.nightly import nightly_command, run_nightly
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for
+from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
 
 SITES = ("lille", "lyon", "paris")
 
@@ -51,12 +56,13 @@ def _flag_keys(flags) -> dict[tuple, tuple]:
 
 
 @pytest.mark.parametrize("stage", [
-    "pull", "validate",
+    "pull",
+    pytest.param("validate", marks=pytest.mark.slow),
     pytest.param("analyse", marks=pytest.mark.slow),
     "report",
 ])
 def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_completes(
-        stage, night_dir, night_sandbox, baseline):
+        stage, night_dir, night_sandbox, baseline, capsys):
     reports = night_dir / "var" / "reports"
     good = tree_bytes(reports / baseline.run_id)
     with _store(night_dir) as store:
@@ -96,9 +102,9 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
                 assert len(store.snapshot_rows(sid)) > 0
         assert _flag_keys(store.flags(baseline.run_id)) == good_flags
 
-    rerun = nightly_cli(settings)
-    out, err = rerun.communicate(timeout=180)
-    assert rerun.returncode == 0, err
+    code = nightly_command(settings)
+    out, err = capsys.readouterr()
+    assert code == 0, err
 
     rerun_id = re.search(r"(?m)^run (\S+): succeeded", out).group(1)
     assert f"event=run.abandoned run={killed_id}" in err
@@ -116,28 +122,68 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         {k: seen for k, (_, seen) in good_flags.items()}
 
 
-def test_two_nightlies_started_together_one_refuses_at_once(night_dir, baseline):
-    """Started in the same instant: one takes the lock and completes; the other exits 3
-    with one line on stderr as soon as it has started, and leaves no run record."""
+def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, baseline):
+    """One night holds the lock (in a thread here); `registry nightly` started meanwhile
+    exits 3 with one line on stderr as soon as it has started, and leaves no run record;
+    the first night completes."""
     settings = night_dir / "settings.toml"
-    started = time.monotonic()
-    procs = [nightly_cli(settings), nightly_cli(settings)]
+    loaded = load_settings(settings)
+    results: list = []
+    first = threading.Thread(target=lambda: results.append(run_nightly(loaded)))
+    first.start()
     try:
-        refused = wait_for(lambda: next((p for p in procs if p.poll() is not None), None),
-                           30, "one of the two nightlies to refuse")
+        wait_for(lambda: loaded.lock_file.exists() and
+                 loaded.lock_file.read_text().startswith("pid "), 30,
+                 "the first night to take the lock")
+        started = time.monotonic()
+        second = _cli(settings)
         took = time.monotonic() - started
-        out, err = refused.communicate(timeout=10)
-        winner = next(p for p in procs if p is not refused)
-        w_out, w_err = winner.communicate(timeout=180)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert refused.returncode == 3 and out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("registry: already running (pid ")
+        first.join(timeout=180)
+    assert second.returncode == 3 and second.stdout == ""
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"registry: already running (pid {os.getpid()}")
     assert took < 5  # interpreter start-up only: it never waits for the lock
-    assert winner.returncode == 0, w_err
+    assert len(results) == 1 and results[0].exit_code == 0
     with _store(night_dir) as store:
         runs = store.runs()
-    assert [r.status for r in runs] == ["succeeded", "succeeded"]  # baseline + the winner
+    assert [r.id for r in runs] == [results[0].run_id, baseline.run_id]  # none for the refused
+
+
+def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "registry", "nightly", "--settings",
+                           str(settings), *args], env=env(), capture_output=True, text=True,
+                          timeout=120, cwd=settings.parent)
+
+
+def test_bad_settings_exit_2_with_one_line(night_sandbox, tmp_path):
+    settings = write_settings(night_sandbox, tmp_path)
+    settings.write_text(settings.read_text() + "\n[run]\nlock_file = 5\n")
+    done = _cli(settings)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"registry: {settings}: run.lock_file should be a str, got int 5"]
+    assert not (tmp_path / "var").exists()  # nothing was started
+
+
+def test_every_site_unreachable_and_no_earlier_snapshot_exits_3_with_one_line(
+        night_sandbox, tmp_path):
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = write_settings(night_sandbox, tmp_path)
+    settings.write_text(settings.read_text().replace(f":{night_sandbox.port}/", f":{closed}/"))
+    done = _cli(settings)
+    assert done.returncode == 3 and done.stdout == ""
+    mine = [ln for ln in done.stderr.splitlines() if ln.startswith("registry: ")]
+    assert len(mine) == 1
+    assert mine[0].startswith("registry: no site could be pulled and none has an earlier "
+                              "snapshot: site 'paris': ")
+    assert all(f"site '{s}'" in mine[0] for s in SITES)
+    with _store(tmp_path) as store:
+        run = store.runs()[0]
+    assert (run.status, run.exit_code) == ("failed", 3)
+    assert [(st.stage, st.site, st.status) for st in run.stages] == \
+        [("pull", s, "failed") for s in ("paris", "lyon", "lille")] + [("pull", None, "failed")]
+    assert not (tmp_path / "var" / "reports").exists() or \
+        list((tmp_path / "var" / "reports").iterdir()) == []

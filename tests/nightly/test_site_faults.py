@@ -1,6 +1,6 @@
 """Faults a night meets at the sites, each over real HTTP from the module's sandbox.
 
-Every test starts from a copy of the module's good night (`night_dir`) and runs one
+Every test starts from a copy of the session's good night (`night_dir`) and runs one
 more night in-process through `nightly_command` (what the CLI calls), then checks what
 the issue asks: transient faults are retried and the night is clean (exit 0); a ban or
 a wrong token fails only the sites it hits (exit 1, one stderr line naming each), the
@@ -15,27 +15,18 @@ import copy
 import re
 from pathlib import Path
 
-import pytest
-
-from registry.log import configure_logging
 from registry.nightly import nightly_command
 from registry.reports.format import fmt_datetime
 from registry.sandbox.cli import token_file_text, write_private
 from registry.sandbox.schema import Schema
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import tree_bytes
+from tests.nightly.conftest import token_leaks, tree_bytes
 from tests.reports.pdf_text import text as pdf_text
 
 SITES = ("lille", "lyon", "paris")
 FILES = sorted([f"site-{s}.pdf" for s in SITES] + [f"flags-{s}.csv" for s in SITES]
                + ["jak_cni.pdf", "jak_cni.json", "jak_cni-matched.csv"])
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logging():
-    yield
-    configure_logging(None, console=False)  # drop handlers bound to this test's capture
 
 
 def _night(folder: Path, capsys) -> tuple[int, str, str]:
@@ -155,6 +146,9 @@ def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, 
     assert len(snaps["lille"]) == 1 and not run.snapshots["lille"].fresh
     assert all(len(snaps[s]) == 2 and run.snapshots[s].fresh for s in ("lyon", "paris"))
     assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
+    # neither the wrong token nor the right ones leak through the refusal's messages
+    assert token_leaks(night_dir, [wrong["REGISTRY_TOKEN_LILLE"], *tokens.env().values()],
+                       {"stdout": out, "stderr": err}) == []
 
 
 def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
