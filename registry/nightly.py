@@ -55,6 +55,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected exception (its traceback goes to the log)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 @contextmanager
 def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Iterator[dict[str, Any]]:
     """Time a stage and record it; a RegistryError fails the stage and the run."""
@@ -63,10 +69,11 @@ def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Itera
     event(_log, f"{name}.start", run=run_id)
     try:
         yield counts
-    except RegistryError as exc:
+    except BaseException as exc:  # a bug or an interrupt fails the stage on record too
+        message = exc.message if isinstance(exc, RegistryError) else _describe(exc)
         store.stage(run_id, name, None, "failed", started=started, ended=_now(),
-                    counts=counts or None, message=exc.message)
-        event(_log, f"{name}.failed", logging.ERROR, run=run_id, error=exc.message)
+                    counts=counts or None, message=message)
+        event(_log, f"{name}.failed", logging.ERROR, run=run_id, error=message)
         raise
     status = counts.pop("_status", "succeeded")
     store.stage(run_id, name, None, status, started=started, ended=_now(),
@@ -166,11 +173,12 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 result.out_dir = write_run_outputs(settings, store, run_id)
                 counts["files"] = sorted(p.name for p in result.out_dir.iterdir())
         except RegistryError as exc:
-            store.finish_run(run_id, "failed", EXIT_FAILED, exc.message)
+            store.finish_run(run_id, "failed", exc.exit_code, exc.message)
             event(_log, "run.failed", logging.ERROR, run=run_id, error=exc.message)
             raise
         except BaseException as exc:
-            store.finish_run(run_id, "failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+            store.finish_run(run_id, "failed", EXIT_FAILED, _describe(exc))
+            event(_log, "run.failed", logging.ERROR, run=run_id, error=_describe(exc))
             raise
         partial = bool(result.failures)
         result.status = "partial" if partial else "succeeded"
@@ -186,7 +194,15 @@ def nightly_command(settings_path: Path, *, full: bool = False) -> int:
     settings = load_settings(settings_path)
     tty = sys.stderr.isatty()
     configure_logging(settings.log_file, level=logging.WARNING if tty else logging.INFO)
-    result = run_nightly(settings, full=full, show_progress=tty)
+    try:
+        result = run_nightly(settings, full=full, show_progress=tty)
+    except RegistryError:
+        raise  # one line and its exit code, from the CLI
+    except Exception as exc:  # a bug: keep its traceback in the log, exit 3 (not Python's 1)
+        _log.exception('event=run.crashed error="%s"', _describe(exc).replace('"', "'"))
+        print(f"registry nightly: the run failed on an unexpected error ({_describe(exc)}); "
+              "its traceback is in the log", file=sys.stderr)
+        return EXIT_FAILED
     for line in result.lines:
         print(line)
     print(f"run {result.run_id}: {result.status}; outputs in {result.out_dir}")

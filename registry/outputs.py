@@ -77,9 +77,10 @@ def _finite(value: Any) -> Any:
 
 
 def latest_run_id(store: Store) -> str:
-    """The newest run that got as far as analysing or reporting."""
+    """The newest finished run that used snapshots (a killed, failed or still running
+    run is never "the last run": its outputs never appeared)."""
     for run in store.runs(limit=50):
-        if run.snapshots:
+        if run.snapshots and run.status not in ("running", "failed", "abandoned"):
             return str(run.id)
     raise RegistryError(f"the store {store.url} holds no run yet: run `registry nightly` "
                         "(or `registry demo`) first")

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from registry.nightly import nightly_command, run_nightly
+from registry.outputs import latest_run_id
 from registry.settings import load_settings
 from registry.store import Store
 from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
@@ -95,6 +96,7 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
     assert not (reports / killed_id).exists()             # and nothing half-made appeared
     with _store(night_dir) as store:
         assert store.run(killed_id).status == "running"
+        assert latest_run_id(store) == baseline.run_id  # what `registry report` rebuilds
         for site in SITES:  # every good snapshot is still there (a killed pull adds none half)
             ids = [i.id for i in store.snapshots(site)]
             assert ids[-len(good_snaps[site]):] == good_snaps[site]
@@ -187,3 +189,34 @@ def test_every_site_unreachable_and_no_earlier_snapshot_exits_3_with_one_line(
         [("pull", s, "failed") for s in ("paris", "lyon", "lille")] + [("pull", None, "failed")]
     assert not (tmp_path / "var" / "reports").exists() or \
         list((tmp_path / "var" / "reports").iterdir()) == []
+
+
+def test_an_unexpected_error_fails_the_run_with_exit_3_and_keeps_the_good_night(
+        night_dir, baseline, capsys, monkeypatch):
+    """A bug in a stage (cannot be produced for real: a stand-in raises) is exit 3 with
+    one line on stderr, not Python's 1 (which means "partial"); the run and the stage
+    are recorded as failed, the traceback is in the log, the good night is untouched."""
+    import registry.quality.stage
+
+    good = tree_bytes(night_dir / "var" / "reports")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the quality stage")
+    monkeypatch.setattr(registry.quality.stage, "validate_snapshots", broken)
+
+    code = nightly_command(night_dir / "settings.toml")
+    out, err = capsys.readouterr()
+
+    assert code == 3
+    mine = [ln for ln in err.splitlines() if ln.startswith("registry nightly: ")]
+    assert mine == ["registry nightly: the run failed on an unexpected error (RuntimeError: a "
+                    "bug in the quality stage); its traceback is in the log"]
+    assert "Traceback" in (night_dir / "registry.log").read_text()
+    with _store(night_dir) as store:
+        run = store.runs()[0]
+        assert latest_run_id(store) == baseline.run_id
+    assert (run.status, run.exit_code) == ("failed", 3)
+    validate = next(st for st in run.stages if st.stage == "validate")
+    assert (validate.status, validate.message) == ("failed",
+                                                   "RuntimeError: a bug in the quality stage")
+    assert tree_bytes(night_dir / "var" / "reports") == good
