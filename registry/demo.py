@@ -3,10 +3,10 @@
 Starts the sandbox (the synthetic anti-MDA5 DM registry, 234 patients over five
 hospitals) on a free loopback port, writes a settings.toml for it under `var/demo/`,
 runs the nightly, then plays one day of data entry through the REDCap API (a few
-coordinators fix flagged records, a new error slips in, new events are recorded) and
-runs the nightly again, so the second night's reports show what a coordinator and a
-PI see on an ordinary morning: flags resolved and new, and what changed since the
-last report. Stops the sandbox and says where the outputs are and what to open first.
+coordinators fix flagged records, a new error slips in) and runs the nightly again, so
+the second night's reports show what a coordinator and a PI see on an ordinary
+morning: flags resolved and new, and what changed since the last report. Stops the
+sandbox and says where the outputs are and what to open first.
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ def _day_of_data_entry(server: Any, truth: list[Any], *, fixes: int = 6) -> list
             row.update(redcap_repeat_instrument="", redcap_repeat_instance="")
         rows.append(row)
         done.append(f"fixed {t.error_kind.replace('_', ' ')} in record {t.record_id} ({t.form})")
+    # and a new error slips in: a ferritin past the suite's limit in a record with none
+    flagged = {t.record_id for t in truth}
+    clean = next((r["record_id"] for r in project.export_records(fields=["record_id"])
+                  if r["record_id"] not in flagged), None)
+    if clean is not None:
+        rows.append({"record_id": clean, "ferritin": "60000", "redcap_repeat_instrument": "",
+                     "redcap_repeat_instance": ""})
+        done.append(f"typed ferritin 60000 in record {clean} (baseline): a new flag")
     if rows:
         project.import_records(rows, overwrite="overwrite")
     return done

@@ -63,7 +63,7 @@ def _describe(exc: BaseException) -> str:
 
 @contextmanager
 def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Iterator[dict[str, Any]]:
-    """Time a stage and record it; a RegistryError fails the stage and the run."""
+    """Time a stage and record it; any exception fails the stage (and then the run)."""
     started = _now()
     counts: dict[str, Any] = {}
     event(_log, f"{name}.start", run=run_id)

@@ -159,6 +159,9 @@ def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
     metadata = copy.deepcopy(old.metadata)
     sex = next(m for m in metadata if m["field_name"] == "sex")
     sex["select_choices_or_calculations"] += " | 3, Other"
+    ferritin = next(i for i, m in enumerate(metadata) if m["field_name"] == "ferritin")
+    metadata.insert(ferritin + 1, {**metadata[ferritin], "field_name": "crp",
+                                   "field_label": "CRP (mg/L)"})  # a new, still empty field
     with project.lock:
         project.schema = Schema(metadata, old.repeating)
     try:
@@ -170,9 +173,14 @@ def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
     assert code == 0, err
     for site in SITES:
         line = next(ln for ln in out.splitlines() if ln.startswith(f"{site}: "))
-        assert "full pull" in line and "data dictionary changed: choices changed: sex" in line
+        assert "full pull" in line and "data dictionary changed: " in line
+        assert "added: crp" in line and "choices changed: sex" in line
     run, snaps, _ = _last_run(night_dir)
     assert run.status == "succeeded"
     pulls = [st for st in run.stages if st.stage == "pull" and st.site]
-    assert all(st.counts["dictionary_changes"] == "choices changed: sex" for st in pulls)
+    assert all("added: crp" in st.counts["dictionary_changes"] for st in pulls)
     assert all(snaps[s][0].dictionary_changes["choices_changed"] == ["sex"] for s in SITES)
+    assert all(snaps[s][0].dictionary_changes["added"] == ["crp"] for s in SITES)
+    with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
+        assert any(m["field_name"] == "crp" for m in store.snapshot_metadata(snaps["paris"][0].id))
+    assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
