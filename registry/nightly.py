@@ -55,18 +55,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected exception (its traceback goes to the log)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 @contextmanager
 def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Iterator[dict[str, Any]]:
-    """Time a stage and record it; a RegistryError fails the stage and the run."""
+    """Time a stage and record it; any exception fails the stage (and then the run)."""
     started = _now()
     counts: dict[str, Any] = {}
     event(_log, f"{name}.start", run=run_id)
     try:
         yield counts
-    except RegistryError as exc:
+    except BaseException as exc:  # a bug or an interrupt fails the stage on record too
+        message = exc.message if isinstance(exc, RegistryError) else _describe(exc)
         store.stage(run_id, name, None, "failed", started=started, ended=_now(),
-                    counts=counts or None, message=exc.message)
-        event(_log, f"{name}.failed", logging.ERROR, run=run_id, error=exc.message)
+                    counts=counts or None, message=message)
+        event(_log, f"{name}.failed", logging.ERROR, run=run_id, error=message)
         raise
     status = counts.pop("_status", "succeeded")
     store.stage(run_id, name, None, status, started=started, ended=_now(),
@@ -86,15 +93,21 @@ def _pull(settings: Settings, store: Store, run_id: str, result: NightlyResult, 
         kwargs["clock"] = clock
     used: dict[str, int] = {}
     with _stage(store, run_id, "pull", result) as counts:
-        started = _now()
-        outcomes = pull_all(settings, store, **kwargs)
-        for o in outcomes:
+        site_started = [_now()]
+
+        def record(o: Any) -> None:
+            """Record one site's pull as soon as it ends: its own timing and outcome."""
+            ended = _now()
             store.stage(run_id, "pull", o.site, "succeeded" if o.ok else "failed",
-                        started=started, ended=_now(),
+                        started=site_started[0], ended=ended,
                         counts={"kind": o.kind, "records": o.n_records, "added": o.n_added,
                                 "changed": o.n_changed, "deleted": o.n_deleted,
                                 "dictionary_changes": o.dictionary_changes} if o.ok else None,
                         message=o.line() if o.ok else o.error)
+            site_started[0] = ended
+
+        outcomes = pull_all(settings, store, on_outcome=record, **kwargs)
+        for o in outcomes:
             if o.ok and o.snapshot_id is not None:
                 used[o.site] = o.snapshot_id
                 store.use_snapshot(run_id, o.site, o.snapshot_id, fresh=True)
@@ -124,13 +137,16 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 seed_repeats: int | None = None,
                 clock: Callable[[], datetime] | None = None) -> NightlyResult:
     """Run the whole night once, holding the run lock; see the module docstring."""
-    from registry.analysing import analyse_run
-    from registry.outputs import write_run_outputs
-    from registry.quality.stage import validate_snapshots
-
     with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
+        # imported once the lock is held, so a second run is refused without loading pandas
+        from registry.analysing import analyse_run
+        from registry.outputs import remove_partial_outputs, write_run_outputs
+        from registry.quality.stage import validate_snapshots
+
         for stale in store.abandon_running_runs():
             event(_log, "run.abandoned", logging.WARNING, run=stale)
+            for folder in remove_partial_outputs(settings, stale):
+                event(_log, "run.partial_removed", logging.WARNING, run=stale, folder=folder)
         run_id = store.start_run("nightly")
         result = NightlyResult(run_id=run_id, exit_code=EXIT_FAILED, status="failed",
                                out_dir=None)
@@ -158,11 +174,12 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 result.out_dir = write_run_outputs(settings, store, run_id)
                 counts["files"] = sorted(p.name for p in result.out_dir.iterdir())
         except RegistryError as exc:
-            store.finish_run(run_id, "failed", EXIT_FAILED, exc.message)
+            store.finish_run(run_id, "failed", exc.exit_code, exc.message)
             event(_log, "run.failed", logging.ERROR, run=run_id, error=exc.message)
             raise
         except BaseException as exc:
-            store.finish_run(run_id, "failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+            store.finish_run(run_id, "failed", EXIT_FAILED, _describe(exc))
+            event(_log, "run.failed", logging.ERROR, run=run_id, error=_describe(exc))
             raise
         partial = bool(result.failures)
         result.status = "partial" if partial else "succeeded"
@@ -178,7 +195,15 @@ def nightly_command(settings_path: Path, *, full: bool = False) -> int:
     settings = load_settings(settings_path)
     tty = sys.stderr.isatty()
     configure_logging(settings.log_file, level=logging.WARNING if tty else logging.INFO)
-    result = run_nightly(settings, full=full, show_progress=tty)
+    try:
+        result = run_nightly(settings, full=full, show_progress=tty)
+    except RegistryError:
+        raise  # one line and its exit code, from the CLI
+    except Exception as exc:  # a bug: keep its traceback in the log, exit 3 (not Python's 1)
+        _log.exception('event=run.crashed error="%s"', _describe(exc).replace('"', "'"))
+        print(f"registry nightly: the run failed on an unexpected error ({_describe(exc)}); "
+              "its traceback is in the log", file=sys.stderr)
+        return EXIT_FAILED
     for line in result.lines:
         print(line)
     print(f"run {result.run_id}: {result.status}; outputs in {result.out_dir}")

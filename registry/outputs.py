@@ -24,7 +24,8 @@ from registry.errors import RegistryError
 from registry.settings import Settings
 from registry.store import Store
 
-__all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "write_run_outputs"]
+__all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "remove_partial_outputs",
+           "write_run_outputs"]
 
 #: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
 FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
@@ -76,12 +77,30 @@ def _finite(value: Any) -> Any:
 
 
 def latest_run_id(store: Store) -> str:
-    """The newest run that got as far as analysing or reporting."""
+    """The newest finished run that used snapshots (a killed, failed or still running
+    run is never "the last run": its outputs never appeared)."""
     for run in store.runs(limit=50):
-        if run.snapshots:
+        if run.snapshots and run.status not in ("running", "failed", "abandoned"):
             return str(run.id)
     raise RegistryError(f"the store {store.url} holds no run yet: run `registry nightly` "
                         "(or `registry demo`) first")
+
+
+def remove_partial_outputs(settings: Settings, run_id: str) -> list[Path]:
+    """Remove the temporary output folders a killed run `run_id` left; return them.
+
+    `atomic_dir` only sweeps leftovers of the folder it is about to write, and a new
+    night writes a new run's folder, so the nightly calls this (holding the run lock)
+    for each run it marks abandoned.
+    """
+    import shutil
+
+    gone = []
+    if settings.reports_dir.is_dir():
+        for stale in sorted(settings.reports_dir.glob(f".{run_id}.*.partial")):
+            shutil.rmtree(stale, ignore_errors=True)
+            gone.append(stale)
+    return gone
 
 
 def write_run_outputs(settings: Settings, store: Store, run_id: str | None = None, *,

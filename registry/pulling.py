@@ -139,11 +139,14 @@ def pull_site(site: Site, settings: Settings, store: Store, *, full: bool = Fals
 
 def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = None,
              full: bool = False, clock: Callable[[], datetime] = local_now,
-             show_progress: bool | None = None) -> list[SiteOutcome]:
+             show_progress: bool | None = None,
+             on_outcome: Callable[[SiteOutcome], None] | None = None) -> list[SiteOutcome]:
     """Pull every configured site (or those named in `sites`); one outcome per site.
 
     A site that fails gets `ok=False` and a one-line `error`; the others go on.
     `show_progress=None` shows rich progress bars only when stderr is a terminal.
+    `on_outcome` is called with each site's outcome as soon as it is known (the
+    nightly records each site's stage, with its own timing, as it goes).
     """
     chosen = [settings.site(name) for name in sites] if sites else list(settings.sites)
     if show_progress is None:
@@ -166,6 +169,8 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
                     banned.setdefault(host, site.name)
                 event(_log, "pull.failed", logging.ERROR, site=site.name, error=exc.message)
                 outcomes.append(SiteOutcome(site=site.name, ok=False, error=exc.message))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
     return outcomes
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from registry.console import make_console
 from registry.settings import Settings
-from registry.store import Store, StoreStatus
+from registry.store import RunInfo, Store, StoreStatus
 
 __all__ = ["render_status", "show_status"]
 
@@ -50,7 +50,7 @@ def render_status(status: StoreStatus, console: Console) -> None:
     for s in status.sites:
         snap, pull = s.snapshot, s.last_pull
         attempt = "-" if pull is None else _status(pull.status)
-        if pull is not None and pull.message and pull.status != "ok":
+        if pull is not None and pull.message and pull.status not in ("ok", "succeeded"):
             attempt += f" ({pull.message})"
         if snap is None:
             sites.add_row(s.site, "never", "-", "-", "-", "-", "-", "-", attempt)
@@ -76,6 +76,23 @@ def render_status(status: StoreStatus, console: Console) -> None:
     if not status.runs:
         runs.add_row("-", "-", "-", "-", "no runs yet", "-", "-", "")
     console.print(runs)
+    if status.runs and status.runs[0].stages:
+        console.print(_stages_table(status.runs[0]))
+
+
+def _stages_table(run: RunInfo) -> Table:
+    """The newest run's stages, one row per stage and per site (a nightly's pulls)."""
+    table = Table(title=f"Stages of run {run.id}", title_justify="left", box=box.SIMPLE,
+                  pad_edge=False)
+    for col in ("stage", "site", "outcome", "took", "detail"):
+        table.add_column(col, no_wrap=col != "detail", overflow="fold")
+    for st in run.stages:
+        detail = st.message or ""
+        if not detail and isinstance(st.counts, dict) and st.stage == "report":
+            detail = f"{len(st.counts.get('files') or [])} files"
+        table.add_row(st.stage, st.site or "(all)", _status(st.status),
+                      _took(st.started_at, st.ended_at), detail)
+    return table
 
 
 def show_status(settings: Settings, console: Console | None = None, runs: int = 10) -> None:
