@@ -118,7 +118,7 @@ def _balance(result: Any, labels: Mapping[str, str]) -> list[dict[str, Any]]:
     for r in result.balance.table.to_dict("records"):
         if r["variable"] == "n":
             continue
-        label = _label(str(r["variable"]), labels)
+        label = _label(str(r["variable"]), labels).rstrip("?")  # a question as a row name
         if r.get("level"):
             label = f"{label}: {r['level']}"
         kind = r.get("kind")
