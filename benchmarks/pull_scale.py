@@ -15,7 +15,9 @@ competes for the GIL: a pessimistic setup), 23,400 patients = 126,811 flat rows,
 sites, batch 200, project-wide token:
 - unpaced:  full 17.2-19.2 s, 150 requests, ~1,200-1,360 records/s; incremental (234
   records edited) 4.9-7.9 s, 40 requests, about 70% of it reading the previous
-  snapshots' record ids back (the store has no ids-only read yet).
+  snapshots' records back to learn their ids. With the ids-only read
+  (`Store.snapshot_record_ids`, same day, loaded machine, interleaved runs): incremental
+  1.7-3.9 s before, 0.8-1.7 s after; see RESULTS.md.
 - --rpm 300 (the default setting): full 37.4 s, 150 requests, ~625 records/s;
   incremental 13.4 s, 40 requests.
 """

@@ -79,7 +79,7 @@ def previous_pull(store: Store, site: str) -> PreviousPull | None:
     if began is None or last_full is None or metadata is None:
         return None  # not written by a pull (an import, a test): pull in full
     return PreviousPull(began_at=began, last_full_at=last_full, metadata=metadata,
-                        record_ids=frozenset(store.snapshot_records(info.id)),
+                        record_ids=frozenset(store.snapshot_record_ids(info.id)),
                         snapshot_id=info.id)
 
 

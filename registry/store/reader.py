@@ -24,6 +24,7 @@ __all__ = [
     "history",
     "latest",
     "metadata_of",
+    "record_ids_of",
     "records_of",
     "rows_of",
     "sites",
@@ -65,6 +66,20 @@ def _columns(conn: Connection, snapshot_id: int) -> list[str]:
     if cols is None:
         get(conn, snapshot_id)  # raises the "no snapshot" error
     return list(cols[0] or []) if cols else []
+
+
+def record_ids_of(conn: Connection, snapshot_id: int) -> list[str]:
+    """The snapshot's record ids in natural record-id order, without their rows.
+
+    Reads only the membership table and the versions' ids: an incremental pull needs
+    the previous ids, and loading every record's JSON to learn them cost most of it.
+    """
+    get(conn, snapshot_id)  # raises the "no snapshot" error
+    rv = record_versions
+    q = (select(rv.c.record_id)
+         .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
+         .where(snapshot_records.c.snapshot_id == snapshot_id))
+    return sorted(conn.execute(q).scalars(), key=rec.natural_key)
 
 
 def records_of(conn: Connection, snapshot_id: int,

@@ -1,49 +1,26 @@
 """Store tests run twice: on a SQLite file and on PostgreSQL (REGISTRY_TEST_PG_URL).
 
-Each PostgreSQL test gets its own schema (named after a random id, dropped afterwards)
-through the connection's `search_path`, so `pytest -n 2` runs never collide.
+Each PostgreSQL test gets its own schema (see `tests/pg.py`), so `pytest -n 2` runs
+never collide.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from registry.store import Store
-
-PG_URL = os.environ.get("REGISTRY_TEST_PG_URL")
-
-
-def _pg_schema_url(base: str, schema: str) -> str:
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
+from tests.pg import STORE_BACKENDS, store_url_for
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=STORE_BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty store: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'var' / 'registry.sqlite'}"
-        return
-    if not PG_URL:
-        pytest.skip("REGISTRY_TEST_PG_URL is not set: PostgreSQL store tests skipped "
-                    "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _pg_schema_url(PG_URL, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with store_url_for(request.param, tmp_path / "var" / "registry.sqlite", "t",
+                       "store tests") as url:
+        yield url
 
 
 @pytest.fixture
