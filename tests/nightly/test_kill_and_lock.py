@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from registry.nightly import nightly_command, run_nightly
 from registry.outputs import latest_run_id
 from registry.settings import load_settings
+from registry.status import show_status
 from registry.store import Store
 from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
 
@@ -117,6 +119,11 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         assert store.run(killed_id).status == "abandoned"
         assert store.run(rerun_id).status == "succeeded"
         flags = _flag_keys(store.flags(rerun_id))
+    console = Console(record=True, width=200)
+    show_status(load_settings(settings), console=console)
+    shown = console.export_text()
+    assert re.search(rf"{killed_id}\s+nightly\s+\S+ \S+\s+\S+\s+abandoned", shown)
+    assert re.search(rf"{rerun_id}\s+nightly\s+\S+ \S+\s+\S+\s+succeeded", shown)
     # the data did not change: every flag of the good night is still open, first seen then
     assert flags.keys() == good_flags.keys()
     assert {status for status, _ in flags.values()} == {"open"}

@@ -43,10 +43,20 @@ def _last_run(folder: Path):
     return run, snaps, rows
 
 
-def _check_good_night_kept(folder: Path, baseline, before: dict[str, bytes]) -> None:
-    """The baseline's outputs are byte-identical and the new folder is complete."""
+def _good_state(folder: Path, baseline) -> dict:
+    """What the good night left: its output folder's bytes, its flags, its snapshots."""
+    with Store.open(load_settings(folder / "settings.toml").store.url) as store:
+        run = store.run(baseline.run_id)
+        return {"outputs": tree_bytes(folder / "var" / "reports" / baseline.run_id),
+                "flags": store.flags(baseline.run_id),
+                "snapshots": {s: store.snapshot_records(u.snapshot_id)
+                              for s, u in run.snapshots.items()}}
+
+
+def _check_good_night_kept(folder: Path, baseline, before: dict) -> None:
+    """Nothing of the good night was lost or rewritten; the new folder is complete."""
+    assert _good_state(folder, baseline) == before
     reports = folder / "var" / "reports"
-    assert tree_bytes(reports / baseline.run_id) == before
     run_dirs = sorted(p for p in reports.iterdir())
     assert [p.name for p in run_dirs if p.name.startswith(".")] == []
     assert len(run_dirs) == 2 and sorted(p.name for p in run_dirs[-1].iterdir()) == FILES
@@ -55,7 +65,7 @@ def _check_good_night_kept(folder: Path, baseline, before: dict[str, bytes]) -> 
 def test_transient_faults_are_retried_and_the_night_is_clean(night_dir, night_sandbox, baseline,
                                                              capsys):
     """5xx burst, truncated JSON, dropped connection, a reply slower than the timeout."""
-    before = tree_bytes(night_dir / "var" / "reports" / baseline.run_id)
+    before = _good_state(night_dir, baseline)
     _, _, good_rows = _last_run(night_dir)
     faults = night_sandbox.faults
     rules = [faults.add("status", status=503, count=2, content="record"),
@@ -86,7 +96,7 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
         night_dir, night_sandbox, baseline, capsys, monkeypatch):
     """REDCap bans the address while lyon is pulled: paris is fresh; lyon and lille (same
     host) fail, are not hammered, and keep their last good snapshot, which the report names."""
-    before = tree_bytes(night_dir / "var" / "reports" / baseline.run_id)
+    before = _good_state(night_dir, baseline)
     project = night_sandbox.project
     real_scope = project.scope_for
     lyon_token = night_sandbox.tokens["lyon"]
@@ -129,6 +139,7 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
 
 
 def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, capsys):
+    before = _good_state(night_dir, baseline)
     tokens = night_sandbox.tokens
     wrong = dict(tokens.env())
     wrong["REGISTRY_TOKEN_LILLE"] = "0123456789ABCDEF0123456789ABCDEF"
@@ -146,7 +157,7 @@ def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, 
     assert run.status == "partial"
     assert len(snaps["lille"]) == 1 and not run.snapshots["lille"].fresh
     assert all(len(snaps[s]) == 2 and run.snapshots[s].fresh for s in ("lyon", "paris"))
-    assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
+    _check_good_night_kept(night_dir, baseline, before)
     # neither the wrong token nor the right ones leak through the refusal's messages
     assert token_leaks(night_dir, [wrong["REGISTRY_TOKEN_LILLE"], *tokens.env().values()],
                        {"stdout": out, "stderr": err}) == []
@@ -154,6 +165,7 @@ def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, 
 
 def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
         night_dir, night_sandbox, baseline, capsys):
+    before = _good_state(night_dir, baseline)
     project = night_sandbox.project
     old = project.schema
     metadata = copy.deepcopy(old.metadata)
@@ -183,4 +195,4 @@ def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
     assert all(snaps[s][0].dictionary_changes["added"] == ["crp"] for s in SITES)
     with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
         assert any(m["field_name"] == "crp" for m in store.snapshot_metadata(snaps["paris"][0].id))
-    assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
+    _check_good_night_kept(night_dir, baseline, before)
