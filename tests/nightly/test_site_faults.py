@@ -196,3 +196,34 @@ def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
     with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
         assert any(m["field_name"] == "crp" for m in store.snapshot_metadata(snaps["paris"][0].id))
     _check_good_night_kept(night_dir, baseline, before)
+
+
+def test_a_site_failing_its_first_pull_is_left_out_and_the_study_report_says_so(
+        night_sandbox, tmp_path, capsys):
+    """First night ever, lille's token is wrong: the others are pulled, validated and
+    analysed (exit 1); lille has no snapshot, no site report, and the study report names
+    it as left out instead of dropping it silently."""
+    from tests.nightly.conftest import write_settings
+
+    settings = write_settings(night_sandbox, tmp_path)
+    tokens = night_sandbox.tokens
+    write_private(tmp_path / "sandbox.tokens", token_file_text(tokens).replace(
+        tokens["lille"], "0123456789ABCDEF0123456789ABCDEF"))
+
+    code, out, err = _night(tmp_path, capsys)
+
+    assert code == 1, err
+    assert "lille: pull FAILED and no earlier snapshot; left out of this run" in out
+    failures = re.findall(r"(?m)^registry nightly: (.*)$", err)
+    assert len(failures) == 1 and "site 'lille'" in failures[0]
+    with Store.open(load_settings(settings).store.url) as store:
+        run = store.runs()[0]
+        assert store.snapshots("lille") == []
+    assert sorted(run.snapshots) == ["lyon", "paris"] and run.status == "partial"
+    folder = tmp_path / "var" / "reports" / run.id
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f for f in FILES if "lille" not in f)
+    study = pdf_text(folder / "jak_cni.pdf")
+    label = load_settings(settings).site("lille").display_name
+    assert f"{label}: no snapshot yet, so none of its patients are in this analysis" in study
+    assert "left out: never pulled" in study
