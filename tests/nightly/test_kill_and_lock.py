@@ -229,3 +229,20 @@ def test_an_unexpected_error_fails_the_run_with_exit_3_and_keeps_the_good_night(
     assert (validate.status, validate.message) == ("failed",
                                                    "RuntimeError: a bug in the quality stage")
     assert tree_bytes(night_dir / "var" / "reports") == good
+
+
+@pytest.mark.parametrize("command", ["validate", "analyse"])
+def test_validate_and_analyse_wait_their_turn_too(command, night_dir, baseline):
+    """They write runs as well: started while a nightly holds the lock they refuse (the
+    nightly would otherwise mark their run abandoned and sweep their output folder)."""
+    from registry.lock import run_lock
+
+    settings = night_dir / "settings.toml"
+    with run_lock(load_settings(settings).lock_file):
+        done = subprocess.run([sys.executable, "-m", "registry", command, "--settings",
+                               str(settings)], env=env(), capture_output=True, text=True,
+                              timeout=60, cwd=night_dir)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines()[-1].startswith("registry: already running")
+    with _store(night_dir) as store:
+        assert [r.id for r in store.runs()] == [baseline.run_id]
