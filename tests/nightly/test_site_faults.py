@@ -138,28 +138,33 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
     _check_good_night_kept(night_dir, baseline, before)
 
 
-def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, capsys):
+def test_a_wrong_token_or_faults_past_the_retry_budget_fail_only_those_sites(
+        night_dir, night_sandbox, baseline, capsys):
+    """paris keeps answering 502 past its retry budget (1 + 3 retries), lille's token is
+    wrong: both fail with one stderr line each and keep their last good snapshot; lyon is
+    pulled as usual (exit 1). No token, right or wrong, shows anywhere."""
     before = _good_state(night_dir, baseline)
     tokens = night_sandbox.tokens
-    wrong = dict(tokens.env())
-    wrong["REGISTRY_TOKEN_LILLE"] = "0123456789ABCDEF0123456789ABCDEF"
-    text = token_file_text(tokens)
-    for key, value in tokens.env().items():
-        text = text.replace(f"{key}={value}", f"{key}={wrong[key]}")
-    write_private(night_dir / "sandbox.tokens", text)
+    wrong = "0123456789ABCDEF0123456789ABCDEF"
+    write_private(night_dir / "sandbox.tokens",
+                  token_file_text(tokens).replace(tokens["lille"], wrong))
+    burst = night_sandbox.faults.add("status", status=502, count=4, content="record")
 
     code, out, err = _night(night_dir, capsys)
 
     assert code == 1
+    assert burst.fired == 4
     failures = re.findall(r"(?m)^registry nightly: (.*)$", err)
-    assert len(failures) == 1 and "site 'lille'" in failures[0]
+    assert len(failures) == 2
+    assert "site 'paris'" in failures[0] and "502" in failures[0]
+    assert "site 'lille'" in failures[1]
     run, snaps, _ = _last_run(night_dir)
     assert run.status == "partial"
-    assert len(snaps["lille"]) == 1 and not run.snapshots["lille"].fresh
-    assert all(len(snaps[s]) == 2 and run.snapshots[s].fresh for s in ("lyon", "paris"))
+    for site in ("paris", "lille"):  # the store is untouched for them
+        assert len(snaps[site]) == 1 and not run.snapshots[site].fresh
+    assert len(snaps["lyon"]) == 2 and run.snapshots["lyon"].fresh
     _check_good_night_kept(night_dir, baseline, before)
-    # neither the wrong token nor the right ones leak through the refusal's messages
-    assert token_leaks(night_dir, [wrong["REGISTRY_TOKEN_LILLE"], *tokens.env().values()],
+    assert token_leaks(night_dir, [wrong, *tokens.env().values()],
                        {"stdout": out, "stderr": err}) == []
 
 
