@@ -161,6 +161,33 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
     assert [r.id for r in runs] == [results[0].run_id, baseline.run_id]  # none for the refused
 
 
+@pytest.mark.slow
+def test_two_nightlies_started_in_the_same_instant_one_refuses(night_dir, baseline):
+    """Two CLI processes started together: one takes the lock and completes; the other
+    exits 3 with one line on stderr as soon as it has started, and leaves no run record."""
+    settings = night_dir / "settings.toml"
+    started = time.monotonic()
+    procs = [nightly_cli(settings), nightly_cli(settings)]
+    try:
+        refused = wait_for(lambda: next((p for p in procs if p.poll() is not None), None),
+                           30, "one of the two nightlies to refuse")
+        took = time.monotonic() - started
+        out, err = refused.communicate(timeout=10)
+        winner = next(p for p in procs if p is not refused)
+        w_out, w_err = winner.communicate(timeout=180)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert refused.returncode == 3 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("registry: already running (pid ")
+    assert took < 3
+    assert winner.returncode == 0, w_err
+    with _store(night_dir) as store:
+        assert [r.status for r in store.runs()] == ["succeeded", "succeeded"]
+
+
 def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "registry", "nightly", "--settings",
                            str(settings), *args], env=env(), capture_output=True, text=True,
