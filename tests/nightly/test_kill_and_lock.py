@@ -73,7 +73,7 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         good_flags = _flag_keys(store.flags(baseline.run_id))
     offset = (night_dir / "registry.log").stat().st_size
     if stage == "pull":  # slow record exports, so the kill falls between two sites' pulls
-        night_sandbox.faults.add("latency", seconds=0.3, count=None, content="record")
+        night_sandbox.faults.add("latency", seconds=0.2, count=None, content="record")
     settings = night_dir / "settings.toml"
 
     proc = nightly_cli(settings)
@@ -93,7 +93,11 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
     assert proc.returncode == -signal.SIGKILL
     night_sandbox.faults.clear()
 
-    killed_id = re.search(r"event=run.start run=(\S+)", _log_since(night_dir, offset)).group(1)
+    killed_log = _log_since(night_dir, offset)
+    killed_id = re.search(r"event=run.start run=(\S+)", killed_log).group(1)
+    after = {"pull": "validate.start", "validate": "analyse.start",
+             "analyse": "report.start", "report": "report.done"}[stage]
+    assert f"event={after}" not in killed_log  # the kill fell inside the stage
     assert tree_bytes(reports / baseline.run_id) == good  # the good night is untouched
     assert not (reports / killed_id).exists()             # and nothing half-made appeared
     with _store(night_dir) as store:
@@ -138,7 +142,7 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
     settings = night_dir / "settings.toml"
     loaded = load_settings(settings)
     # slower record exports keep the first night busy while the second one starts
-    night_sandbox.faults.add("latency", seconds=0.3, count=None, content="record")
+    night_sandbox.faults.add("latency", seconds=0.1, count=None, content="record")
     results: list = []
     first = threading.Thread(target=lambda: results.append(run_nightly(loaded)))
     first.start()
