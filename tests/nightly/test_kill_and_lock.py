@@ -2,8 +2,8 @@
 
 Each killed night is the real CLI in a subprocess (`python -m registry nightly`) against
 the session's sandbox, starting from a copy of the session's good night; the rerun is
-`nightly_command` in-process (what the CLI calls; it saves a subprocess's imports). A kill lands
-when the log file shows the stage's start event (for the pull: once the first site's
+`nightly_command` in-process (what the CLI calls; it saves a subprocess's imports). A
+kill lands when the log file shows the stage's start event (for the pull: once the first site's
 snapshot is written, pulls slowed by a sandbox latency fault; for the report: once its
 temporary folder exists). Afterwards the good night's outputs must be byte-identical,
 its snapshots and flags intact, and the next night must mark the killed run

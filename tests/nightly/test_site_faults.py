@@ -1,4 +1,4 @@
-"""Faults a night meets at the sites, each over real HTTP from the module's sandbox.
+"""Faults a night meets at the sites, each over real HTTP from the session's sandbox.
 
 Every test starts from a copy of the session's good night (`night_dir`) and runs one
 more night in-process through `nightly_command` (what the CLI calls), then checks what
