@@ -158,7 +158,7 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
     assert second.returncode == 3 and second.stdout == ""
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"registry: already running (pid {os.getpid()}")
-    assert took < 3  # interpreter start-up only (~0.6 s): it never waits for the lock
+    assert took < 5  # interpreter start-up only (~0.6 s idle): it never waits for the lock
     assert len(results) == 1 and results[0].exit_code == 0
     with _store(night_dir) as store:
         runs = store.runs()
@@ -186,7 +186,7 @@ def test_two_nightlies_started_in_the_same_instant_one_refuses(night_dir, baseli
     assert refused.returncode == 3 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("registry: already running (pid ")
-    assert took < 3
+    assert took < 5  # start-up only: it never waits for the lock
     assert winner.returncode == 0, w_err
     with _store(night_dir) as store:
         assert [r.status for r in store.runs()] == ["succeeded", "succeeded"]
