@@ -110,13 +110,15 @@ def _snapshot_text(snapshots: Mapping[str, int]) -> str:
 
 def analyse_command(settings_path: Path) -> int:
     """`registry analyse`: the studies on each site's latest snapshot, as a run of its own."""
+    from registry.lock import run_lock
     from registry.outputs import write_run_outputs
     from registry.settings import load_settings
 
     settings = load_settings(settings_path)
     if not settings.studies:
         raise AnalysisInputError(f"{settings.path}: no [[studies]] to analyse")
-    with Store.open(settings.store.url) as store:
+    # one run at a time: a nightly starting meanwhile would mark this run abandoned
+    with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
         latest = {site.name: last.id for site in settings.sites
                   if (last := store.latest_snapshot(site.name)) is not None}
         if not latest:

@@ -1,4 +1,5 @@
-"""`registry status`: per site the newest snapshot and pull, then the last runs' outcomes.
+"""`registry status`: per site the newest snapshot and pull, the last runs' outcomes, then
+the newest run's stages (a nightly's pull one row per site).
 
 Data comes from `Store.status`; this module only lays it out as rich tables.
 """
@@ -18,7 +19,7 @@ from registry.store import RunInfo, Store, StoreStatus
 __all__ = ["render_status", "show_status"]
 
 _STYLE = {"succeeded": "green", "ok": "green", "partial": "yellow", "failed": "red",
-          "running": "cyan"}
+          "running": "cyan", "abandoned": "magenta"}
 
 
 def _when(value: datetime | None) -> str:

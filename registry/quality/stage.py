@@ -123,13 +123,15 @@ def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> Va
     The run's folder gets `flags-<site>.csv` for every site checked; `registry report
     --run <id>` adds the coordinators' PDFs.
     """
+    from registry.lock import run_lock
     from registry.outputs import write_run_outputs
     from registry.store import Store
 
     chosen = [s for s in settings.sites if not sites or s.name in sites]
     if not chosen:
         raise RegistryError(f"no site named {', '.join(sites or [])} in {settings.path}")
-    with Store.open(settings.store.url) as store:
+    # one run at a time: a nightly starting meanwhile would mark this run abandoned
+    with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
         used = {}
         for site in chosen:
             info = store.latest_snapshot(site.name)

@@ -215,6 +215,13 @@ def study_report_from_store(store: Any, run_id: str, study: str, *,
                                   snapshot_id=str(snap.id),
                                   taken_at=_naive_utc(snap.created_at), current=used.fresh,
                                   note=None if used.fresh else _stale_note(run, site)))
+    for stage in run.stages:  # a site whose first pull failed: no data from it at all
+        if stage.stage == "pull" and stage.site and stage.site not in run.snapshots \
+                and stage.status == "failed":
+            why = f": {stage.message}" if stage.message else ""
+            sites.append(SiteSnapshot(site=stage.site, label=labels.get(stage.site, stage.site),
+                                      snapshot_id="none", taken_at=None, current=False,
+                                      note=f"Tonight's pull from REDCap failed{why}."))
     m = dict(extra["methods"])
     methods = MethodsInputs(
         **{**m, "matching": tuple(m.get("matching") or ()),

@@ -156,12 +156,15 @@ class SiteReport:
 
 @dataclass(frozen=True)
 class SiteSnapshot:
-    """The snapshot a study report used for one site, and whether it is tonight's."""
+    """The snapshot a study report used for one site, and whether it is tonight's.
+
+    `taken_at` None: the site has no snapshot at all (its first pull failed), so the
+    analyses left it out; the report says so rather than dropping it silently."""
 
     site: str
     label: str
     snapshot_id: str
-    taken_at: datetime
+    taken_at: datetime | None
     current: bool = True
     note: str | None = None
 

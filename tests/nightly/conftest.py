@@ -1,4 +1,4 @@
-"""Fixtures for the nightly proofs: one small registry and sandbox per module, one good night.
+"""Fixtures for the nightly proofs: one small registry, sandbox and good night per session.
 
 A night costs ~8-20 s here (GX validation and WeasyPrint dominate, a subprocess adds
 its imports), so one good night is run once per test session (per xdist worker) as

@@ -90,3 +90,16 @@ def test_no_token_in_any_log_store_report_or_output(baseline, night_sandbox, tmp
     (tmp_path / "probe.csv").write_text(f"x,{tokens[1].lower()}\n")
     assert token_leaks(tmp_path, tokens, {"stderr": f"token={tokens[2]}"}) == \
         ["probe.csv", "stderr"]
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO|WARNING|ERROR) event=[a-z_.]+( |$)")
+
+
+def test_logs_are_one_line_per_event_in_the_file_and_on_stderr(baseline):
+    log = (baseline.folder / "registry.log").read_text().splitlines()
+    events = [ln.split()[2] for ln in log]
+    for name in ("run.start", "pull.start", "validate.start", "analyse.start", "report.start",
+                 "report.done", "run.done"):
+        assert f"event={name}" in events
+    assert [ln for ln in log if not LOG_LINE.match(ln)] == []
+    assert baseline.stderr.splitlines() == log  # the same lines, and nothing else

@@ -2,8 +2,8 @@
 
 Each killed night is the real CLI in a subprocess (`python -m registry nightly`) against
 the session's sandbox, starting from a copy of the session's good night; the rerun is
-`nightly_command` in-process (what the CLI calls; it saves a subprocess's imports). A kill lands
-when the log file shows the stage's start event (for the pull: once the first site's
+`nightly_command` in-process (what the CLI calls; it saves a subprocess's imports). A
+kill lands when the log file shows the stage's start event (for the pull: once the first site's
 snapshot is written, pulls slowed by a sandbox latency fault; for the report: once its
 temporary folder exists). Afterwards the good night's outputs must be byte-identical,
 its snapshots and flags intact, and the next night must mark the killed run
@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from registry.nightly import nightly_command, run_nightly
 from registry.outputs import latest_run_id
 from registry.settings import load_settings
+from registry.status import show_status
 from registry.store import Store
 from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
 
@@ -71,7 +73,7 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         good_flags = _flag_keys(store.flags(baseline.run_id))
     offset = (night_dir / "registry.log").stat().st_size
     if stage == "pull":  # slow record exports, so the kill falls between two sites' pulls
-        night_sandbox.faults.add("latency", seconds=0.3, count=None, content="record")
+        night_sandbox.faults.add("latency", seconds=0.2, count=None, content="record")
     settings = night_dir / "settings.toml"
 
     proc = nightly_cli(settings)
@@ -91,7 +93,11 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
     assert proc.returncode == -signal.SIGKILL
     night_sandbox.faults.clear()
 
-    killed_id = re.search(r"event=run.start run=(\S+)", _log_since(night_dir, offset)).group(1)
+    killed_log = _log_since(night_dir, offset)
+    killed_id = re.search(r"event=run.start run=(\S+)", killed_log).group(1)
+    after = {"pull": "validate.start", "validate": "analyse.start",
+             "analyse": "report.start", "report": "report.done"}[stage]
+    assert f"event={after}" not in killed_log  # the kill fell inside the stage
     assert tree_bytes(reports / baseline.run_id) == good  # the good night is untouched
     assert not (reports / killed_id).exists()             # and nothing half-made appeared
     with _store(night_dir) as store:
@@ -117,6 +123,11 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         assert store.run(killed_id).status == "abandoned"
         assert store.run(rerun_id).status == "succeeded"
         flags = _flag_keys(store.flags(rerun_id))
+    console = Console(record=True, width=200)
+    show_status(load_settings(settings), console=console)
+    shown = console.export_text()
+    assert re.search(rf"{killed_id}\s+nightly\s+\S+ \S+\s+\S+\s+abandoned", shown)
+    assert re.search(rf"{rerun_id}\s+nightly\s+\S+ \S+\s+\S+\s+succeeded", shown)
     # the data did not change: every flag of the good night is still open, first seen then
     assert flags.keys() == good_flags.keys()
     assert {status for status, _ in flags.values()} == {"open"}
@@ -131,7 +142,7 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
     settings = night_dir / "settings.toml"
     loaded = load_settings(settings)
     # slower record exports keep the first night busy while the second one starts
-    night_sandbox.faults.add("latency", seconds=0.3, count=None, content="record")
+    night_sandbox.faults.add("latency", seconds=0.1, count=None, content="record")
     results: list = []
     first = threading.Thread(target=lambda: results.append(run_nightly(loaded)))
     first.start()
@@ -147,11 +158,38 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
     assert second.returncode == 3 and second.stdout == ""
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"registry: already running (pid {os.getpid()}")
-    assert took < 3  # interpreter start-up only (~0.6 s): it never waits for the lock
+    assert took < 5  # interpreter start-up only (~0.6 s idle): it never waits for the lock
     assert len(results) == 1 and results[0].exit_code == 0
     with _store(night_dir) as store:
         runs = store.runs()
     assert [r.id for r in runs] == [results[0].run_id, baseline.run_id]  # none for the refused
+
+
+@pytest.mark.slow
+def test_two_nightlies_started_in_the_same_instant_one_refuses(night_dir, baseline):
+    """Two CLI processes started together: one takes the lock and completes; the other
+    exits 3 with one line on stderr as soon as it has started, and leaves no run record."""
+    settings = night_dir / "settings.toml"
+    started = time.monotonic()
+    procs = [nightly_cli(settings), nightly_cli(settings)]
+    try:
+        refused = wait_for(lambda: next((p for p in procs if p.poll() is not None), None),
+                           30, "one of the two nightlies to refuse")
+        took = time.monotonic() - started
+        out, err = refused.communicate(timeout=10)
+        winner = next(p for p in procs if p is not refused)
+        w_out, w_err = winner.communicate(timeout=180)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert refused.returncode == 3 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("registry: already running (pid ")
+    assert took < 5  # start-up only: it never waits for the lock
+    assert winner.returncode == 0, w_err
+    with _store(night_dir) as store:
+        assert [r.status for r in store.runs()] == ["succeeded", "succeeded"]
 
 
 def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -222,3 +260,20 @@ def test_an_unexpected_error_fails_the_run_with_exit_3_and_keeps_the_good_night(
     assert (validate.status, validate.message) == ("failed",
                                                    "RuntimeError: a bug in the quality stage")
     assert tree_bytes(night_dir / "var" / "reports") == good
+
+
+@pytest.mark.parametrize("command", ["validate", "analyse"])
+def test_validate_and_analyse_wait_their_turn_too(command, night_dir, baseline):
+    """They write runs as well: started while a nightly holds the lock they refuse (the
+    nightly would otherwise mark their run abandoned and sweep their output folder)."""
+    from registry.lock import run_lock
+
+    settings = night_dir / "settings.toml"
+    with run_lock(load_settings(settings).lock_file):
+        done = subprocess.run([sys.executable, "-m", "registry", command, "--settings",
+                               str(settings)], env=env(), capture_output=True, text=True,
+                              timeout=60, cwd=night_dir)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines()[-1].startswith("registry: already running")
+    with _store(night_dir) as store:
+        assert [r.id for r in store.runs()] == [baseline.run_id]

@@ -1,4 +1,4 @@
-"""Faults a night meets at the sites, each over real HTTP from the module's sandbox.
+"""Faults a night meets at the sites, each over real HTTP from the session's sandbox.
 
 Every test starts from a copy of the session's good night (`night_dir`) and runs one
 more night in-process through `nightly_command` (what the CLI calls), then checks what
@@ -43,10 +43,20 @@ def _last_run(folder: Path):
     return run, snaps, rows
 
 
-def _check_good_night_kept(folder: Path, baseline, before: dict[str, bytes]) -> None:
-    """The baseline's outputs are byte-identical and the new folder is complete."""
+def _good_state(folder: Path, baseline) -> dict:
+    """What the good night left: its output folder's bytes, its flags, its snapshots."""
+    with Store.open(load_settings(folder / "settings.toml").store.url) as store:
+        run = store.run(baseline.run_id)
+        return {"outputs": tree_bytes(folder / "var" / "reports" / baseline.run_id),
+                "flags": store.flags(baseline.run_id),
+                "snapshots": {s: store.snapshot_records(u.snapshot_id)
+                              for s, u in run.snapshots.items()}}
+
+
+def _check_good_night_kept(folder: Path, baseline, before: dict) -> None:
+    """Nothing of the good night was lost or rewritten; the new folder is complete."""
+    assert _good_state(folder, baseline) == before
     reports = folder / "var" / "reports"
-    assert tree_bytes(reports / baseline.run_id) == before
     run_dirs = sorted(p for p in reports.iterdir())
     assert [p.name for p in run_dirs if p.name.startswith(".")] == []
     assert len(run_dirs) == 2 and sorted(p.name for p in run_dirs[-1].iterdir()) == FILES
@@ -55,7 +65,7 @@ def _check_good_night_kept(folder: Path, baseline, before: dict[str, bytes]) -> 
 def test_transient_faults_are_retried_and_the_night_is_clean(night_dir, night_sandbox, baseline,
                                                              capsys):
     """5xx burst, truncated JSON, dropped connection, a reply slower than the timeout."""
-    before = tree_bytes(night_dir / "var" / "reports" / baseline.run_id)
+    before = _good_state(night_dir, baseline)
     _, _, good_rows = _last_run(night_dir)
     faults = night_sandbox.faults
     rules = [faults.add("status", status=503, count=2, content="record"),
@@ -86,7 +96,7 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
         night_dir, night_sandbox, baseline, capsys, monkeypatch):
     """REDCap bans the address while lyon is pulled: paris is fresh; lyon and lille (same
     host) fail, are not hammered, and keep their last good snapshot, which the report names."""
-    before = tree_bytes(night_dir / "var" / "reports" / baseline.run_id)
+    before = _good_state(night_dir, baseline)
     project = night_sandbox.project
     real_scope = project.scope_for
     lyon_token = night_sandbox.tokens["lyon"]
@@ -128,32 +138,39 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
     _check_good_night_kept(night_dir, baseline, before)
 
 
-def test_a_wrong_token_fails_only_that_site(night_dir, night_sandbox, baseline, capsys):
+def test_a_wrong_token_or_faults_past_the_retry_budget_fail_only_those_sites(
+        night_dir, night_sandbox, baseline, capsys):
+    """paris keeps answering 502 past its retry budget (1 + 3 retries), lille's token is
+    wrong: both fail with one stderr line each and keep their last good snapshot; lyon is
+    pulled as usual (exit 1). No token, right or wrong, shows anywhere."""
+    before = _good_state(night_dir, baseline)
     tokens = night_sandbox.tokens
-    wrong = dict(tokens.env())
-    wrong["REGISTRY_TOKEN_LILLE"] = "0123456789ABCDEF0123456789ABCDEF"
-    text = token_file_text(tokens)
-    for key, value in tokens.env().items():
-        text = text.replace(f"{key}={value}", f"{key}={wrong[key]}")
-    write_private(night_dir / "sandbox.tokens", text)
+    wrong = "0123456789ABCDEF0123456789ABCDEF"
+    write_private(night_dir / "sandbox.tokens",
+                  token_file_text(tokens).replace(tokens["lille"], wrong))
+    burst = night_sandbox.faults.add("status", status=502, count=4, content="record")
 
     code, out, err = _night(night_dir, capsys)
 
     assert code == 1
+    assert burst.fired == 4
     failures = re.findall(r"(?m)^registry nightly: (.*)$", err)
-    assert len(failures) == 1 and "site 'lille'" in failures[0]
+    assert len(failures) == 2
+    assert "site 'paris'" in failures[0] and "502" in failures[0]
+    assert "site 'lille'" in failures[1]
     run, snaps, _ = _last_run(night_dir)
     assert run.status == "partial"
-    assert len(snaps["lille"]) == 1 and not run.snapshots["lille"].fresh
-    assert all(len(snaps[s]) == 2 and run.snapshots[s].fresh for s in ("lyon", "paris"))
-    assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
-    # neither the wrong token nor the right ones leak through the refusal's messages
-    assert token_leaks(night_dir, [wrong["REGISTRY_TOKEN_LILLE"], *tokens.env().values()],
+    for site in ("paris", "lille"):  # the store is untouched for them
+        assert len(snaps[site]) == 1 and not run.snapshots[site].fresh
+    assert len(snaps["lyon"]) == 2 and run.snapshots["lyon"].fresh
+    _check_good_night_kept(night_dir, baseline, before)
+    assert token_leaks(night_dir, [wrong, *tokens.env().values()],
                        {"stdout": out, "stderr": err}) == []
 
 
 def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
         night_dir, night_sandbox, baseline, capsys):
+    before = _good_state(night_dir, baseline)
     project = night_sandbox.project
     old = project.schema
     metadata = copy.deepcopy(old.metadata)
@@ -183,4 +200,35 @@ def test_a_dictionary_change_between_nights_is_reported_and_the_night_completes(
     assert all(snaps[s][0].dictionary_changes["added"] == ["crp"] for s in SITES)
     with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
         assert any(m["field_name"] == "crp" for m in store.snapshot_metadata(snaps["paris"][0].id))
-    assert sorted(p.name for p in (night_dir / "var" / "reports" / run.id).iterdir()) == FILES
+    _check_good_night_kept(night_dir, baseline, before)
+
+
+def test_a_site_failing_its_first_pull_is_left_out_and_the_study_report_says_so(
+        night_sandbox, tmp_path, capsys):
+    """First night ever, lille's token is wrong: the others are pulled, validated and
+    analysed (exit 1); lille has no snapshot, no site report, and the study report names
+    it as left out instead of dropping it silently."""
+    from tests.nightly.conftest import write_settings
+
+    settings = write_settings(night_sandbox, tmp_path)
+    tokens = night_sandbox.tokens
+    write_private(tmp_path / "sandbox.tokens", token_file_text(tokens).replace(
+        tokens["lille"], "0123456789ABCDEF0123456789ABCDEF"))
+
+    code, out, err = _night(tmp_path, capsys)
+
+    assert code == 1, err
+    assert "lille: pull FAILED and no earlier snapshot; left out of this run" in out
+    failures = re.findall(r"(?m)^registry nightly: (.*)$", err)
+    assert len(failures) == 1 and "site 'lille'" in failures[0]
+    with Store.open(load_settings(settings).store.url) as store:
+        run = store.runs()[0]
+        assert store.snapshots("lille") == []
+    assert sorted(run.snapshots) == ["lyon", "paris"] and run.status == "partial"
+    folder = tmp_path / "var" / "reports" / run.id
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f for f in FILES if "lille" not in f)
+    study = pdf_text(folder / "jak_cni.pdf")
+    label = load_settings(settings).site("lille").display_name
+    assert f"{label}: no snapshot yet, so none of its patients are in this analysis" in study
+    assert "left out: never pulled" in study
