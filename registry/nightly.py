@@ -49,6 +49,8 @@ class NightlyResult:
     out_dir: Path | None
     lines: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: told each stage's name as it starts (the CLI shows it in a terminal)
+    on_stage: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 def _now() -> datetime:
@@ -67,6 +69,8 @@ def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Itera
     started = _now()
     counts: dict[str, Any] = {}
     event(_log, f"{name}.start", run=run_id)
+    if result.on_stage is not None:
+        result.on_stage(name)
     try:
         yield counts
     except BaseException as exc:  # a bug or an interrupt fails the stage on record too
@@ -135,7 +139,8 @@ def _pull(settings: Settings, store: Store, run_id: str, result: NightlyResult, 
 
 def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool | None = None,
                 seed_repeats: int | None = None,
-                clock: Callable[[], datetime] | None = None) -> NightlyResult:
+                clock: Callable[[], datetime] | None = None,
+                on_stage: Callable[[str], None] | None = None) -> NightlyResult:
     """Run the whole night once, holding the run lock; see the module docstring."""
     with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
         # imported once the lock is held, so a second run is refused without loading pandas
@@ -149,7 +154,7 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                 event(_log, "run.partial_removed", logging.WARNING, run=stale, folder=folder)
         run_id = store.start_run("nightly")
         result = NightlyResult(run_id=run_id, exit_code=EXIT_FAILED, status="failed",
-                               out_dir=None)
+                               out_dir=None, on_stage=on_stage)
         event(_log, "run.start", run=run_id, sites=len(settings.sites))
         try:
             used = _pull(settings, store, run_id, result, full=full,
@@ -190,13 +195,30 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
         return result
 
 
+_STAGE_WORDS = {"pull": "pulling from REDCap", "validate": "checking the data",
+                "analyse": "running the studies", "report": "writing the reports"}
+
+
+@contextmanager
+def _stage_display(tty: bool) -> Iterator[Callable[[str], None] | None]:
+    """In a terminal, a spinner naming the stage under way; elsewhere nothing (logs say it)."""
+    if not tty:
+        yield None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("starting the nightly run") as status:
+        yield lambda name: status.update(_STAGE_WORDS.get(name, name) + " ...")
+
+
 def nightly_command(settings_path: Path, *, full: bool = False) -> int:
     """`registry nightly`: run, print what happened and where the outputs are."""
     settings = load_settings(settings_path)
     tty = sys.stderr.isatty()
     configure_logging(settings.log_file, level=logging.WARNING if tty else logging.INFO)
     try:
-        result = run_nightly(settings, full=full, show_progress=tty)
+        with _stage_display(tty) as on_stage:
+            result = run_nightly(settings, full=full, show_progress=tty, on_stage=on_stage)
     except RegistryError:
         raise  # one line and its exit code, from the CLI
     except Exception as exc:  # a bug: keep its traceback in the log, exit 3 (not Python's 1)
