@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analyses.lifelines_strata import fit_stratified
+
 __all__ = ["CoxFit", "CoxResult", "KMResult", "cox", "cox_fast", "kaplan_meier"]
 
 Variance = Literal["robust", "model"]
@@ -146,7 +148,6 @@ def _lifelines(df: pd.DataFrame) -> CoxFit:
     on row order; with integer days ties are common, so the sandwich is computed here
     (it equals lifelines' exactly when there are no ties; tested).
     """
-    from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceWarning
 
     data = df[["time", "event", "exposed", "set_id"]].astype(
@@ -154,13 +155,11 @@ def _lifelines(df: pd.DataFrame) -> CoxFit:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        m = CoxPHFitter().fit(data, "time", "event", strata=["set_id"], fit_options=_TIGHT)
-    beta = float(m.params_["exposed"])
+        beta, se = fit_stratified(data, "time", "event", "set_id", _TIGHT)
     prep = _prepare(data["time"].to_numpy(float), data["event"].to_numpy(int),
                     data["exposed"].to_numpy(float), data["set_id"].to_numpy())
     _, _, info = _efron(prep, beta)
-    return CoxFit(beta, float(m.standard_errors_["exposed"]),
-                  _robust_se(prep, beta, info, df["patient_id"].to_numpy()), True)
+    return CoxFit(beta, se, _robust_se(prep, beta, info, df["patient_id"].to_numpy()), True)
 
 
 def _robust_se(prep: _Prep, beta: float, info: float, cluster: np.ndarray) -> float:
