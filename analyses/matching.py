@@ -91,22 +91,35 @@ def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
     baseline_exact = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
     timedep_exact = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
     codes = {v: _codes(tab[v]) for v in baseline_exact}
+    # interval variables as (row position, start, stop) arrays: evaluated at each index
+    # day with numpy (as `Cohort.value_at`, without a pandas pass per exposed patient)
+    intervals = {}
+    for v in timedep_exact:
+        iv = cohort.intervals[v]
+        pos = tab.index.get_indexer(iv["patient_id"])
+        keep = pos >= 0
+        intervals[v] = (pos[keep], iv["start"].to_numpy(float)[keep],
+                        iv["stop"].to_numpy(float)[keep])
     exposed_idx = np.flatnonzero(~np.isnan(exp_day))
     order = exposed_idx[np.lexsort((pids[exposed_idx], exp_day[exposed_idx]))]
     exposed, candidates = [], []
     after_end = 0
+    not_exposed_by = np.where(np.isnan(exp_day), np.inf, exp_day)
+    inside = np.zeros(len(pids), bool)
     for e in order:
         t = exp_day[e]
         if not end[e] > t:
             after_end += 1
             continue
-        ok = (end > t) & ~(exp_day <= t)
+        ok = (end > t) & (not_exposed_by > t)
         ok[e] = False
         for v in baseline_exact:
             c = codes[v]
             ok &= (c == c[e]) & (c[e] >= 0)
         for v in timedep_exact:
-            inside = cohort.value_at(v, t).reindex(tab.index).to_numpy(bool)
+            pos, start, stop = intervals[v]
+            inside[:] = False
+            inside[pos[(start <= t) & (t <= stop)]] = True
             ok &= inside == inside[e]
         exposed.append(int(e))
         candidates.append(np.flatnonzero(ok))
@@ -125,31 +138,39 @@ def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = N
     rng = np.random.default_rng(seed)
     used = np.zeros(len(p.pids), bool)
     horizon = float(spec.horizon_days)
-    cols: dict[str, list[object]] = {c: [] for c in (
-        "set_id", "patient_id", "exposed", "index_day", "time", "event", "crossover_day")}
-    n_sets = n_short = n_none = 0
-    for e, cand in zip(p.exposed, p.candidates, strict=True):
-        t = p.exp_day[e]
+    # the draws, in set order (the only sequential part); rows are built at once after
+    members_l: list[np.ndarray] = []
+    sizes = np.empty(len(p.exposed), int)
+    n_short = n_none = 0
+    for j, (e, cand) in enumerate(zip(p.exposed, p.candidates, strict=True)):
         if not spec.reuse_controls:
             cand = cand[~used[cand]]
         k = min(spec.ratio, cand.size)
         chosen = np.sort(rng.choice(cand, size=k, replace=False)) if k else cand[:0]
-        used[chosen] = True
-        n_sets += 1
+        if not spec.reuse_controls:
+            used[chosen] = True
         n_short += k < spec.ratio
         n_none += k == 0
-        members = np.concatenate([[e], chosen]).astype(int)
-        dt = p.end[members] - t
-        cols["set_id"].extend([n_sets] * len(members))
-        cols["patient_id"].extend(p.pids[members])
-        cols["exposed"].extend([1] + [0] * k)
-        cols["index_day"].extend([t] * len(members))
-        cols["time"].extend(np.minimum(dt, horizon))
-        cols["event"].extend((p.event[members] & (dt <= horizon)).astype(int))
-        cols["crossover_day"].extend([np.nan, *(p.exp_day[chosen] - t)])
-    rows = pd.DataFrame(cols).astype({"set_id": int, "patient_id": object, "exposed": int,
-                                      "index_day": float,
-                                      "time": float, "event": int, "crossover_day": float})
+        members_l.append(np.array([e], int))
+        members_l.append(chosen.astype(int))
+        sizes[j] = k + 1
+    n_sets = len(p.exposed)
+    members = np.concatenate(members_l) if members_l else np.zeros(0, int)
+    starts = np.cumsum(sizes) - sizes
+    is_exposed = np.zeros(len(members), int)
+    is_exposed[starts] = 1
+    t_rows = np.repeat(p.exp_day[np.asarray(p.exposed, int)], sizes)
+    dt = p.end[members] - t_rows
+    crossover = p.exp_day[members] - t_rows
+    crossover[starts] = np.nan
+    rows = pd.DataFrame({
+        "set_id": np.repeat(np.arange(1, n_sets + 1), sizes),
+        "patient_id": p.pids[members], "exposed": is_exposed, "index_day": t_rows,
+        "time": np.minimum(dt, horizon),
+        "event": (p.event[members] & (dt <= horizon)).astype(int),
+        "crossover_day": crossover,
+    }).astype({"set_id": int, "patient_id": object, "exposed": int, "index_day": float,
+               "time": float, "event": int, "crossover_day": float})
     rows.insert(2, "record_id", rows["patient_id"].map(cohort.table["record_id"]).astype(object))
     rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
     if variables:
