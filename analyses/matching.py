@@ -96,7 +96,7 @@ def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
     intervals = {}
     for v in timedep_exact:
         iv = cohort.intervals[v]
-        pos = tab.index.get_indexer(iv["patient_id"])
+        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
         keep = pos >= 0
         intervals[v] = (pos[keep], iv["start"].to_numpy(float)[keep],
                         iv["stop"].to_numpy(float)[keep])
