@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 import pytest
+from pandas import testing as pd_testing
 
 from analyses import run_study
 from registry.sandbox.generator import GeneratorParams, generate
@@ -158,3 +159,22 @@ def test_study_size_result_is_pinned() -> None:
 @pytest.mark.slow
 def test_ten_fold_result_is_pinned() -> None:
     _check(fingerprint(2340, 3), PINNED_2340)
+
+
+def test_all_records_without_exclusions_equals_a_fresh_matching() -> None:
+    """With nothing excluded, run_study reuses the main fit for "all records"; it must be
+    what matching and fitting all records again gives."""
+    from analyses import cox, kaplan_meier, match
+    from analyses.cohort import build_cohort
+    from tests.analyses.synth import frames, simulate
+
+    spec = jak_cni(seed_repeats=0)
+    fr = frames(simulate(200, 21, 0.6))
+    res = run_study(spec, fr, seed=11)
+    got = res.analyses[-2]
+    assert got.name == "all records" and got.cox.name == "all records"
+    rows = match(build_cohort(spec, fr, frozenset()), spec, 11).rows
+    assert got.cox == cox(rows, "all records", spec.variance)
+    want_km = kaplan_meier(rows, "all records", spec.km_times)
+    pd_testing.assert_frame_equal(got.km.steps, want_km.steps)
+    pd_testing.assert_frame_equal(got.km.at_risk, want_km.at_risk)
