@@ -139,24 +139,28 @@ def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = N
     used = np.zeros(len(p.pids), bool)
     horizon = float(spec.horizon_days)
     # the draws, in set order (the only sequential part); rows are built at once after
-    members_l: list[np.ndarray] = []
+    chosen_l: list[np.ndarray] = []
     sizes = np.empty(len(p.exposed), int)
     n_short = n_none = 0
-    for j, (e, cand) in enumerate(zip(p.exposed, p.candidates, strict=True)):
-        if not spec.reuse_controls:
+    ratio, reuse, choice = spec.ratio, spec.reuse_controls, rng.choice
+    for j, cand in enumerate(p.candidates):
+        if not reuse:
             cand = cand[~used[cand]]
-        k = min(spec.ratio, cand.size)
-        chosen = np.sort(rng.choice(cand, size=k, replace=False)) if k else cand[:0]
-        if not spec.reuse_controls:
+        k = min(ratio, cand.size)
+        chosen = np.sort(choice(cand, size=k, replace=False)) if k else cand[:0]
+        if not reuse:
             used[chosen] = True
-        n_short += k < spec.ratio
+        n_short += k < ratio
         n_none += k == 0
-        members_l.append(np.array([e], int))
-        members_l.append(chosen.astype(int))
+        chosen_l.append(chosen)
         sizes[j] = k + 1
     n_sets = len(p.exposed)
-    members = np.concatenate(members_l) if members_l else np.zeros(0, int)
     starts = np.cumsum(sizes) - sizes
+    members = np.empty(int(sizes.sum()), int)
+    members[starts] = np.asarray(p.exposed, int)
+    is_control = np.ones(len(members), bool)
+    is_control[starts] = False
+    members[is_control] = np.concatenate(chosen_l) if chosen_l else np.zeros(0, int)
     is_exposed = np.zeros(len(members), int)
     is_exposed[starts] = 1
     t_rows = np.repeat(p.exp_day[np.asarray(p.exposed, int)], sizes)
