@@ -80,6 +80,8 @@ class MatchPlan:
     exposed: tuple[int, ...]
     candidates: tuple[np.ndarray, ...]
     exposed_after_end: int
+    record_id: np.ndarray | None = None   # by row position, as `pids`
+    site: np.ndarray | None = None
 
 
 def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
@@ -124,7 +126,8 @@ def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
         exposed.append(int(e))
         candidates.append(np.flatnonzero(ok))
     return MatchPlan(pids, end, exp_day, tab["event"].to_numpy(bool), tuple(exposed),
-                     tuple(candidates), after_end)
+                     tuple(candidates), after_end, tab["record_id"].to_numpy(object),
+                     tab["site"].to_numpy(object))
 
 
 def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = None,
@@ -175,8 +178,13 @@ def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = N
         "crossover_day": crossover,
     }).astype({"set_id": int, "patient_id": object, "exposed": int, "index_day": float,
                "time": float, "event": int, "crossover_day": float})
-    rows.insert(2, "record_id", rows["patient_id"].map(cohort.table["record_id"]).astype(object))
-    rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
+    if p.record_id is not None and p.site is not None:
+        rows.insert(2, "record_id", pd.Series(p.record_id[members], dtype=object))
+        rows.insert(3, "site", pd.Series(p.site[members], dtype=object))
+    else:
+        rows.insert(2, "record_id",
+                    rows["patient_id"].map(cohort.table["record_id"]).astype(object))
+        rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
     if variables:
         rows = _attach_variables(rows, cohort, spec)
     return MatchResult(rows, n_sets, n_short, n_none, p.exposed_after_end, spec.ratio)
