@@ -44,7 +44,7 @@ def _fitter_class() -> type:
     from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 
     class _Semi(SemiParametricPHFitter):  # type: ignore[misc]
-        _parts_key: tuple[int, ...] = ()
+        _parts_src: tuple[Any, ...] = ()
         _parts: list[tuple[Any, ...]] = []
 
         def _compute_central_values_of_raw_training_data(self, df: Any, strata: Any = None,
@@ -56,12 +56,13 @@ def _fitter_class() -> type:
 
         def _partition_by_strata(self, X: Any, T: Any, E: Any, entries: Any,
                                  weights: Any) -> Any:
-            key = (id(X), id(T), id(E), id(weights))
+            src = (X, T, E, weights)
             if entries is not None or not isinstance(X.index, pd.Index) or (
                     X.index.nlevels != 1):
                 yield from super()._partition_by_strata(X, T, E, entries, weights)
                 return
-            if key != self._parts_key:
+            if len(self._parts_src) != 4 or not all(
+                    a is b for a, b in zip(src, self._parts_src, strict=True)):
                 labels = X.index.to_numpy()
                 # lifelines groups X by the strata (sorted keys) and takes T.loc[[key]]
                 # etc.; X, T, E and weights are already sorted by stratum, so every
@@ -69,7 +70,8 @@ def _fitter_class() -> type:
                 keys, first = np.unique(labels, return_index=True)
                 order = np.argsort(first, kind="stable")
                 starts = first[order]
-                if not (np.all(np.diff(starts) > 0) and np.all(keys[order] == np.sort(keys))
+                runs = 1 + int(np.count_nonzero(labels[1:] != labels[:-1])) if len(labels) else 0
+                if not (runs == len(keys) and np.all(keys[order] == np.sort(keys))
                         and T.index.equals(X.index) and E.index.equals(X.index)
                         and weights.index.equals(X.index)):
                     yield from super()._partition_by_strata(X, T, E, entries, weights)
@@ -81,7 +83,7 @@ def _fitter_class() -> type:
                                      strict=True):
                     parts.append(((_Values(xv[a:b]), _Values(tv[a:b]), _Values(ev[a:b]),
                                    _Values(wv[a:b]), None), k))
-                self._parts, self._parts_key = parts, key
+                self._parts, self._parts_src = parts, src
             yield from self._parts
 
     class _Cox(CoxPHFitter):  # type: ignore[misc]
