@@ -62,28 +62,18 @@ def index_days(treatments: pd.DataFrame, spec: ExposureSpec,
     bad = trt["e"] < trt["s"]
     trt = trt[~bad]
 
+    # The index day is the earliest start (of any of the patient's exposure rows) that an
+    # interval of every group covers: all (patient, start) x (patient's rows) at once.
     n_groups = len(spec.groups)
-    out: dict[str, float] = {}
-    before = 0
-    for pid, rows in trt.groupby("patient_id", sort=True):
-        if rows["group"].nunique() < n_groups:
-            continue
-        by_group = [rows.loc[rows["group"] == g, ["s", "e"]].to_numpy() for g in range(n_groups)]
-        day = _first_common_day(by_group)
-        if day is None:
-            continue
-        if day < 0:
-            before += 1
-            day = 0.0
-        out[str(pid)] = day
-    return ExposureDays(pd.Series(out, dtype=float, name="index_day"), no_start,
-                        int(bad.sum()), before)
-
-
-def _first_common_day(groups: list[np.ndarray]) -> float | None:
-    """Earliest day covered by an interval of every group (it is always some start)."""
-    starts = np.unique(np.concatenate([g[:, 0] for g in groups]))
-    for day in starts:
-        if all(bool(((g[:, 0] <= day) & (day <= g[:, 1])).any()) for g in groups):
-            return float(day)
-    return None
+    cand = trt[["patient_id", "s"]].drop_duplicates()
+    pairs = cand.merge(trt[["patient_id", "group", "s", "e"]].rename(columns={"s": "s_row"}),
+                       on="patient_id")
+    covered = pairs[(pairs["s_row"] <= pairs["s"]) & (pairs["s"] <= pairs["e"])]
+    n_cov = covered.groupby(["patient_id", "s"])["group"].nunique()
+    first = n_cov[n_cov == n_groups].reset_index().groupby("patient_id")["s"].min()
+    first = first.sort_index()
+    before = int((first < 0).sum())
+    days = pd.Series(np.where(first.to_numpy(float) < 0, 0.0, first.to_numpy(float)),
+                     index=pd.Index([str(p) for p in first.index]), dtype=float,
+                     name="index_day")
+    return ExposureDays(days, no_start, int(bad.sum()), before)

@@ -80,6 +80,8 @@ class MatchPlan:
     exposed: tuple[int, ...]
     candidates: tuple[np.ndarray, ...]
     exposed_after_end: int
+    record_id: np.ndarray | None = None   # by row position, as `pids`
+    site: np.ndarray | None = None
 
 
 def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
@@ -91,27 +93,41 @@ def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
     baseline_exact = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
     timedep_exact = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
     codes = {v: _codes(tab[v]) for v in baseline_exact}
+    # interval variables as (row position, start, stop) arrays: evaluated at each index
+    # day with numpy (as `Cohort.value_at`, without a pandas pass per exposed patient)
+    intervals = {}
+    for v in timedep_exact:
+        iv = cohort.intervals[v]
+        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
+        keep = pos >= 0
+        intervals[v] = (pos[keep], iv["start"].to_numpy(float)[keep],
+                        iv["stop"].to_numpy(float)[keep])
     exposed_idx = np.flatnonzero(~np.isnan(exp_day))
     order = exposed_idx[np.lexsort((pids[exposed_idx], exp_day[exposed_idx]))]
     exposed, candidates = [], []
     after_end = 0
+    not_exposed_by = np.where(np.isnan(exp_day), np.inf, exp_day)
+    inside = np.zeros(len(pids), bool)
     for e in order:
         t = exp_day[e]
         if not end[e] > t:
             after_end += 1
             continue
-        ok = (end > t) & ~(exp_day <= t)
+        ok = (end > t) & (not_exposed_by > t)
         ok[e] = False
         for v in baseline_exact:
             c = codes[v]
             ok &= (c == c[e]) & (c[e] >= 0)
         for v in timedep_exact:
-            inside = cohort.value_at(v, t).reindex(tab.index).to_numpy(bool)
+            pos, start, stop = intervals[v]
+            inside[:] = False
+            inside[pos[(start <= t) & (t <= stop)]] = True
             ok &= inside == inside[e]
         exposed.append(int(e))
         candidates.append(np.flatnonzero(ok))
     return MatchPlan(pids, end, exp_day, tab["event"].to_numpy(bool), tuple(exposed),
-                     tuple(candidates), after_end)
+                     tuple(candidates), after_end, tab["record_id"].to_numpy(object),
+                     tab["site"].to_numpy(object))
 
 
 def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = None,
@@ -125,33 +141,50 @@ def match(cohort: Cohort, spec: StudySpec, seed: int, plan: MatchPlan | None = N
     rng = np.random.default_rng(seed)
     used = np.zeros(len(p.pids), bool)
     horizon = float(spec.horizon_days)
-    cols: dict[str, list[object]] = {c: [] for c in (
-        "set_id", "patient_id", "exposed", "index_day", "time", "event", "crossover_day")}
-    n_sets = n_short = n_none = 0
-    for e, cand in zip(p.exposed, p.candidates, strict=True):
-        t = p.exp_day[e]
-        if not spec.reuse_controls:
+    # the draws, in set order (the only sequential part); rows are built at once after
+    chosen_l: list[np.ndarray] = []
+    sizes = np.empty(len(p.exposed), int)
+    n_short = n_none = 0
+    ratio, reuse, choice = spec.ratio, spec.reuse_controls, rng.choice
+    for j, cand in enumerate(p.candidates):
+        if not reuse:
             cand = cand[~used[cand]]
-        k = min(spec.ratio, cand.size)
-        chosen = np.sort(rng.choice(cand, size=k, replace=False)) if k else cand[:0]
-        used[chosen] = True
-        n_sets += 1
-        n_short += k < spec.ratio
+        k = min(ratio, cand.size)
+        chosen = np.sort(choice(cand, size=k, replace=False)) if k else cand[:0]
+        if not reuse:
+            used[chosen] = True
+        n_short += k < ratio
         n_none += k == 0
-        members = np.concatenate([[e], chosen]).astype(int)
-        dt = p.end[members] - t
-        cols["set_id"].extend([n_sets] * len(members))
-        cols["patient_id"].extend(p.pids[members])
-        cols["exposed"].extend([1] + [0] * k)
-        cols["index_day"].extend([t] * len(members))
-        cols["time"].extend(np.minimum(dt, horizon))
-        cols["event"].extend((p.event[members] & (dt <= horizon)).astype(int))
-        cols["crossover_day"].extend([np.nan, *(p.exp_day[chosen] - t)])
-    rows = pd.DataFrame(cols).astype({"set_id": int, "patient_id": object, "exposed": int,
-                                      "index_day": float,
-                                      "time": float, "event": int, "crossover_day": float})
-    rows.insert(2, "record_id", rows["patient_id"].map(cohort.table["record_id"]).astype(object))
-    rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
+        chosen_l.append(chosen)
+        sizes[j] = k + 1
+    n_sets = len(p.exposed)
+    starts = np.cumsum(sizes) - sizes
+    members = np.empty(int(sizes.sum()), int)
+    members[starts] = np.asarray(p.exposed, int)
+    is_control = np.ones(len(members), bool)
+    is_control[starts] = False
+    members[is_control] = np.concatenate(chosen_l) if chosen_l else np.zeros(0, int)
+    is_exposed = np.zeros(len(members), int)
+    is_exposed[starts] = 1
+    t_rows = np.repeat(p.exp_day[np.asarray(p.exposed, int)], sizes)
+    dt = p.end[members] - t_rows
+    crossover = p.exp_day[members] - t_rows
+    crossover[starts] = np.nan
+    rows = pd.DataFrame({
+        "set_id": np.repeat(np.arange(1, n_sets + 1), sizes),
+        "patient_id": p.pids[members], "exposed": is_exposed, "index_day": t_rows,
+        "time": np.minimum(dt, horizon),
+        "event": (p.event[members] & (dt <= horizon)).astype(int),
+        "crossover_day": crossover,
+    }).astype({"set_id": int, "patient_id": object, "exposed": int, "index_day": float,
+               "time": float, "event": int, "crossover_day": float})
+    if p.record_id is not None and p.site is not None:
+        rows.insert(2, "record_id", pd.Series(p.record_id[members], dtype=object))
+        rows.insert(3, "site", pd.Series(p.site[members], dtype=object))
+    else:
+        rows.insert(2, "record_id",
+                    rows["patient_id"].map(cohort.table["record_id"]).astype(object))
+        rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
     if variables:
         rows = _attach_variables(rows, cohort, spec)
     return MatchResult(rows, n_sets, n_short, n_none, p.exposed_after_end, spec.ratio)

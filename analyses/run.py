@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +27,7 @@ from analyses.balance import BalanceTable, balance_table
 from analyses.cohort import Cohort, build_cohort, get_frame
 from analyses.errors import StudyDataError
 from analyses.infections import InfectionResult, compare_infections, count_infections
-from analyses.matching import MatchResult, match, plan_matching
+from analyses.matching import MatchPlan, MatchResult, match, plan_matching
 from analyses.study import StudySpec
 from analyses.survival import CoxResult, KMResult, cox, kaplan_meier
 
@@ -179,20 +179,29 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
             f"study {spec.name!r}: no exposed patient ({labels} taken at once) among "
             f"{cohort.flow['eligible']} eligible patients; nothing to match — check the "
             f"treatments frame and the study's exposure labels")
-    m = match(cohort, spec, seed)
+    plan = plan_matching(cohort, spec)      # seed-independent: reused by the seed spread
+    m = match(cohort, spec, seed, plan)
     rows = m.rows
     analyses = [_analysis(spec, "main", {}, "records without blocking flags", rows, engine)]
     for sg in spec.subgroups:
         analyses.append(_analysis(spec, sg.name, sg.filter, "", _subset(rows, sg.filter),
                                   engine))
-    everyone = build_cohort(spec, frames, frozenset())
-    m_all = match(everyone, spec, seed)
-    analyses.append(_analysis(spec, "all records", None, ALL_RECORDS_BASIS, m_all.rows, engine))
+    if cohort.flow["excluded_flags"] == 0:
+        # nothing was excluded: the same cohort and seed give the same matching and fits
+        analyses.append(Analysis("all records", None, ALL_RECORDS_BASIS,
+                                 replace(analyses[0].cox, name="all records"),
+                                 replace(analyses[0].km, name="all records")))
+    else:
+        everyone = build_cohort(spec, frames, frozenset())
+        m_all = match(everyone, spec, seed)
+        analyses.append(_analysis(spec, "all records", None, ALL_RECORDS_BASIS, m_all.rows,
+                                  engine))
     analyses.append(_analysis(spec, "censor at crossover", None, CROSSOVER_BASIS,
                               censor_at_crossover(rows), engine))
 
     n_rep = spec.seed_repeats if seed_repeats is None else seed_repeats
-    spread = _seed_spread(cohort, spec, seed, n_rep, analyses[0].cox) if n_rep else None
+    spread = _seed_spread(cohort, spec, seed, n_rep, analyses[0].cox,
+                          plan) if n_rep else None
     infections = None
     if spec.infections is not None:
         inf_frame = get_frame(frames, spec.infections.frame)
@@ -232,11 +241,10 @@ def _csv_rows(rows: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
 
 
 def _seed_spread(cohort: Cohort, spec: StudySpec, seed: int, n: int,
-                 main: CoxResult) -> SeedSpread | None:
+                 main: CoxResult, plan: MatchPlan) -> SeedSpread | None:
     if main.se_model is None:
         return None
     hrs, bad = [], 0
-    plan = plan_matching(cohort, spec)
     for s in range(seed + 1, seed + 1 + n):
         c = cox(match(cohort, spec, s, plan, variables=False).rows, "seed", spec.variance,
                 "fast")

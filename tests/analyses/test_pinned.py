@@ -1,0 +1,180 @@
+"""Pinned results of `run_study` on fixed generator registries.
+
+The values below were computed with the code before the speed-up of the analyses
+(branch perf-analyses), so any change to the matched sets, the main HR / CI, the other
+analyses, Table 1, infections or the seed spread shows up here. Digests are SHA-256 of
+the frames as CSV (row order and dtypes included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from pandas import testing as pd_testing
+
+from analyses import run_study
+from registry.sandbox.generator import GeneratorParams, generate
+from registry.tidy import tidy
+from tests.analyses.synth import jak_cni
+
+
+def _digest(frame: Any) -> str:
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def fingerprint(patients: int, seed_repeats: int) -> dict[str, Any]:
+    """What the pins compare: numbers rounded to nothing, frames as digests."""
+    reg = generate(GeneratorParams(seed=2025, patients=patients, sites=5, error_rate=0.1))
+    fr = tidy(reg.rows_by_site(), reg.metadata)
+    ids = sorted(fr.patients["patient_id"])
+    res = run_study(jak_cni(seed_repeats=seed_repeats), fr, excluded=set(ids[::20]),
+                    seed=20250101)
+    main = res.main.cox
+    assert res.seed_spread is not None and res.infections is not None
+    return {
+        "main": [_num(v) for v in (main.hr, main.ci_low, main.ci_high, main.p, main.se_model,
+                                   main.se_robust)],
+        "analyses": [(a.name, a.cox.n_sets, a.cox.n_controls, a.cox.events, _num(a.cox.hr),
+                      _num(a.cox.se_robust)) for a in res.analyses],
+        "matched": _digest(res.matched),
+        "match_rows": _digest(res.match.rows),
+        "km": [_digest(a.km.steps) for a in res.analyses],
+        "balance": _digest(res.balance.table),
+        "infections": [_num(v) for v in (res.infections.rate_ratio, res.infections.ci_low,
+                                         res.infections.ci_high)],
+        "seed_spread": [float(h) for h in res.seed_spread.hrs],
+        "flow": res.flow,
+    }
+
+
+def _check(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert got["matched"] == want["matched"]
+    assert got["match_rows"] == want["match_rows"]
+    assert got["flow"] == want["flow"]
+    assert got["km"] == want["km"]
+    assert got["balance"] == want["balance"]
+    assert got["main"] == pytest.approx(want["main"], rel=1e-12)
+    assert len(got["analyses"]) == len(want["analyses"])
+    for g, w in zip(got["analyses"], want["analyses"], strict=True):
+        assert g[:4] == w[:4]
+        assert g[4:] == pytest.approx(w[4:], rel=1e-12)
+    assert got["infections"] == pytest.approx(want["infections"], rel=1e-12)
+    # the seed spread is refitted with cox_fast; allow for summation order
+    assert got["seed_spread"] == pytest.approx(want["seed_spread"], rel=1e-9)
+
+
+PINNED_234: dict[str, Any] = {'main': [1.999999999043273,
+          0.8883806162906975,
+          4.50257459789533,
+          0.0941090834373985,
+          0.4140393355978674,
+          0.3356382892367708],
+ 'analyses': [('main', 28, 56, 31, 1.999999999043273, 0.3356382892367708),
+              ('ICU at index', 14, 28, 18, 2.4867958712289333, 0.4708593300410897),
+              ('No ICU at index', 14, 28, 13, 1.5649778198735815, 0.49343123606109907),
+              ('RP-ILD', 21, 42, 27, 2.0698598699422885, 0.3730921569454538),
+              ('all records', 30, 60, 37, 1.2299491751751446, 0.30457098158401613),
+              ('censor at crossover', 28, 56, 30, 2.1240668870738375, 0.34169740715694463)],
+ 'matched': 'd240228c328003267f479d2d257d2ac624facbec17cb74816f58080a804e576d',
+ 'match_rows': '2275501caccc144d9d9554eb5dc9de8574f689672b1e107038107a2a32105681',
+ 'km': ['e7770440a30db2a9511680bd54c02b6140bb04173eff3166e8b44bd872753842',
+        'e984e3eecec399cb0ea7ac10723cac3d500e923e67f99042d2fb174acb03964c',
+        '59d1c2ab77c70db6a435bcdfc4d8d19ed9d746ea7d9e2cd126d5824ab351baf8',
+        '7bbcf622ff1e649780dd5eb2ca7cfd955aeb121258f8d09b40e8b30aa021e03c',
+        'da3f1193e80563554d8450ca4357282a397a44ac162274e8c8766b0cfaf23c56',
+        'c01f5b8eb1cf9c437c8eccbfcb321a723a17ad74a3302bd945b370b2535aec09'],
+ 'balance': 'ae55ee75471eb568e699e8865252fe8c03ef58ae63d44d98255ce01cf06cfa38',
+ 'infections': [0.9120815019805741, 0.5447177684794133, 1.5271994313263897],
+ 'seed_spread': [1.6949635645759393,
+                 1.6355117672336301,
+                 1.2649110640673515,
+                 1.1938934864945412,
+                 1.1638385543967864],
+ 'flow': {'registry': 234,
+          'excluded_flags': 12,
+          'no_origin': 0,
+          'no_follow_up': 0,
+          'eligible': 222,
+          'exposed': 28,
+          'exposed_after_end': 0,
+          'sets': 28,
+          'sets_short': 0,
+          'sets_without_control': 0,
+          'control_rows': 56,
+          'distinct_controls': 46,
+          'controls_later_exposed': 7}}
+PINNED_2340: dict[str, Any] = {'main': [1.0986992588560447,
+          0.8389050076789889,
+          1.4389472590593237,
+          0.49408585564838126,
+          0.13764782929490568,
+          0.1087314039238948],
+ 'analyses': [('main', 269, 538, 282, 1.0986992588560447, 0.1087314039238948),
+              ('ICU at index', 134, 268, 159, 1.375339972663511, 0.1435456942704293),
+              ('No ICU at index', 135, 270, 123, 0.8279620436327787, 0.1711519016094988),
+              ('RP-ILD', 161, 322, 216, 1.1360722305714426, 0.12494464751349157),
+              ('all records', 283, 566, 297, 1.2281469252356139, 0.10999005970788228),
+              ('censor at crossover',
+               269,
+               538,
+               270,
+               1.0858325464150325,
+               0.11341821772711459)],
+ 'matched': '1c666dd3ce85371a5c082a17a82186c91535416a0d78e3d1e2879f59e7f17f4b',
+ 'match_rows': '50bfeb9094d5f9e413e89d990aa9d9b7079fc2405c0d2c61d908fae345ac8396',
+ 'km': ['a8f343fad93a06902df79101077660fc305eb9b8a22d02cabea38690df16c3d7',
+        '40fa051f0cd17884e41c164a4871dbe693199e74502ead8f247297a53614c6e2',
+        'f86177df0acbf241f1be2b399327b493f11f09fe0d9d87ab52bec396215754de',
+        '88fa6112710b2ff32638410d72a80667b5237ad86346ae33bce264c240c1aa05',
+        '47b65225d564845efed945904a65eeaa88aed259d17449223190c80f30241a8a',
+        '9535f5ebb3f5a8ed26f42071b87aa80a33731882acc70e5b3ae9b9f0b06f8878'],
+ 'balance': 'ec4adbe05b2e1af2afcd17b36886b6ec8a7bdb6c25ec154c2e5e5f1e17825dfa',
+ 'infections': [0.9269225007276899, 0.7463934508636618, 1.1511158375801656],
+ 'seed_spread': [1.122654218267409, 1.1252602274293673, 1.0691973041959386],
+ 'flow': {'registry': 2340,
+          'excluded_flags': 117,
+          'no_origin': 0,
+          'no_follow_up': 0,
+          'eligible': 2223,
+          'exposed': 269,
+          'exposed_after_end': 0,
+          'sets': 269,
+          'sets_short': 0,
+          'sets_without_control': 0,
+          'control_rows': 538,
+          'distinct_controls': 452,
+          'controls_later_exposed': 54}}
+
+
+def test_study_size_result_is_pinned() -> None:
+    _check(fingerprint(234, 5), PINNED_234)
+
+
+@pytest.mark.slow
+def test_ten_fold_result_is_pinned() -> None:
+    _check(fingerprint(2340, 3), PINNED_2340)
+
+
+def test_all_records_without_exclusions_equals_a_fresh_matching() -> None:
+    """With nothing excluded, run_study reuses the main fit for "all records"; it must be
+    what matching and fitting all records again gives."""
+    from analyses import cox, kaplan_meier, match
+    from analyses.cohort import build_cohort
+    from tests.analyses.synth import frames, simulate
+
+    spec = jak_cni(seed_repeats=0)
+    fr = frames(simulate(200, 21, 0.6))
+    res = run_study(spec, fr, seed=11)
+    got = res.analyses[-2]
+    assert got.name == "all records" and got.cox.name == "all records"
+    rows = match(build_cohort(spec, fr, frozenset()), spec, 11).rows
+    assert got.cox == cox(rows, "all records", spec.variance)
+    want_km = kaplan_meier(rows, "all records", spec.km_times)
+    pd_testing.assert_frame_equal(got.km.steps, want_km.steps)
+    pd_testing.assert_frame_equal(got.km.at_risk, want_km.at_risk)
