@@ -7,39 +7,23 @@ flags against the good night. Needs REGISTRY_TEST_PG_URL; runs in a schema of it
 
 from __future__ import annotations
 
-import os
 import signal
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from registry.nightly import nightly_command
 from registry.settings import load_settings
 from registry.store import Store
 from tests.nightly.conftest import nightly_cli, wait_for, write_settings
+from tests.pg import pg_schema_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
 def pg_url():
-    base = os.environ.get("REGISTRY_TEST_PG_URL")
-    if not base:
-        pytest.skip("REGISTRY_TEST_PG_URL is not set: the PostgreSQL nightly test is skipped "
-                    "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    schema = f"nightly_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema_url("nightly", "nightly test") as url:
+        yield url
 
 
 def test_a_night_killed_mid_validation_on_postgresql_then_a_rerun(night_sandbox, tmp_path,
