@@ -19,6 +19,7 @@ from typing import Any
 
 from registry.errors import AnalysisInputError, RegistryError
 from registry.log import event, get_logger
+from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
 
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 MATCHED_KIND = "matched"
-OPEN_STATUSES = ("new", "open", "reopened")
 #: The matching is drawn with this seed, so a rerun on the same snapshots gives the same sets.
 STUDY_SEED = 20250101
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from registry.atomic import atomic_dir
 from registry.errors import RegistryError
+from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
 
@@ -30,7 +31,7 @@ __all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "remove_partial_out
 #: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
 FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
                     "status", "first_seen", "message", "link")
-_CSV_STATUSES = ("new", "open", "reopened", "resolved")
+_CSV_STATUSES = (*OPEN_STATUSES, "resolved")
 _SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 
 

@@ -9,11 +9,12 @@ from rich.table import Table
 
 from registry.console import make_console
 from registry.errors import RegistryError
+from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 
 __all__ = ["flags_command", "validate_command"]
 
-_STATUSES = ("new", "open", "reopened", "resolved")
+_STATUSES = (*OPEN_STATUSES, "resolved")
 
 
 def validate_command(settings: Settings, sites: Sequence[str] | None,

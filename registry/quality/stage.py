@@ -16,7 +16,7 @@ from typing import Any
 
 from registry.errors import RegistryError
 from registry.quality.flags import SiteLink
-from registry.quality.lifecycle import age_flags
+from registry.quality.lifecycle import OPEN_STATUSES, age_flags
 from registry.settings import Settings
 
 __all__ = ["ValidationRun", "flags_from_store", "list_flags", "run_validation",
@@ -110,7 +110,7 @@ def validate_snapshots(settings: Settings, store: Any, run_id: str,
         results = result.rule_results[result.rule_results["site"] == name]
         store.save_rule_results(run_id, name, [
             {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
-        counts[name] = {s: int((aged["status"] == s).sum()) for s in ("new", "open", "reopened")}
+        counts[name] = {s: int((aged["status"] == s).sum()) for s in OPEN_STATUSES}
         counts[name]["resolved"] = int(((aged["status"] == "resolved")
                                         & aged["reported"].astype(bool)).sum())
     counts["rule_errors"] = int((result.rule_results["status"] == "error").sum())

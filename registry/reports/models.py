@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from registry.quality.lifecycle import OPEN_STATUSES as _LIFECYCLE_OPEN
+
 __all__ = [
     "OPEN_STATUSES",
     "AnalysisRow",
@@ -46,7 +48,7 @@ Severity = Literal["blocking", "warning"]
 FlagStatus = Literal["new", "open", "resolved", "reopened"]
 
 #: Flag statuses that still need fixing (a `resolved` flag is shown as fixed).
-OPEN_STATUSES: frozenset[str] = frozenset({"new", "open", "reopened"})
+OPEN_STATUSES: frozenset[str] = frozenset(_LIFECYCLE_OPEN)
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
