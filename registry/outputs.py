@@ -24,6 +24,7 @@ from registry.errors import RegistryError
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
+from registry.store.runs import FINISHED_STATUSES
 
 __all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "remove_partial_outputs",
            "write_run_outputs"]
@@ -81,7 +82,7 @@ def latest_run_id(store: Store) -> str:
     """The newest finished run that used snapshots (a killed, failed or still running
     run is never "the last run": its outputs never appeared)."""
     for run in store.runs(limit=50):
-        if run.snapshots and run.status not in ("running", "failed", "abandoned"):
+        if run.snapshots and run.status in FINISHED_STATUSES:
             return str(run.id)
     raise RegistryError(f"the store {store.url} holds no run yet: run `registry nightly` "
                         "(or `registry demo`) first")
@@ -112,6 +113,7 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
     CSV and JSON files (`registry validate`; `registry report` adds the PDFs later).
     """
     from registry.analysing import MATCHED_KIND
+    from registry.quality.stage import flags_from_store
     from registry.reports.from_store import site_report_from_store, study_report_from_store
     from registry.reports.payloads import STUDY_KIND
     from registry.reports.site import render_site_pdf
@@ -121,8 +123,6 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
     run = store.run(run_id)
     labels = {s.name: s.display_name for s in settings.sites}
     final = settings.reports_dir / run_id
-    from registry.quality.stage import flags_from_store
-
     flags = flags_from_store(store.flags(run_id))
     # site outputs only for the sites this run validated: another run's flags are not its own
     validated = set(store.flag_sites(run_id))

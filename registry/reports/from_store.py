@@ -43,6 +43,7 @@ from registry.reports.models import (
     Table,
 )
 from registry.reports.payloads import REPORT_KIND, STUDY_KIND
+from registry.store.runs import FINISHED_STATUSES
 
 __all__ = ["site_report_from_store", "study_report_from_store"]
 
@@ -103,7 +104,7 @@ def _earlier_runs(store: Any, run: Any, site: str | None, limit: int | None) -> 
     for other in store.runs(limit=None):
         if other.id == run.id or (other.started_at, other.id) > (run.started_at, run.id):
             continue
-        if other.status in ("running", "failed", "abandoned"):  # its outputs never appeared
+        if other.status not in FINISHED_STATUSES:  # its outputs never appeared
             continue
         if site is not None and site not in other.snapshots:
             continue

@@ -36,6 +36,8 @@ __all__ = [
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "abandoned")
 #: Runs whose outputs never appeared: never the "previous" run of anything.
 DEAD_STATUSES = ("failed", "abandoned")
+#: Runs that finished with their outputs written: what "the last run" means to a person.
+FINISHED_STATUSES = ("succeeded", "partial")
 
 
 @dataclass(frozen=True)
