@@ -42,11 +42,13 @@ def render_status(status: StoreStatus, console: Console) -> None:
     """Print the sites table and the runs table."""
     sites = Table(title="Sites (times in UTC)", title_justify="left", box=box.SIMPLE,
                   pad_edge=False)
-    for col in ("site", "pull", "pulled at", "records", "added", "changed", "deleted",
-                "snapshot", "last attempt"):
-        numeric = col in {"records", "added", "changed", "deleted", "snapshot"}
-        sites.add_column(col, justify="right" if numeric else "left", no_wrap=True,
-                         min_width=len(col) if col != "pulled at" else 16,
+    # one "+added ~changed -deleted" column, as the pull's own line writes it, so the
+    # table fits 80 columns without cutting site names
+    for col in ("site", "pull", "pulled at", "records", "+ ~ -", "snap", "last attempt"):
+        numeric = col in {"records", "+ ~ -", "snap"}
+        sites.add_column(col, justify="right" if numeric else "left",
+                         no_wrap=col != "last attempt",
+                         min_width={"pulled at": 16, "last attempt": 9}.get(col, len(col)),
                          overflow="fold" if col == "last attempt" else "ellipsis")
     for s in status.sites:
         snap, pull = s.snapshot, s.last_pull
@@ -54,10 +56,10 @@ def render_status(status: StoreStatus, console: Console) -> None:
         if pull is not None and pull.message and pull.status not in ("ok", "succeeded"):
             attempt += f" ({pull.message})"
         if snap is None:
-            sites.add_row(s.site, "never", "-", "-", "-", "-", "-", "-", attempt)
+            sites.add_row(s.site, "never", "-", "-", "-", "-", attempt)
             continue
         sites.add_row(s.site, snap.kind, _when(snap.created_at), str(snap.n_records),
-                      str(snap.n_added), str(snap.n_changed), str(snap.n_deleted),
+                      f"+{snap.n_added} ~{snap.n_changed} -{snap.n_deleted}",
                       str(snap.id), attempt)
     console.print(sites)
 
