@@ -26,7 +26,7 @@ test: check-system $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not slow" -q
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -n 2 -m slow -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry analyses tests benchmarks
