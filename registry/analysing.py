@@ -111,6 +111,7 @@ def _snapshot_text(snapshots: Mapping[str, int]) -> str:
 def analyse_command(settings_path: Path) -> int:
     """`registry analyse`: the studies on each site's latest snapshot, as a run of its own."""
     from registry.lock import run_lock
+    from registry.nightly import stage_run
     from registry.outputs import write_run_outputs
     from registry.settings import load_settings
 
@@ -123,19 +124,12 @@ def analyse_command(settings_path: Path) -> int:
                   if (last := store.latest_snapshot(site.name)) is not None}
         if not latest:
             raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
-        run_id = store.start_run("analyse")
-        try:
-            for site, snapshot_id in latest.items():
-                store.use_snapshot(run_id, site, snapshot_id, fresh=False)
+        with stage_run(store, "analyse", latest) as run_id:
             if not store.flags():
                 print("note: no validation yet, so no record is left out for blocking flags "
                       "(run `registry validate` first)", file=sys.stderr)
             outcomes = analyse_run(settings, store, run_id)
             out_dir = write_run_outputs(settings, store, run_id)
-        except BaseException as exc:
-            store.finish_run(run_id, "failed", getattr(exc, "exit_code", 3),
-                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            raise
         failed = [o for o in outcomes if not o.ok]
         store.finish_run(run_id, "partial" if failed else "succeeded", 1 if failed else 0)
     for o in outcomes:

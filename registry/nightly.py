@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +63,29 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _failure(exc: BaseException) -> str:
+    """What a failed stage or run records: the expected failure's message, else a summary."""
+    return exc.message if isinstance(exc, RegistryError) else _describe(exc)
+
+
+@contextmanager
+def stage_run(store: Store, kind: str, snapshots: Mapping[str, int]) -> Iterator[str]:
+    """A run of its own for one stage (`registry validate`, `registry analyse`).
+
+    Records the snapshot each site uses and yields the run id; an exception marks the
+    run failed (with its exit code) before it propagates. The caller finishes a
+    successful run, since only it knows whether the outcome was partial.
+    """
+    run_id = store.start_run(kind)
+    try:
+        for site, snapshot_id in snapshots.items():
+            store.use_snapshot(run_id, site, snapshot_id, fresh=False)
+        yield run_id
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", getattr(exc, "exit_code", EXIT_FAILED), _failure(exc))
+        raise
+
+
 @contextmanager
 def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Iterator[dict[str, Any]]:
     """Time a stage and record it; any exception fails the stage (and then the run)."""
@@ -74,7 +97,7 @@ def _stage(store: Store, run_id: str, name: str, result: NightlyResult) -> Itera
     try:
         yield counts
     except BaseException as exc:  # a bug or an interrupt fails the stage on record too
-        message = exc.message if isinstance(exc, RegistryError) else _describe(exc)
+        message = _failure(exc)
         store.stage(run_id, name, None, "failed", started=started, ended=_now(),
                     counts=counts or None, message=message)
         event(_log, f"{name}.failed", logging.ERROR, run=run_id, error=message)

@@ -124,6 +124,7 @@ def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> Va
     --run <id>` adds the coordinators' PDFs.
     """
     from registry.lock import run_lock
+    from registry.nightly import stage_run
     from registry.outputs import write_run_outputs
     from registry.store import Store
 
@@ -140,19 +141,12 @@ def run_validation(settings: Settings, sites: Sequence[str] | None = None) -> Va
         if not used:
             raise RegistryError("no snapshot to validate in the store: run `registry pull` "
                                 "first")
-        run_id = store.start_run("validate")
-        try:
-            for name, sid in used.items():
-                store.use_snapshot(run_id, name, sid, fresh=False)
+        with stage_run(store, "validate", used) as run_id:
             counts = validate_snapshots(settings, store, run_id, used)
             errors = counts.pop("rule_errors")
             store.stage(run_id, "validate", None, "succeeded", counts=counts)
             folder = write_run_outputs(settings, store, run_id, pdfs=False)
             store.finish_run(run_id, "succeeded", 0)
-        except BaseException as exc:
-            store.finish_run(run_id, "failed", getattr(exc, "exit_code", 3),
-                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            raise
     return ValidationRun(run_id=run_id, counts=counts,
                          files=sorted(folder.glob("flags-*.csv")), rule_errors=errors)
 
