@@ -76,17 +76,19 @@ def load_study(path: Path) -> Any:
 def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Any, list[dict[str, str]]]:
     """The tidy frames of the given per-site snapshots, and the data dictionary used.
 
-    The dictionary is the newest snapshot's: in a DAG-per-site project all sites share
-    it; with a project per site the sites are expected to share one dictionary.
+    The dictionary is the newest snapshot's (or, failing that, any snapshot's): in a
+    DAG-per-site project all sites share it; with a project per site the sites are
+    expected to share one dictionary. The quality stage and the studies both read
+    their frames through here.
     """
     from registry.tidy import tidy
 
     if not snapshots:
         raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
-    newest = max(snapshots.values())
-    metadata = store.snapshot_metadata(newest)
+    newest_first = sorted(snapshots.values(), reverse=True)
+    metadata = next((m for m in map(store.snapshot_metadata, newest_first) if m), None)
     if not metadata:
-        raise AnalysisInputError(f"snapshot {newest} holds no data dictionary")
+        raise AnalysisInputError("the snapshots hold no data dictionary; pull again")
     rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
     return tidy(rows_by_site, metadata), metadata
 

@@ -84,23 +84,18 @@ def validate_snapshots(settings: Settings, store: Any, run_id: str,
     with the run, with the per-rule results. Returns per-site counts by status (and
     `rule_errors`, the rules that could not be evaluated).
     """
+    from registry.analysing import run_frames
     from registry.quality.runner import validate
-    from registry.tidy import tidy
 
     if not used:
         raise RegistryError("no snapshot to validate in the store: run `registry pull` first")
     snaps = {name: store.snapshot(sid) for name, sid in sorted(used.items())}
     started = store.run(run_id).started_at
-    rows_by_site = {name: store.snapshot_rows(info.id) for name, info in snaps.items()}
-    newest = max(snaps.values(), key=lambda info: info.id)
-    metadata = store.snapshot_metadata(newest.id) or next(
-        (m for m in (store.snapshot_metadata(i.id) for i in snaps.values()) if m), None)
-    if not metadata:
-        raise RegistryError("the snapshots hold no data dictionary; pull again")
+    frames, metadata = run_frames(store, used)
     by_name = {s.name: s for s in settings.sites}
     links = {name: _site_link(by_name[name].redcap_base, info)
              for name, info in snaps.items() if name in by_name}
-    result = validate(tidy(rows_by_site, metadata), metadata, settings.quality.suites,
+    result = validate(frames, metadata, settings.quality.suites,
                       site_links=links, sites=list(snaps))
     counts: dict[str, Any] = {}
     for name, info in snaps.items():
