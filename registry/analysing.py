@@ -141,11 +141,12 @@ def analyse_command(settings_path: Path) -> int:
 
 
 def analyse_run(settings: Settings, store: Store, run_id: str, *,
-                seed_repeats: int | None = None) -> list[StudyOutcome]:
+                seed_repeats: int | None = None, tidied: Any = None) -> list[StudyOutcome]:
     """Run every configured study on the snapshots run `run_id` used; keep the results.
 
     One study's failure (a malformed study file, data that cannot give a result) is
-    recorded for that study and the others go on. `seed_repeats` overrides the
+    recorded for that study and the others go on. `tidied` (frames, dictionary from
+    `run_frames`) reuses what the night already read; `seed_repeats` overrides the
     studies' number of re-drawn matchings (the demo and tests use fewer).
     """
     from analyses import AnalysisError, run_study
@@ -155,7 +156,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, *,
     snapshots = {site: used.snapshot_id for site, used in run.snapshots.items()}
     if not settings.studies:
         return []
-    frames, metadata = run_frames(store, snapshots)
+    frames, metadata = tidied or run_frames(store, snapshots)
     # the run's own flags where it validated; otherwise each site's newest flag set
     flags = store.flags(run_id) if store.flag_sites(run_id) else store.flags()
     outcomes: list[StudyOutcome] = []

@@ -167,7 +167,7 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
     """Run the whole night once, holding the run lock; see the module docstring."""
     with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
         # imported once the lock is held, so a second run is refused without loading pandas
-        from registry.analysing import analyse_run
+        from registry.analysing import analyse_run, run_frames
         from registry.outputs import remove_partial_outputs, write_run_outputs
         from registry.quality.stage import validate_snapshots
 
@@ -183,7 +183,9 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
             used = _pull(settings, store, run_id, result, full=full,
                          show_progress=show_progress, clock=clock)
             with _stage(store, run_id, "validate", result) as counts:
-                counts.update(validate_snapshots(settings, store, run_id, used))
+                # read and tidied once for the night: the studies use the same snapshots
+                tidied = run_frames(store, used)
+                counts.update(validate_snapshots(settings, store, run_id, used, tidied=tidied))
                 per_site = [c for c in counts.values() if isinstance(c, dict)]
                 opened = sum(c["new"] + c["open"] + c["reopened"] for c in per_site)
                 result.lines.append(
@@ -191,7 +193,8 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                     f"{sum(c['new'] for c in per_site)} new, "
                     f"{sum(c['resolved'] for c in per_site)} resolved since the last run")
             with _stage(store, run_id, "analyse", result) as counts:
-                for o in analyse_run(settings, store, run_id, seed_repeats=seed_repeats):
+                for o in analyse_run(settings, store, run_id, seed_repeats=seed_repeats,
+                                     tidied=tidied):
                     counts[o.study] = {"ok": o.ok, "exposed": o.n_exposed,
                                        "controls": o.n_controls, "hr": o.hr}
                     result.lines.append(o.line())

@@ -77,7 +77,7 @@ def flags_from_store(flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 
 def validate_snapshots(settings: Settings, store: Any, run_id: str,
-                       used: Mapping[str, int]) -> dict[str, Any]:
+                       used: Mapping[str, int], *, tidied: Any = None) -> dict[str, Any]:
     """The quality stage of run `run_id` over one snapshot per site: validate, age, save.
 
     Flags are aged against each site's previous flag set (before this run) and saved
@@ -91,7 +91,7 @@ def validate_snapshots(settings: Settings, store: Any, run_id: str,
         raise RegistryError("no snapshot to validate in the store: run `registry pull` first")
     snaps = {name: store.snapshot(sid) for name, sid in sorted(used.items())}
     started = store.run(run_id).started_at
-    frames, metadata = run_frames(store, used)
+    frames, metadata = tidied or run_frames(store, used)
     by_name = {s.name: s for s in settings.sites}
     links = {name: _site_link(by_name[name].redcap_base, info)
              for name, info in snaps.items() if name in by_name}
