@@ -115,9 +115,9 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
         for site in sorted(validated & set(run.snapshots)):
             (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
             if pdfs:
-                report = site_report_from_store(store, run_id, site,
-                                                site_label=labels.get(site, site))
-                render_site_pdf(report, tmp / f"site-{site}.pdf")
+                site_report = site_report_from_store(store, run_id, site,
+                                                     site_label=labels.get(site, site))
+                render_site_pdf(site_report, tmp / f"site-{site}.pdf")
         for study in store.result_studies(run_id):
             results = store.results(run_id, study)
             if STUDY_KIND in results:
@@ -128,6 +128,7 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
                 (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
                                                           encoding="utf-8")
             if pdfs:
-                report = study_report_from_store(store, run_id, study, site_labels=labels)
-                render_study_pdf(report, tmp / f"{study}.pdf")
+                study_report = study_report_from_store(store, run_id, study,
+                                                       site_labels=labels)
+                render_study_pdf(study_report, tmp / f"{study}.pdf")
     return final

@@ -58,7 +58,7 @@ def form_link(link: SiteLink | None, record_id: str, form: str, instance: str) -
     return f"{url}&instance={instance}" if instance else url
 
 
-def format_value(value: object) -> str:
+def format_value(value: Any) -> str:
     """A value as a coordinator reads it: dates as YYYY-MM-DD, Yes/No, "(empty)"."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "(empty)"

@@ -10,7 +10,7 @@ itself (lock, record, output folder) is `registry.run`'s; printing is the comman
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from registry.errors import RegistryError
 from registry.quality.flags import SiteLink
@@ -18,6 +18,8 @@ from registry.quality.lifecycle import OPEN_STATUSES, age_flags
 from registry.settings import Settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from registry.store import Store
     from registry.tidy import Frames
 
@@ -32,8 +34,8 @@ def _site_link(base: str, snapshot: Any) -> SiteLink:
     """
     info = snapshot.project_info if isinstance(snapshot.project_info, Mapping) else {}
     details = snapshot.details if isinstance(snapshot.details, Mapping) else {}
-    project = info.get("project_info") if isinstance(info.get("project_info"), Mapping) \
-        else info
+    inner = info.get("project_info")
+    project = inner if isinstance(inner, Mapping) else info
     version = str(details.get("redcap_version") or info.get("version")
                   or info.get("redcap_version") or "")
     return SiteLink(base_url=base, version=version, pid=project.get("project_id", ""))
@@ -61,6 +63,11 @@ def _flat(previous: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row["field"] = ""
         out.append(row)
     return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts (its columns are names)."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
 
 
 def flags_from_store(flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -94,10 +101,10 @@ def validate_snapshots(settings: Settings, store: Store, run_id: str,
     for name, info in snaps.items():
         mine = result.failures[result.failures["site"] == name]
         aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)), mine, started)
-        store.save_flags(run_id, name, info.id, [_to_store(r) for r in aged.to_dict("records")])
+        store.save_flags(run_id, name, info.id, [_to_store(r) for r in _records(aged)])
         results = result.rule_results[result.rule_results["site"] == name]
         store.save_rule_results(run_id, name, [
-            {**r, "detail": r.get("error") or None} for r in results.to_dict("records")])
+            {**r, "detail": r.get("error") or None} for r in _records(results)])
         counts[name] = {s: int((aged["status"] == s).sum()) for s in OPEN_STATUSES}
         counts[name]["resolved"] = int(((aged["status"] == "resolved")
                                         & aged["reported"].astype(bool)).sum())
