@@ -100,9 +100,9 @@ def write_pdf(html: str, path: str | os.PathLike[str], *, epoch: int = 0) -> Pat
         document.write_pdf(tmp, stylesheets=[weasyprint.CSS(filename=str(STYLESHEET))])
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-    except OSError as exc:
+    except OSError:  # a full disk: `registry.outputs` says so in one line naming the run
         tmp.unlink(missing_ok=True)
-        raise RegistryError(f"cannot write the report {target}: {exc.strerror}") from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -262,10 +262,11 @@ def test_an_unexpected_error_fails_the_run_with_exit_3_and_keeps_the_good_night(
     assert tree_bytes(night_dir / "var" / "reports") == good
 
 
-@pytest.mark.parametrize("command", ["validate", "analyse"])
-def test_validate_and_analyse_wait_their_turn_too(command, night_dir, baseline):
-    """They write runs as well: started while a nightly holds the lock they refuse (the
-    nightly would otherwise mark their run abandoned and sweep their output folder)."""
+@pytest.mark.parametrize("command", ["pull", "validate", "analyse", "report"])
+def test_every_command_that_writes_waits_its_turn(command, night_dir, baseline):
+    """They write snapshots, runs or output folders as well: started while a nightly
+    holds the lock they refuse (the nightly would otherwise mark their run abandoned and
+    sweep their output folder; two reports would delete each other's temporary one)."""
     from registry.lock import run_lock
 
     settings = night_dir / "settings.toml"
@@ -273,7 +274,9 @@ def test_validate_and_analyse_wait_their_turn_too(command, night_dir, baseline):
         done = subprocess.run([sys.executable, "-m", "registry", command, "--settings",
                                str(settings)], env=env(), capture_output=True, text=True,
                               timeout=60, cwd=night_dir)
-    assert done.returncode == 3
+    assert done.returncode == 3 and done.stdout == ""
     assert done.stderr.strip().splitlines()[-1].startswith("registry: already running")
     with _store(night_dir) as store:
         assert [r.id for r in store.runs()] == [baseline.run_id]
+        assert [len(store.snapshots(s)) for s in SITES] == [1, 1, 1]
+    assert [p.name for p in (night_dir / "var" / "reports").iterdir()] == [baseline.run_id]
