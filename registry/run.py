@@ -31,7 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import AnalysisInputError, RegistryError, StoreError, UsageError
+from registry.errors import (
+    AnalysisInputError,
+    RegistryError,
+    SettingsError,
+    StoreError,
+    UsageError,
+)
 from registry.lock import run_lock
 from registry.log import event, get_logger
 from registry.settings import Settings
@@ -293,7 +299,7 @@ def run_analyse(settings: Settings) -> AnalyseRun:
     from registry.outputs import write_run_outputs
 
     if not settings.studies:
-        raise AnalysisInputError(f"{settings.path}: no [[studies]] to analyse")
+        raise SettingsError(f"{settings.path}: no [[studies]] to analyse")
     with run_session(settings) as store:
         latest = _latest_snapshots(store, [s.name for s in settings.sites])
         if not latest:
