@@ -73,24 +73,36 @@ def load_study(path: Path) -> Any:
         raise AnalysisInputError(exc.message) from exc
 
 
-def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Any, list[dict[str, str]]]:
+def run_frames(store: Store, snapshots: Mapping[str, int],
+               profile: Path | Any | None = None) -> tuple[Any, list[dict[str, str]]]:
     """The tidy frames of the given per-site snapshots, and the data dictionary used.
 
-    The dictionary is the newest snapshot's (or, failing that, any snapshot's): in a
-    DAG-per-site project all sites share it; with a project per site the sites are
-    expected to share one dictionary. The quality stage and the studies both read
-    their frames through here.
+    The dictionary (and events, repeating setup) is the newest snapshot's (or, failing
+    that, any snapshot's): in a DAG-per-site project all sites share it; with a project
+    per site the sites are expected to share one dictionary. `profile` is the registry
+    profile (a path or a loaded `Profile`); the frames carry the schema made of both
+    (`frames.schema`). The quality stage and the studies both read their frames
+    through here.
     """
+    from registry.profile import load_profile
+    from registry.schema import schema_from_snapshot
     from registry.tidy import tidy
 
     if not snapshots:
         raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
     newest_first = sorted(snapshots.values(), reverse=True)
-    metadata = next((m for m in map(store.snapshot_metadata, newest_first) if m), None)
-    if not metadata:
+    found = next(((sid, m) for sid, m in zip(newest_first, map(store.snapshot_metadata,
+                                                                newest_first), strict=True)
+                  if m), None)
+    if not found:
         raise AnalysisInputError("the snapshots hold no data dictionary; pull again")
+    sid, metadata = found
+    info = store.snapshot(sid)
+    if isinstance(profile, str | Path):
+        profile = load_profile(profile)
+    schema = schema_from_snapshot(metadata, info.project_info, info.details, profile)
     rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
-    return tidy(rows_by_site, metadata), metadata
+    return tidy(rows_by_site, schema), metadata
 
 
 def excluded_patients(flags: Sequence[Mapping[str, Any]], severities: Sequence[str]) -> set[str]:
@@ -156,7 +168,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, *,
     snapshots = {site: used.snapshot_id for site, used in run.snapshots.items()}
     if not settings.studies:
         return []
-    frames, metadata = tidied or run_frames(store, snapshots)
+    frames, metadata = tidied or run_frames(store, snapshots, settings.profile)
     # the run's own flags where it validated; otherwise each site's newest flag set
     flags = store.flags(run_id) if store.flag_sites(run_id) else store.flags()
     outcomes: list[StudyOutcome] = []

@@ -184,7 +184,7 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                          show_progress=show_progress, clock=clock)
             with _stage(store, run_id, "validate", result) as counts:
                 # read and tidied once for the night: the studies use the same snapshots
-                tidied = run_frames(store, used)
+                tidied = run_frames(store, used, settings.profile)
                 counts.update(validate_snapshots(settings, store, run_id, used, tidied=tidied))
                 per_site = [c for c in counts.values() if isinstance(c, dict)]
                 opened = sum(c["new"] + c["open"] + c["reopened"] for c in per_site)
