@@ -312,8 +312,8 @@ def schema_from_snapshot(metadata: Sequence[Mapping[str, Any]],
     """The schema of a snapshot, from what the pull kept with it.
 
     The pull keeps `repeating_forms`, `instruments`, `events`, `arms` and
-    `form_event_mapping` in the snapshot's details and the project info (REDCap's object, or older callers'
-    `{"project_info": ...}` wrapper) in its own column.
+    `form_event_mapping` in the snapshot's details and the project info (REDCap's
+    object, or older callers' `{"project_info": ...}` wrapper) in its own column.
     """
     details = details or {}
     info = dict(project_info or {})

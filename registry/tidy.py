@@ -165,7 +165,7 @@ def _form_frame(
             else:
                 nonblank |= values.astype(str) == "1"
             typed, bad = ftype.parse(values)
-            cols[col] = typed.astype(ftype.dtype)
+            cols[col] = typed.astype(pd.api.types.pandas_dtype(ftype.dtype))
             bad = bad.fillna(False).astype(bool)
             if bad.any():
                 p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "event", "arm",
@@ -210,7 +210,7 @@ def _keys(raw: pd.DataFrame, schema: RegistrySchema) -> pd.DataFrame:
     keys["arm"] = keys["event"].map(arm_of).astype("Float64").astype("Int64") if arm_of \
         else pd.Series(pd.NA, index=raw.index, dtype="Int64")
     inst = raw.get("redcap_repeat_instance")
-    keys["instance"] = (pd.to_numeric(inst.astype(object).where(inst != "", None),
+    keys["instance"] = (pd.to_numeric(inst.astype(object).mask(inst == ""),
                                       errors="coerce").astype("Float64").astype("Int64")
                         if inst is not None
                         else pd.Series(pd.NA, index=raw.index, dtype="Int64"))

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from registry.profile import Profile, ProfileError, load_profile, parse_profile
-from registry.sandbox import dictionary
 from registry.quality.prepare import prepare
+from registry.sandbox import dictionary
 from registry.schema import SchemaError, build_schema, schema_from_snapshot
 from registry.tidy import KEY_COLUMNS, tidy
 from tests import anti_mda5

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -66,8 +66,8 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
     flag (current ones, previous ones now resolved, and the carried ones).
     """
     blind = {(str(site), str(rule)) for site, rule in unchecked}
-    cur_rows = (current.to_dict("records") if isinstance(current, pd.DataFrame)
-                else [dict(r) for r in current])
+    cur_rows = (cast(list[dict[str, Any]], current.to_dict("records"))
+                if isinstance(current, pd.DataFrame) else [dict(r) for r in current])
     prev = {flag_key(p): dict(p) for p in previous}
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, ...]] = set()
