@@ -9,10 +9,10 @@ field name of any registry is written in Python. The format is in docs/design.md
 ("The registry profile"); `registries/anti_mda5/profile.toml` is an example.
 
 Loading is strict: an unknown table or key, a wrong type or a column kind that does
-not exist is refused with one line naming the file and the key. `Profile.check`
-(called by `registry.schema.build_schema`) then refuses a form, frame or event the
-project lacks; a field the dictionary lacks is not refused there but makes every
-column and rule that needs it an `error` result on the night.
+not exist is refused with one line naming the file and the key.
+`registry.schema.build_schema` then refuses a form, frame or event the project lacks;
+a field the dictionary lacks is not refused there but makes every column and rule
+that needs it an `error` result on the night.
 """
 
 from __future__ import annotations
@@ -22,12 +22,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry.errors import RegistryError
-
-if TYPE_CHECKING:
-    from registry.schema import RegistrySchema
 
 __all__ = [
     "COLUMN_KINDS",
@@ -155,80 +152,6 @@ class Profile:
         if col.field:
             return RoleRef(col.field, col.event)
         return None
-
-    # --- checks against the project ---------------------------------------------------
-    def check(self, schema: RegistrySchema) -> None:
-        """Refuse a form, frame or event the project does not have (one line each)."""
-        forms = schema.forms
-        for frame, form in self.frames.items():
-            if form not in forms:
-                raise self.fail(f"frames.{frame}", f"names form {form!r}, which the project "
-                                f"does not have (forms: {', '.join(forms)})")
-            if frame in forms and frame != form and frame not in self.frames.values():
-                raise self.fail(f"frames.{frame}", f"is also the name of form {frame!r}; "
-                                "give that form a frame name too, or pick another name")
-        frames = schema.frames()
-        if self.patient is not None:
-            if self.patient.form not in forms:
-                raise self.fail("patient.form", f"names form {self.patient.form!r}, which the "
-                                f"project does not have (forms: {', '.join(forms)})")
-            self._check_event(schema, "patient.event", self.patient.event,
-                              self.patient.form)
-            held = schema.events_of(self.patient.form)
-            arms = [schema.event(ev).arm for ev in held if schema.has_event(ev)]
-            if not self.patient.event and len(arms) != len(set(arms)):
-                raise self.fail("patient.event", f"is needed: form {self.patient.form!r} is "
-                                f"on several events of one arm ({', '.join(held)}); name the "
-                                "one that holds the patient-level facts")
-        for role, ref in self.roles.items():
-            form = schema.fields[ref.field].form if ref.field in schema.fields else ""
-            self._check_event(schema, f"roles.{role}.event", ref.event, form)
-        for col in self.columns:
-            key = f"columns.{col.name}"
-            for attr in ("frame", "episodes"):
-                name = getattr(col, attr)
-                if name and name not in frames:
-                    raise self.fail(f"{key}.{attr}", f"names frame {name!r}, which the "
-                                    f"project does not have (frames: {', '.join(frames)})")
-            for name in (*col.frames, *col.on):
-                if name not in frames:
-                    raise self.fail(key, f"names frame {name!r}, which the project does not "
-                                    f"have (frames: {', '.join(frames)})")
-            if col.role and col.role not in self.roles:
-                raise self.fail(f"{key}.role", f"names role {col.role!r}, which [roles] does "
-                                f"not declare (roles: {', '.join(self.roles) or 'none'})")
-            if col.event:
-                form = ""
-                if col.field and col.field in schema.fields:
-                    form = schema.fields[col.field].form
-                elif col.frame:
-                    form = frames[col.frame]
-                self._check_event(schema, f"{key}.event", col.event, form)
-
-    def _check_event(self, schema: RegistrySchema, key: str, event: str, form: str) -> None:
-        if not event:
-            return
-        if not schema.longitudinal:
-            raise self.fail(key, f"names event {event!r} but the project is classic "
-                            "(no events)")
-        if not schema.has_event(event):
-            names = ", ".join(ev.unique_name for ev in schema.events)
-            raise self.fail(key, f"names event {event!r}, which the project does not have "
-                            f"(events: {names})")
-        held = schema.events_of(form) if form else ()
-        if form and schema.form_events and event not in held:
-            raise self.fail(key, f"names event {event!r}, which does not hold form {form!r} "
-                            f"(it is on: {', '.join(held) or 'no event'})")
-
-    def missing_fields(self, schema: RegistrySchema) -> dict[str, str]:
-        """Role or column key -> why the field it names is not in the dictionary."""
-        out: dict[str, str] = {}
-        for role, ref in self.roles.items():
-            if ref.field not in schema.fields:
-                out[f"roles.{role}"] = (f"registry profile {self.source}: roles.{role} names "
-                                        f"field {ref.field!r}, which the data dictionary does "
-                                        "not have")
-        return out
 
 
 # --- parsing -----------------------------------------------------------------------------

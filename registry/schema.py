@@ -18,13 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry.errors import RegistryError
 from registry.fieldtypes import checkbox_columns, choices
-
-if TYPE_CHECKING:
-    from registry.profile import Profile
+from registry.profile import Profile
 
 __all__ = [
     "Arm",
@@ -33,6 +31,8 @@ __all__ = [
     "RegistrySchema",
     "SchemaError",
     "build_schema",
+    "check_profile",
+    "missing_profile_fields",
     "schema_from_snapshot",
 ]
 
@@ -301,8 +301,82 @@ def build_schema(
         profile=profile, project_info=info,
     )
     if profile is not None:
-        profile.check(schema)
+        check_profile(profile, schema)
     return schema
+
+
+def check_profile(profile: Profile, schema: RegistrySchema) -> None:
+    """Refuse a form, frame or event the project does not have (one line each)."""
+    forms = schema.forms
+    for frame, form in profile.frames.items():
+        if form not in forms:
+            raise profile.fail(f"frames.{frame}", f"names form {form!r}, which the project "
+                            f"does not have (forms: {', '.join(forms)})")
+        if frame in forms and frame != form and frame not in profile.frames.values():
+            raise profile.fail(f"frames.{frame}", f"is also the name of form {frame!r}; "
+                            "give that form a frame name too, or pick another name")
+    frames = schema.frames()
+    if profile.patient is not None:
+        if profile.patient.form not in forms:
+            raise profile.fail("patient.form", f"names form {profile.patient.form!r}, which the "
+                            f"project does not have (forms: {', '.join(forms)})")
+        _check_event(profile, schema, "patient.event", profile.patient.event,
+                          profile.patient.form)
+        held = schema.events_of(profile.patient.form)
+        arms = [schema.event(ev).arm for ev in held if schema.has_event(ev)]
+        if not profile.patient.event and len(arms) != len(set(arms)):
+            raise profile.fail("patient.event", f"is needed: form {profile.patient.form!r} is "
+                            f"on several events of one arm ({', '.join(held)}); name the "
+                            "one that holds the patient-level facts")
+    for role, ref in profile.roles.items():
+        form = schema.fields[ref.field].form if ref.field in schema.fields else ""
+        _check_event(profile, schema, f"roles.{role}.event", ref.event, form)
+    for col in profile.columns:
+        key = f"columns.{col.name}"
+        for attr in ("frame", "episodes"):
+            name = getattr(col, attr)
+            if name and name not in frames:
+                raise profile.fail(f"{key}.{attr}", f"names frame {name!r}, which the "
+                                f"project does not have (frames: {', '.join(frames)})")
+        for name in (*col.frames, *col.on):
+            if name not in frames:
+                raise profile.fail(key, f"names frame {name!r}, which the project does not "
+                                f"have (frames: {', '.join(frames)})")
+        if col.role and col.role not in profile.roles:
+            raise profile.fail(f"{key}.role", f"names role {col.role!r}, which [roles] does "
+                            f"not declare (roles: {', '.join(profile.roles) or 'none'})")
+        if col.event:
+            form = ""
+            if col.field and col.field in schema.fields:
+                form = schema.fields[col.field].form
+            elif col.frame:
+                form = frames[col.frame]
+            _check_event(profile, schema, f"{key}.event", col.event, form)
+
+def _check_event(profile: Profile, schema: RegistrySchema, key: str, event: str,
+                 form: str) -> None:
+    if not event:
+        return
+    if not schema.longitudinal:
+        raise profile.fail(key, f"names event {event!r} but the project is classic "
+                        "(no events)")
+    if not schema.has_event(event):
+        names = ", ".join(ev.unique_name for ev in schema.events)
+        raise profile.fail(key, f"names event {event!r}, which the project does not have "
+                        f"(events: {names})")
+    held = schema.events_of(form) if form else ()
+    if form and schema.form_events and event not in held:
+        raise profile.fail(key, f"names event {event!r}, which does not hold form {form!r} "
+                        f"(it is on: {', '.join(held) or 'no event'})")
+
+def missing_profile_fields(profile: Profile, schema: RegistrySchema) -> dict[str, str]:
+    """Role or column key -> why the field it names is not in the dictionary (these are
+    not refused at load: the rules needing them are errors on the night)."""
+    named = [(f"roles.{role}", ref.field) for role, ref in profile.roles.items()]
+    named += [(f"columns.{c.name}", c.field) for c in profile.columns if c.field]
+    return {key: (f"registry profile {profile.source}: {key} names field {name!r}, which "
+                  "the data dictionary does not have")
+            for key, name in named if name not in schema.fields}
 
 
 def schema_from_snapshot(metadata: Sequence[Mapping[str, Any]],

@@ -11,7 +11,12 @@ import pytest
 from registry.profile import Profile, ProfileError, load_profile, parse_profile
 from registry.quality.prepare import prepare
 from registry.sandbox import dictionary
-from registry.schema import SchemaError, build_schema, schema_from_snapshot
+from registry.schema import (
+    SchemaError,
+    build_schema,
+    missing_profile_fields,
+    schema_from_snapshot,
+)
 from registry.tidy import KEY_COLUMNS, tidy
 from tests import anti_mda5
 
@@ -233,6 +238,6 @@ def test_malformed_profiles_are_one_line_naming_the_key(tmp_path: Path, text: st
 
 def test_the_anti_mda5_profile_fits_its_dictionary() -> None:
     s = anti_mda5.schema(dictionary.metadata())
-    assert s.profile is not None and s.profile.missing_fields(s) == {}
+    assert s.profile is not None and missing_profile_fields(s.profile, s) == {}
     assert s.frames()["icu_stays"] == "icu_stay"
     assert parse_profile({"registry": {"name": "a"}}).columns == ()

@@ -18,6 +18,7 @@ import pytest
 from registry.quality import validate
 from registry.quality.lifecycle import age_flags
 from registry.quality.stage import validate_snapshots
+from registry.run import run_frames
 from registry.sandbox.dictionary import metadata
 from registry.settings import load_settings
 from registry.store import Store
@@ -119,7 +120,9 @@ def test_two_nights_through_the_store_keep_both_blocking_flags_open(settings) ->
                 "paris", records, metadata=meta,
                 details={"repeating_forms": [{"form_name": f} for f in anti_mda5.REPEATING]})
             run_id = store.start_run("validate")
-            counts = validate_snapshots(settings, store, run_id, {"paris": snap.id})
+            used = {"paris": snap.id}
+            frames, meta = run_frames(store, used, settings.profile)
+            counts = validate_snapshots(settings, store, run_id, used, frames, meta)
             store.finish_run(run_id, "succeeded", 0)
             flags = [f for f in store.flags(run_id) if f["rule_id"] == RULE]
             statuses.append((counts, sorted((f["record_id"], f["status"]) for f in flags)))
