@@ -33,6 +33,10 @@ def _took(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "-"
     seconds = int((end - start).total_seconds())
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
