@@ -29,6 +29,7 @@ from registry.errors import RegistryError
 from registry.sandbox import api
 from registry.sandbox.clock import Clock, ManualClock, SystemClock
 from registry.sandbox.faults import BAN_MESSAGE, PROXY_PAGE, Faults
+from registry.sandbox.folder import read_folder
 from registry.sandbox.formats import Reply, error_reply, text_reply
 from registry.sandbox.project import Project, Tokens
 
@@ -229,6 +230,14 @@ class SandboxServer:
         self.host, self._port = host, port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_folder(cls, path: Any, *, host: str = "127.0.0.1", port: int = 0,
+                    clock: Clock | None = None, rate_limit: int = 0) -> SandboxServer:
+        """A server for the project kept in folder `path` (see `registry.sandbox.folder`);
+        a missing or unreadable file is a `FolderError` naming it."""
+        project = Project.from_folder(read_folder(path), clock=clock or SystemClock())
+        return cls(project=project, host=host, port=port, rate_limit=rate_limit)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> SandboxServer:
