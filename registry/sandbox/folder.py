@@ -89,14 +89,22 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FolderError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
+        header = [h.strip() for h in next(reader)]
+        rows = [dict(zip(header, row, strict=True)) if len(row) == len(header)
+                else _ragged(path, header, row, n) for n, row in enumerate(reader, start=2)]
+    except StopIteration:
+        raise FolderError(f"{path}: empty file (a header row is needed)") from None
     except csv.Error as exc:
         raise FolderError(f"{path}: not a CSV file the sandbox can read ({exc})") from exc
-    if reader.fieldnames is None:
-        raise FolderError(f"{path}: empty file (a header row is needed)")
-    return rows
+    return [r for r in rows if any(r.values())]  # a trailing blank line is no row
+
+
+def _ragged(path: Path, header: list[str], row: list[str], line: int) -> dict[str, str]:
+    if len(row) > len(header) and any(row[len(header):]):
+        raise FolderError(f"{path}: row {line} has {len(row)} cells for {len(header)} columns")
+    return dict(zip(header, (row + [""] * len(header))[:len(header)], strict=True))
 
 
 def _optional(path: Path) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ from registry.errors import RegistryError
 from registry.sandbox import api
 from registry.sandbox.clock import Clock, ManualClock, SystemClock
 from registry.sandbox.faults import BAN_MESSAGE, PROXY_PAGE, Faults
-from registry.sandbox.folder import read_folder
+from registry.sandbox.folder import ProjectFolder, read_folder
 from registry.sandbox.formats import Reply, error_reply, text_reply
 from registry.sandbox.project import Project, Tokens
 
@@ -213,6 +213,7 @@ class SandboxServer:
     """A REDCap-compatible API for one sandbox project, on loopback, in a thread.
 
     `SandboxServer(registry)` takes a `SyntheticRegistry` (or a ready `Project`);
+    `SandboxServer.from_folder(path)` serves a project kept as files;
     `start()`/`stop()` or `with SandboxServer(...) as server:`; then `server.url`
     (ends `/api/`), `server.tokens.project`, `server.tokens["paris"]`,
     `server.project`, `server.faults`, `server.clock`.
@@ -225,6 +226,7 @@ class SandboxServer:
             raise ValueError("give a registry or a project, not both")
         self.clock: Clock = clock or (project.clock if project else SystemClock())
         self.registry = registry
+        self.folder: ProjectFolder | None = None  # set by `from_folder`
         self.project = project or Project.from_registry(registry, clock=self.clock)
         self.faults = Faults(rate_limit)
         self.host, self._port = host, port
@@ -236,8 +238,11 @@ class SandboxServer:
                     clock: Clock | None = None, rate_limit: int = 0) -> SandboxServer:
         """A server for the project kept in folder `path` (see `registry.sandbox.folder`);
         a missing or unreadable file is a `FolderError` naming it."""
-        project = Project.from_folder(read_folder(path), clock=clock or SystemClock())
-        return cls(project=project, host=host, port=port, rate_limit=rate_limit)
+        folder = read_folder(path)
+        project = Project.from_folder(folder, clock=clock or SystemClock())
+        server = cls(project=project, host=host, port=port, rate_limit=rate_limit)
+        server.folder = folder
+        return server
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> SandboxServer:

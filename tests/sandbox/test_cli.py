@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,42 @@ def test_written_settings_reach_every_site_in_process(sandbox, tmp_path):
         dags = {sandbox.project.records[r["record_id"]].dag
                 for r in project.export_records(fields=["record_id"])}
         assert dags == {site.dag}
+
+
+CLASSIC = REPO / "tests" / "scenarios" / "classic"
+
+
+def test_serve_a_project_folder_and_write_its_settings(tmp_path):
+    """`--project DIR`: the folder's project is served; --write-settings gives one site (no
+    DAGs), its token file, the default severities and a starting profile to complete."""
+    settings_path = tmp_path / "conf" / "settings.toml"
+    proc, lines = _start(["--port", "0", "--project", str(CLASSIC),
+                          "--write-settings", str(settings_path)], tmp_path)
+    try:
+        assert lines[0].endswith(f"(8 records, 0 DAGs, project {CLASSIC})")
+        settings = load_settings(settings_path)
+        assert [(s.name, s.dag) for s in settings.sites] == [
+            ("classic_scenario_one_row_per_record", None)]
+        assert settings.studies == ()
+        assert settings.quality.suites == settings_path.parent / "expectations"
+        assert (settings.quality.suites / "_dictionary.json").exists()
+        project = redcap.Project(settings.sites[0].url, settings.sites[0].token().reveal())
+        assert len(project.export_records(fields=["record_id"])) == 8
+        profile = tomllib.loads((settings_path.parent / "profile.toml").read_text())
+        assert profile["patient"] == {"form": "demographics"}
+        assert profile["roles"] == {"birth": "dob", "entry": "enrol_date",
+                                    "last_follow_up": "last_contact", "death": "death_date"}
+    finally:
+        assert _stop(proc)[0] == 0
+
+
+def test_a_bad_project_folder_is_one_line_and_non_zero(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "dictionary.csv").write_text("field_name,form_name,field_type\n"
+                                                   "record_id,f,text\n")
+    done = subprocess.run([sys.executable, "-m", "registry", "sandbox", "--port", "0",
+                           "--project", str(tmp_path / "p")], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (f"registry: {tmp_path / 'p' / 'records.csv'}: missing (a project "
+                           "folder needs dictionary.csv and records.csv)\n")
