@@ -100,3 +100,20 @@ def test_columns_the_dictionary_lacks_are_set_aside(tmp_path):
     with SandboxServer.from_folder(folder) as server:
         row = redcap.Project(server.url, server.tokens.project).export_records(records=["1"])[0]
     assert "old_field" not in row and row["dob"] == "1958-07-21"
+
+
+def test_fault_knobs_work_on_a_folder_project():
+    """The admin door drives a folder project's server as it does the synthetic one."""
+    import requests
+
+    with SandboxServer.from_folder(CLASSIC) as server:
+        admin = redcap.Project(server.url, server.tokens.project)
+        reply = requests.post(server.admin_url + "faults", json={
+            "kind": "status", "status": 503, "content": "record"}, timeout=5)
+        assert reply.status_code == 200
+        assert requests.post(server.url, data={"token": server.tokens.project,
+                                               "content": "record", "format": "json"},
+                             timeout=5).status_code == 503
+        assert len(admin.export_records(fields=["record_id"])) == 8  # spent after one
+        server.faults.add("drop_rows", content="record", fraction=0.5, seed=1)
+        assert len(admin.export_records(fields=["record_id"])) == 4
