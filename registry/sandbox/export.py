@@ -22,12 +22,10 @@ repeat row is exported only when a column of its form is requested.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from registry.sandbox.records import StoredRecord
 from registry.sandbox.schema import Column, Schema, labels_for
-
-if TYPE_CHECKING:
-    from registry.sandbox.project import StoredRecord
 
 __all__ = ["ExportOptions", "export_rows"]
 

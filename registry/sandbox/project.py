@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,36 +26,15 @@ from registry.sandbox.clock import Clock, SystemClock
 from registry.sandbox.design import Design
 from registry.sandbox.export import ExportOptions, export_rows
 from registry.sandbox.folder import ProjectFolder
+from registry.sandbox.records import RowKey, StoredRecord, natural_key, row_key
 from registry.sandbox.schema import Column, Schema
 
 __all__ = ["LogEntry", "Project", "RowKey", "Scope", "StoredRecord", "Tokens", "natural_key",
            "row_key"]
 
-_DIGITS = re.compile(r"(\d+)")
 _INTEGER = re.compile(r"^\d+$")
 _DAG_KEY = "redcap_data_access_group"
 _SPECIAL = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance", _DAG_KEY)
-#: (event, repeat form, instance): `(event, "", None)` is an event's base row.
-RowKey = tuple[str, str, int | None]
-
-
-def natural_key(record_id: str) -> tuple[tuple[int, int | str], ...]:
-    """Case-insensitive natural sort key: "2" < "10" < "10-1" < "a" < "B" (REDCap sorts
-    record names with PHP's natcasesort)."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower())
-                 for p in _DIGITS.split(record_id) if p)
-
-
-def row_key(design: Design, row: Mapping[str, Any]) -> RowKey:
-    """Where a flat row belongs: its event (longitudinal), repeat form and instance."""
-    event = str(row.get("redcap_event_name", "") or "") if design.longitudinal else ""
-    form = str(row.get("redcap_repeat_instrument", "") or "")
-    raw = str(row.get("redcap_repeat_instance", "") or "")
-    if design.is_repeating_event(event):
-        return (event, "", int(raw or 1))
-    if form:
-        return (event, form, int(raw or 1))
-    return (event, "", None)
 
 
 @dataclass(frozen=True)
@@ -81,21 +60,6 @@ class Tokens:
         out = {f"{prefix}PROJECT": self.project}
         out.update({f"{prefix}{dag.upper()}": tok for dag, tok in self.by_dag.items()})
         return out
-
-
-@dataclass
-class StoredRecord:
-    """One record: the non-empty values of each of its rows, and when its data changed."""
-
-    record_id: str
-    dag: str
-    rows: dict[RowKey, dict[str, str]] = field(default_factory=dict)
-    changes: list[datetime] = field(default_factory=list)
-
-    @property
-    def base(self) -> dict[str, str]:
-        """The base row of a classic project (empty if none)."""
-        return self.rows.get(("", "", None), {})
 
 
 @dataclass(frozen=True)
