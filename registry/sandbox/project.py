@@ -159,7 +159,8 @@ class Project:
                 rec.dag = str(row[_DAG_KEY])
             values = {k: str(v) for k, v in row.items()
                       if v not in ("", None) and k in columns and k != id_field}
-            rec.rows.setdefault(row_key(self.design, row), {}).update(values)
+            rec.rows.setdefault(row_key(self.design, row), {}).update(_drop_gray(values,
+                                                                                 columns))
         self._sorted = None
 
     def _default_info(self) -> dict[str, Any]:
@@ -373,6 +374,19 @@ class Project:
                 continue
             out.append(e.as_row())
         return out
+
+
+def _drop_gray(values: dict[str, str], columns: Mapping[str, Column]) -> dict[str, str]:
+    """An exported row shows `<form>_complete` 0 for a form never saved (REDCap's gray
+    icon) as for one saved Incomplete; with no other value on the form it was never
+    saved, so nothing is stored (and exportBlankForGrayFormStatus blanks it again)."""
+    gray = [k for k, v in values.items() if v == "0" and columns[k].kind == "complete"]
+    if not gray:
+        return values
+    saved = {columns[k].form for k, v in values.items()
+             if columns[k].kind != "complete" and not (columns[k].kind == "checkbox"
+                                                       and v == "0")}
+    return {k: v for k, v in values.items() if k not in gray or columns[k].form in saved}
 
 
 def _new_token() -> str:

@@ -15,6 +15,7 @@ import pytest
 import redcap
 
 from registry.sandbox.cli import write_private
+from registry.sandbox.server import SandboxServer
 from registry.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,3 +171,22 @@ def test_a_bad_project_folder_is_one_line_and_non_zero(tmp_path):
     assert done.returncode == 2
     assert done.stderr == (f"registry: {tmp_path / 'p' / 'records.csv'}: missing (a project "
                            "folder needs dictionary.csv and records.csv)\n")
+
+
+def test_written_settings_for_a_dag_folder_project_have_one_site_per_dag(tmp_path):
+    from registry.sandbox.cli import write_sandbox_settings
+
+    with SandboxServer.from_folder(REPO / "tests" / "scenarios" / "dags") as server:
+        write_sandbox_settings(server, tmp_path / "settings.toml")
+        settings = load_settings(tmp_path / "settings.toml")
+        assert [(s.name, s.label, s.dag) for s in settings.sites] == [
+            ("hpital_nord_lille", "Hôpital Nord (Lille)", "hpital_nord_lille"),
+            ("universittskliniku", "Universitätsklinikum Köln", "universittskliniku"),
+            ("ospedale_san_raffa", "Ospedale San Raffaele – Milano", "ospedale_san_raffa")]
+        for site in settings.sites:
+            project = redcap.Project(site.url, site.token().reveal())
+            ids = {r["record_id"] for r in project.export_records(fields=["record_id"])}
+            assert ids and {server.project.records[i].dag for i in ids} == {site.dag}
+        profile = tomllib.loads((tmp_path / "profile.toml").read_text())
+        assert profile["patient"] == {"form": "intake"}
+        assert profile["registry"]["title"] == "DAG scenario: three hospitals"

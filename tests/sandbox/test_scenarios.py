@@ -46,9 +46,8 @@ def _admin(server: SandboxServer) -> redcap.Project:
 
 
 def test_every_scenario_has_a_readme_saying_what_it_exercises():
+    assert sorted(SMALL + ["wide"]) == sorted(SCENARIOS)
     for name in SCENARIOS:
-        if not (SCENARIO_DIR / name).is_dir():
-            continue  # still to be written
         text = (SCENARIO_DIR / name / "README.md").read_text(encoding="utf-8")
         assert "What it exercises" in text and "REDCap facts it relies on" in text, name
 
@@ -128,13 +127,31 @@ def test_dag_tokens_see_only_their_records(scenario):
 
 
 def test_reimporting_the_export_changes_nothing(scenario, tmp_path):
-    """REDCap checks only changed values: the export, messy values and all, imports back
-    into a fresh copy without error, and no record is logged as edited."""
+    """REDCap checks only changed values: the export (gray form statuses blank, as that
+    flag is meant for), messy values and all, imports back into a fresh copy without
+    error, and no record is logged as edited."""
     folder, _ = scenario
     with SandboxServer.from_folder(folder) as fresh:
         admin = _admin(fresh)
-        rows = admin.export_records(format_type="csv")
+        rows = admin.export_records(format_type="csv", export_blank_for_gray_form_status=True)
         reply = admin.import_records(rows, import_format="csv")
         assert reply == {"count": len(fresh.project.records)}
         assert admin.export_logging(log_type="record_edit") == []
         assert json_rows(admin) == json_rows(_admin(fresh))
+
+
+def test_reimporting_a_plain_export_saves_the_gray_forms_as_incomplete():
+    """Without exportBlankForGrayFormStatus a never-saved form exports `_complete` 0, and
+    importing that back stores the 0 (REDCap compares with the stored value, blank)."""
+    with SandboxServer.from_folder(scenario_path("classic")) as fresh:
+        admin = _admin(fresh)
+        assert admin.export_records(records=["5"], export_blank_for_gray_form_status=True)[
+            0]["demographics_complete"] == ""
+        admin.import_records(admin.export_records(format_type="csv"), import_format="csv")
+        edits = admin.export_logging(log_type="record_edit")
+        assert [(e["record"], e["details"]) for e in edits] == [
+            ("5", "demographics_complete = '0', baseline_labs_complete = '0', "
+                  "outcome_complete = '0'"),
+            ("4", "baseline_labs_complete = '0'")]
+        assert admin.export_records(records=["5"], export_blank_for_gray_form_status=True)[
+            0]["demographics_complete"] == "0"
