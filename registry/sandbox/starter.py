@@ -83,11 +83,15 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
         "[reports]", 'dir = "var/reports"', "",
     ]
     if synthetic:
-        lines += ["[quality]", f"suites = {_q(str(_REPO / 'expectations'))}", "",
+        lines += ["[registry]",
+                  f"profile = {_q(str(_REPO / 'registries' / 'anti_mda5' / 'profile.toml'))}",
+                  "",
+                  "[quality]", f"suites = {_q(str(_REPO / 'expectations'))}", "",
                   "[[studies]]", f"spec = {_q(str(_REPO / 'analyses' / 'jak_cni.toml'))}", ""]
     else:
-        lines += ["# The registry profile (profile.toml, beside this file) is a starting point",
-                  "# to complete: REDCap cannot say which fields play which roles.",
+        lines += ["# profile.toml (beside this file) is a starting point to complete: REDCap",
+                  "# cannot say which fields play which roles.",
+                  "[registry]", 'profile = "profile.toml"', "",
                   "[quality]", 'suites = "expectations"', ""]
     sites = [(d["unique_group_name"], d["data_access_group_name"], d["unique_group_name"])
              for d in project.dags]
@@ -121,25 +125,41 @@ def profile_text(project: Project) -> str:
         f"# Starting registry profile for {title}, written by `registry sandbox`.",
         "# REDCap cannot say what follows: check every line, complete the roles your",
         "# suites and studies use, and delete what does not apply. The format is in",
-        '# docs/design.md ("The registry profile").', "",
+        '# docs/design.md ("The registry\'s shape").', "",
         "[registry]", f"name = {_q(_slug(title))}", f"title = {_q(title)}", "",
         "[patient]                     # the form holding one row of patient-level facts",
-        f"form = {_q(patient)}", "",
-        "[frames]                      # frame name = form; forms not listed keep their name",
+        f"form = {_q(patient)}",
     ]
+    event = _event_for(project, patient)
+    lines += [f"event = {_q(event)}             # the form is on several events of one arm"
+              ] if event else []
+    lines += ["", "[frames]                      # frame name = form; unlisted forms keep "
+                  "their name"]
     lines += [f"# {f} = {_q(f)}" for f in schema.forms]
     lines += ["", "[roles]                       # the fields playing the roles suites and "
                   "studies use"]
     dates = _date_fields(project)
     for role, hints in _ROLE_HINTS.items():
-        guess = next((m["field_name"] for m in dates
+        guess = next((m for m in dates
                       if any(h in (m["field_name"] + " " + m["field_label"]).lower()
                              for h in hints)), None)
-        if guess:
-            lines.append(f"{role} = {_q(guess)}    # guessed from its name: check it")
-        else:
+        if guess is None:
             lines.append(f'# {role} = ""               # no date field looks like it')
+            continue
+        name, where = guess["field_name"], _event_for(project, guess["form_name"])
+        ref = (f"{{ field = {_q(name)}, event = {_q(where)} }}" if where else _q(name))
+        lines.append(f"{role} = {ref}    # guessed from its name: check it")
     return "\n".join(lines) + "\n"
+
+
+def _event_for(project: Project, form: str) -> str:
+    """The first event holding `form` when it is on several events of one arm, else
+    `""`: where a profile must say which event it means."""
+    design = project.design
+    arms = [e.arm for e in design.events if design.designated(form, e.unique_name)]
+    if len(arms) == len(set(arms)):
+        return ""
+    return next(e.unique_name for e in design.events if design.designated(form, e.unique_name))
 
 
 _DICTIONARY_DEFAULTS = {

@@ -155,3 +155,26 @@ def test_reimporting_a_plain_export_saves_the_gray_forms_as_incomplete():
             ("4", "baseline_labs_complete = '0'")]
         assert admin.export_records(records=["5"], export_blank_for_gray_form_status=True)[
             0]["demographics_complete"] == "0"
+
+
+def test_the_starting_profile_is_a_valid_profile_for_every_scenario(scenario, tmp_path):
+    """`--write-settings`' profile.toml loads (registry.profile) and passes the schema's
+    checks against the project's own exports (registry.schema.build_schema)."""
+    from registry.profile import load_profile
+    from registry.sandbox.starter import write_sandbox_settings
+    from registry.schema import build_schema
+
+    folder, server = scenario
+    write_sandbox_settings(server, tmp_path / "settings.toml")
+    profile = load_profile(tmp_path / "profile.toml")
+    admin = _admin(server)
+    longitudinal = admin.is_longitudinal
+    build_schema(admin.export_metadata(), project_info=admin.export_project_info(),
+                 events=admin.export_events() if longitudinal else (),
+                 arms=admin.export_arms() if longitudinal else (),
+                 form_event_mapping=admin.export_instrument_event_mappings()
+                 if longitudinal else (),
+                 repeating=admin.export_repeating_instruments_events()
+                 if server.project.design.has_repeating else (),
+                 instruments=admin.export_instruments(), profile=profile)
+    assert profile.patient is not None and profile.patient.form in server.project.schema.forms
