@@ -30,6 +30,7 @@ __all__ = ["profile_text", "settings_text", "token_file_text", "write_private",
            "write_sandbox_settings"]
 
 _REPO = Path(__file__).resolve().parents[2]
+_ANTI_MDA5 = _REPO / "registries" / "anti_mda5"  # the synthetic registry's folder
 # role -> words that, in a date field's name or label, suggest it plays the role
 _ROLE_HINTS = {
     "birth": ("birth", "dob", "naissance"),
@@ -83,11 +84,10 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
         "[reports]", 'dir = "var/reports"', "",
     ]
     if synthetic:
-        lines += ["[registry]",
-                  f"profile = {_q(str(_REPO / 'registries' / 'anti_mda5' / 'profile.toml'))}",
-                  "",
-                  "[quality]", f"suites = {_q(str(_REPO / 'expectations'))}", "",
-                  "[[studies]]", f"spec = {_q(str(_REPO / 'analyses' / 'jak_cni.toml'))}", ""]
+        lines += ["[registry]", f"profile = {_q(str(_ANTI_MDA5 / 'profile.toml'))}", "",
+                  "[quality]", f"suites = {_q(str(_ANTI_MDA5 / 'expectations'))}", "",
+                  "[[studies]]", f"spec = {_q(str(_ANTI_MDA5 / 'studies' / 'jak_cni.toml'))}",
+                  ""]
     else:
         lines += ["# profile.toml (beside this file) is a starting point to complete: REDCap",
                   "# cannot say which fields play which roles.",
