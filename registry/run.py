@@ -195,6 +195,7 @@ def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Frames, list
     DAG-per-site project all sites share it; with a project per site the sites are
     expected to share one dictionary.
     """
+    from registry.snapshot_frames import snapshot_frame
     from registry.tidy import tidy
 
     if not snapshots:
@@ -203,7 +204,7 @@ def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Frames, list
     metadata = next((m for m in map(store.snapshot_metadata, newest_first) if m), None)
     if not metadata:
         raise AnalysisInputError("the snapshots hold no data dictionary; pull again")
-    rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
+    rows_by_site = {site: snapshot_frame(store, sid) for site, sid in sorted(snapshots.items())}
     return tidy(rows_by_site, metadata), metadata
 
 

@@ -63,9 +63,14 @@ class Frames:
     forms: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]]]) -> pd.DataFrame:
+def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]] | pd.DataFrame]
+               ) -> pd.DataFrame:
     parts = []
     for site, rows in rows_by_site.items():
+        if isinstance(rows, pd.DataFrame):  # already a table (`snapshot_frames`)
+            if len(rows):
+                parts.append(rows.assign(__site=site))
+            continue
         if not rows:
             continue
         keys = tuple(rows[0])
@@ -156,14 +161,15 @@ def _form_frame(
 
 
 def tidy(
-    rows_by_site: Mapping[str, Sequence[Mapping[str, object]]],
+    rows_by_site: Mapping[str, Sequence[Mapping[str, object]] | pd.DataFrame],
     metadata: Sequence[Mapping[str, str]],
     repeating: Collection[str] | None = None,
 ) -> Frames:
     """Split flat REDCap rows (per site) into typed frames, one per form.
 
     `rows_by_site` maps a site name to its flat export rows (dicts of strings, `""`
-    empty; `redcap_repeat_instance` may be an int or a string). `metadata` is the data
+    empty; `redcap_repeat_instance` may be an int or a string), or to a data frame of
+    them (`registry.snapshot_frames`). `metadata` is the data
     dictionary. `repeating` names the repeating forms; by default the registry's three
     plus any form seen as a `redcap_repeat_instrument`. Rows of a repeating form whose
     every field is empty are dropped; `<form>_complete` columns are not kept.
