@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint check-system clean
+.PHONY: demo test test-slow lint bench check-system clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,11),(3,12)) else "registry needs Python 3.11 or 3.12")'
@@ -30,6 +30,11 @@ test: check-system $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m slow -q
+
+# The whole-run benchmarks at 1x, 10x and 100x; rows appended to benchmarks/RESULTS.md.
+# 1000x (234,000 patients, 20 sites) too with  make bench BENCH_ARGS=--with-1000
+bench: check-system $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry analyses tests benchmarks
