@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
     parser.add_argument("--with-1000", action="store_true", help="also 1000x over 20 sites")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument("--sites", type=int, default=None,
+                        help="sites (default: 10, and 20 at 1000x)")
     parser.add_argument("--seed-repeats", default=None,
                         help="re-drawn matchings per night (default: the study's)")
     args = parser.parse_args()
@@ -72,7 +74,7 @@ def main() -> None:
     rows: list[str] = []
     extra = ["--seed-repeats", args.seed_repeats] if args.seed_repeats else []
     for scale in scales:
-        sites = "20" if scale >= 1000 else "10"
+        sites = str(args.sites or (20 if scale >= 1000 else 10))
         nights = _run("nightly_scale.py", "--scale", f"{scale:g}", "--sites", sites, *extra)
         for n in nights:
             stages = ", ".join(f"{k} {v:g}" for k, v in n["stages"].items())

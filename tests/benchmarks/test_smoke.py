@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks"
 
 SCRIPTS = {
-    "bench.py": ["--scales", "0.1", "--no-write", "--seed-repeats", "2"],
+    "bench.py": ["--scales", "0.1", "--sites", "2", "--no-write", "--seed-repeats", "2"],
     "pull_scale.py": ["--patients", "40", "--sites", "2", "--json"],
     "sandbox_export.py": ["--patients", "30", "--batch", "10", "--in-process"],
     "store_growth.py": ["--big", "30", "--patients", "20", "--nights", "2"],
