@@ -60,8 +60,7 @@ def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,
     lines = ["[store]", f"url = {q('sqlite:///' + str(tmp / 'registry.sqlite'))}",
              "[reports]", f"dir = {q(str(tmp / 'reports'))}",
              "[run]", f"lock_file = {q(str(tmp / 'registry.lock'))}",
-             "[quality]", f"suites = {q(str(repo / 'expectations'))}",
-             "[[studies]]", f"spec = {q(str(repo / 'analyses' / 'jak_cni.toml'))}"]
+             *_registry_lines(repo)]
     if rpm is not None:
         lines += ["[pull]", f"requests_per_minute = {rpm}"]
     for name, label in sandbox.dags:
@@ -69,6 +68,18 @@ def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,
         lines += ["[[sites]]", f"name = {q(name)}", f"label = {q(label)}",
                   f"url = {q(sandbox.url)}", f"dag = {q(name)}", f"token_env = {q(env)}"]
     return "\n".join(lines) + "\n"
+
+
+def _registry_lines(repo: Path) -> list[str]:
+    """The synthetic registry's profile, suites and study, wherever the timed tree keeps
+    them (older trees had no profile and kept them at the top)."""
+    q, folder = json.dumps, repo / "registries" / "anti_mda5"
+    if folder.is_dir():
+        return ["[registry]", f"profile = {q(str(folder / 'profile.toml'))}",
+                "[quality]", f"suites = {q(str(folder / 'expectations'))}",
+                "[[studies]]", f"spec = {q(str(folder / 'studies' / 'jak_cni.toml'))}"]
+    return ["[quality]", f"suites = {q(str(repo / 'expectations'))}",
+            "[[studies]]", f"spec = {q(str(repo / 'analyses' / 'jak_cni.toml'))}"]
 
 
 def _cpu() -> float:

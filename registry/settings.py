@@ -126,7 +126,9 @@ class PullSettings:
 
 @dataclass(frozen=True)
 class QualitySettings:
-    suites: Path = Path("expectations")
+    #: The folder of the registry's domain suites (and its `_dictionary.json`); None:
+    #: only the checks derived from the data dictionary run.
+    suites: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class Settings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     studies: tuple[Path, ...] = ()
     log_file: Path | None = None
+    #: The registry profile (what REDCap cannot say: frames, roles, cross-form columns);
+    #: None: pull, the dictionary checks, flags and site reports still work.
+    profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
 
     def site(self, name: str) -> Site:
@@ -297,7 +302,8 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     base = path.resolve().parent
 
     _Reader(path, data, "", {"store", "reports", "sites", "pull", "quality", "studies", "log",
-                             "run"})
+                             "run", "registry"})
+    registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
     reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
@@ -346,14 +352,17 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         studies.append(_relative(base, spec))
 
     log_file = log.get("file", str)
+    profile = registry.get("profile", str)
+    suites = quality.get("suites", str)
     return Settings(
         path=path,
         store=StoreSettings(url=_sqlite_relative(base, store_url)),
         reports_dir=_relative(base, reports.get("dir", str, "var/reports")),
         sites=sites,
         pull=pull_settings,
-        quality=QualitySettings(suites=_relative(base, quality.get("suites", str, "expectations"))),
+        quality=QualitySettings(suites=_relative(base, suites) if suites else None),
         studies=tuple(studies),
         log_file=_relative(base, log_file) if log_file else None,
+        profile=_relative(base, profile) if profile else None,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
     )

@@ -11,8 +11,8 @@ site per call (at the default pace, 0.2 s each) and lengthens the REDCap admin's
   information, the DAG list, the id-only record exports (all ids, or those changed
   since a time) and the log of deletions since a time;
 - **per project** (`project_id` of the project information, on one server): the data
-  dictionary and the repeating setup, which are the project's design and the same for
-  every user of it;
+  dictionary, the repeating setup, the instruments and, on a longitudinal project, its
+  events, arms and form-event mapping: the project's design, the same for every user;
 - **per server** (the API URL): REDCap's version.
 
 Only answers are kept, never a failure: a site whose call failed is asked again by the
@@ -106,6 +106,18 @@ class SharedClient(RedcapClient):
 
     def repeating_forms(self) -> list[dict[str, Any]]:
         return self._shared(self._project_key("repeatingFormsEvents"), super().repeating_forms)
+
+    def instruments(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("instrument"), super().instruments)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("event"), super().events)
+
+    def arms(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("arm"), super().arms)
+
+    def form_event_mapping(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("formEventMapping"), super().form_event_mapping)
 
     def version(self) -> str | None:
         return self._shared(("server", self.site.url, "version"), super().version)

@@ -16,7 +16,7 @@ from registry.settings import Site
 from registry.store import Store
 from tests.redcap.pull_support import import_rows, settings_for
 
-PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "dag")
+PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeyp
         assert {c: calls[c] for c in PROJECT_CALLS} == dict.fromkeys(PROJECT_CALLS, 1)
         batches = sum(o.stats["batches"] for o in first)
         assert calls["record"] == 1 + batches  # one id list for the three sites
-        assert [o.stats["shared_answers"] for o in first] == [0, 6, 6]
+        assert [o.stats["shared_answers"] for o in first] == [0, 7, 7]
 
         served.clock.advance(hours=20)
         edited = sorted(served.project.records)[:: 40]
@@ -75,7 +75,8 @@ def test_dag_tokens_share_the_project_design_not_their_own_answers(served, tmp_p
     n = len(outcomes)
     # the dictionary, repeating setup and version are the project's; each token asks
     # which project it is on, whether it may list DAGs, and its own DAG's ids
-    assert (calls["metadata"], calls["repeatingFormsEvents"], calls["version"]) == (1, 1, 1)
+    assert (calls["metadata"], calls["repeatingFormsEvents"], calls["instrument"],
+            calls["version"]) == (1, 1, 1, 1)
     assert (calls["project"], calls["dag"]) == (n, n)
     assert calls["record"] == n + sum(o.stats["batches"] for o in outcomes)
 
