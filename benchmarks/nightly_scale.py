@@ -47,11 +47,14 @@ def _repo() -> Path:
 
 
 def _run_nightly() -> Any:
-    try:
-        from registry.run import run_nightly
-    except ImportError:  # before the run module existed (to time older versions)
-        from registry.nightly import run_nightly  # type: ignore[no-redef]
-    return run_nightly
+    import importlib
+
+    import registry
+
+    # the timed tree's own module (an older tree had registry/nightly.py, not run.py)
+    here = Path(registry.__file__).resolve().parent
+    name = "registry.run" if (here / "run.py").is_file() else "registry.nightly"
+    return importlib.import_module(name).run_nightly
 
 
 def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,

@@ -12,9 +12,9 @@ import pytest
 
 from registry.pulling import pull_all
 from registry.redcap.client import RedcapClient
-from registry.settings import Site
 from registry.store import Store
 from tests.redcap.pull_support import import_rows, settings_for
+from tests.redcap.test_pull_sandbox import _dag_sites
 
 PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
 
@@ -32,17 +32,8 @@ def calls(monkeypatch) -> Counter:
     return seen
 
 
-def _sites(server, monkeypatch, *, dag_tokens: bool) -> list[Site]:
-    sites = []
-    for dag in server.project.dag_ids:
-        env = f"SHARED_TOKEN_{dag.upper()}" if dag_tokens else "SHARED_TOKEN"
-        monkeypatch.setenv(env, server.tokens[dag] if dag_tokens else server.tokens.project)
-        sites.append(Site(name=dag, url=server.url, token_env=env, dag=dag))
-    return sites
-
-
 def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeypatch, calls):
-    settings = settings_for(tmp_path, _sites(served, monkeypatch, dag_tokens=False))
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=False))
     with Store.open(settings.store.url) as store:
         first = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok for o in first), [o.error for o in first]
@@ -68,7 +59,7 @@ def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeyp
 
 def test_dag_tokens_share_the_project_design_not_their_own_answers(served, tmp_path,
                                                                     monkeypatch, calls):
-    settings = settings_for(tmp_path, _sites(served, monkeypatch, dag_tokens=True))
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=True))
     with Store.open(settings.store.url) as store:
         outcomes = pull_all(settings, store, clock=served.clock.now)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
@@ -82,7 +73,7 @@ def test_dag_tokens_share_the_project_design_not_their_own_answers(served, tmp_p
 
 
 def test_a_failed_answer_is_not_kept_for_the_next_site(served, tmp_path, monkeypatch, calls):
-    settings = settings_for(tmp_path, _sites(served, monkeypatch, dag_tokens=False))
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=False))
     served.faults.add("status", status=403, content="metadata", count=1)
     with Store.open(settings.store.url) as store:
         outcomes = pull_all(settings, store, clock=served.clock.now)
