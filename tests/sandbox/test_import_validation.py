@@ -249,3 +249,36 @@ def test_dag_members_import_rules(serve):
     koln = redcap.Project(server.url, server.tokens["universittskliniku"])
     assert [r["record_id"] for r in koln.export_records(fields=["record_id"])] == [
         "2", "702-1", "702-2"]
+
+
+def test_repeating_form_fields_must_come_on_their_own_rows(serve):
+    """`Records::saveData`: a repeating form's field on a base row, or another form's
+    field on a repeat row, is refused per field."""
+    project = serve("repeating")
+    assert _refused(project, [{"record_id": "3", "med_name": "Aspirin"}]) == [
+        "\"3\",\"med_name\",\"Aspirin\",\"This field ('med_name') exists on a Repeating "
+        "Instrument named 'medications'. However, the fields 'redcap_repeat_instance' and/or "
+        "'redcap_repeat_instrument' for this row of data have no value, which are both "
+        "required for importing data into a Repeating Instrument.  You are not allowed to "
+        "import data for this field into a non-repeating instrument.\""]
+    assert _refused(project, [{"record_id": "3", "redcap_repeat_instrument": "medications",
+                               "redcap_repeat_instance": "1", "hosp_icu": "1"}]) == [
+        "\"3\",\"hosp_icu\",\"1\",\"This field ('hosp_icu') does not exist on the Repeating "
+        "Instrument named 'medications'. You are not allowed to import data for this field "
+        "into this Repeating Instrument.\""]
+    project.import_records([{"record_id": "3", "redcap_repeat_instrument": "medications",
+                             "redcap_repeat_instance": "new", "med_name": "Aspirin",
+                             "med_start": "2023-01-01"}])
+    rows = project.export_records(records=["3"], forms=["medications"])
+    assert [(r["redcap_repeat_instance"], r["med_name"]) for r in rows] == [
+        ("", ""), (1, "Aspirin")]
+    label = project.export_records(records=["3"], forms=["medications"],
+                                   raw_or_label="label")[1]
+    assert label["redcap_repeat_instrument"] == "Medications"  # instruments.csv's label
+
+
+def test_records_named_with_spaces_are_exported_and_deleted_by_name(serve):
+    project = serve("text_ids")
+    assert project.delete_records(["B 12", "Émile-3"]) == 2
+    assert [r["subject_code"] for r in project.export_records(fields=["subject_code"])] == [
+        "ABC-001", "abc-002", "abc-010", "x_1", "Z9", "z10"]
