@@ -126,3 +126,17 @@ def test_a_failed_pull_is_one_line_on_stderr_the_log_line_only_in_the_log(settin
     assert len(lines) == 1 and lines[0].startswith("registry pull: site 'paris': "), lines
     log = (settings.parent / "var" / "registry.log").read_text()
     assert "event=pull.failed site=paris" in log
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """`registry --help` (and a refused run) start fast: no rich, pandas, GX or WeasyPrint
+    is imported before a command needs it (benchmarks/cli_startup.py times it)."""
+    code = ("import sys\nfrom registry.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = {'rich', 'pandas', 'numpy', 'great_expectations', 'weasyprint', "
+            "'lifelines', 'sqlalchemy', 'redcap'}\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
