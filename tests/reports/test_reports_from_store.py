@@ -135,7 +135,12 @@ def test_study_report_numbers_are_the_saved_study_json(store, tmp_path: Path):
         assert re.search(re.escape(row), table), (entry["name"], row)
     assert "Lyon: last good snapshot from 24 Nov 2026, 02:00 UTC" in content
     # the issue asks the study report to say why its primary CI is the one it is
-    assert re.search(r"Primary\s+CI:\s+model-based.*covered\s+the\s+true\s+HR", content, re.S)
+    assert re.search(r"its\s+CI\s+carries\s+both\s+the\s+sampling\s+of\s+patients\s+and\s+"
+                     r"the\s+draw\s+of\s+the\s+controls", content)
+    main = saved["analyses"][0]
+    assert re.search(rf"The\s+headline\s+combines\s+{main['n_draws']}\s+re-drawn\s+"
+                     r"matchings", content)
+    assert "Risk-set-matched cohort" in content
     # rebuilt from the store again: the same bytes
     again = study_report_from_store(store, run_id, "jak_cni",
                                     site_labels={"paris": "Paris", "lyon": "Lyon"})
