@@ -116,7 +116,7 @@ class CandidateIndex:
             b = int(np.searchsorted(rec_key, kid, "right"))
             queries = np.flatnonzero(q_key == kid)
             rows, lo, hi = rec_rows[a:b], rec_lo[a:b], rec_hi[a:b]
-            block = min(32, max(8, math.isqrt(max(len(rows), 1))))
+            block = min(16, max(8, math.isqrt(max(len(rows), 1))))
             days = q_day[queries]
             n_blocks = -(-len(rows) // block)
             cum = np.zeros((n_blocks + 1, len(queries)), np.int64)
@@ -154,12 +154,12 @@ class CandidateIndex:
                 hi = np.where(open_ & ~below, mid, hi)
             blk = lo
             r_in = r - key.cum[blk, slot]
-            idx = blk[:, None] * key.block + np.arange(key.block)[None, :]
-            valid = idx < len(key.rows)
-            idx = np.where(valid, idx, 0)
+            idx = (blk[:, None] * key.block + np.arange(key.block)[None, :]).astype(np.int32)
+            np.minimum(idx, len(key.rows) - 1, out=idx)     # past the end: never present
             day = self.q_day[sets[at]][:, None]
-            present = valid & (key.lo[idx] <= day) & (day < key.hi[idx])
-            seen = np.cumsum(present, axis=1)
+            present = (key.lo[idx] <= day) & (day < key.hi[idx])
+            present[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+            seen = np.cumsum(present, axis=1, dtype=np.int16)
             j = np.argmax(seen > r_in[:, None], axis=1)
             out[at] = key.rows[idx[np.arange(len(at)), j]]
         return out

@@ -96,7 +96,7 @@ def _draw_counts(f: DrawFit) -> Counts:
 def _with_control(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of sets with at least one control (a set without one is not counted)."""
     n = rows.groupby("set_id")["exposed"].transform("size")
-    return rows[n > 1]
+    return rows[n > 1].reset_index(drop=True)
 
 
 def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozenset(),
