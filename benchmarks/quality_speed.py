@@ -37,7 +37,7 @@ def main(sizes: list[int]) -> None:
     adapter._run_batch = timed
     for n in sizes:
         reg = generate(GeneratorParams(seed=7, patients=n, error_rate=0.3))
-        frames = tidy(reg.rows_by_site(), reg.metadata)
+        frames = tidy(reg.rows_by_site(), reg.schema())
         rows = sum(len(getattr(frames, k)) for k in (
             "patients", "treatments", "icu_stays", "infections", "outcomes"))
         spent["gx"] = 0.0

@@ -170,8 +170,7 @@ def evaluate(logic: Logic, frame: pd.DataFrame,
     ops = {"=": series.__eq__, "!=": series.__ne__, "<": series.__lt__,
            "<=": series.__le__, ">": series.__gt__, ">=": series.__ge__}
     result = pd.Series(ops[logic.op](literal), index=frame.index).astype("boolean")
-    result[series.isna()] = pd.NA
-    return result
+    return result.mask(series.isna())  # unknown where the value is missing
 
 
 def describe(logic: Logic, dictionary: Mapping[str, Mapping[str, str]]) -> str:

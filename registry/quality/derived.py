@@ -30,7 +30,6 @@ from registry.quality.suites import SEVERITIES, Rule
 __all__ = [
     "CHECKS",
     "DEFAULT_SEVERITY",
-    "FORM_FRAMES",
     "DerivedConfig",
     "add_branching_columns",
     "conformance_failures",
@@ -41,9 +40,6 @@ __all__ = [
     "show_column",
 ]
 
-#: REDCap instrument -> the frame its rows live in.
-FORM_FRAMES = {"baseline": "patients", "treatments": "treatments", "icu_stay": "icu_stays",
-               "infections": "infections", "outcome": "outcomes"}
 CHECKS = ("type", "range", "choices", "required", "hidden")
 DEFAULT_SEVERITY = {"type": "blocking", "range": "blocking", "choices": "blocking",
                     "required": "warning", "hidden": "warning"}
@@ -118,8 +114,12 @@ def _bound(text: str, validation: str, today: dt.date) -> Any:
 
 
 def derive_rules(metadata: Sequence[Mapping[str, str]], *, today: dt.date,
-                 config: DerivedConfig | None = None) -> list[Rule]:
+                 config: DerivedConfig | None = None,
+                 form_frames: Mapping[str, str] | None = None) -> list[Rule]:
     """GX rules (range, choices, required, hidden) for every field of the dictionary.
+
+    `form_frames` maps a form to its frame name (`RegistrySchema.frames()` inverted);
+    a form it does not list is its own frame.
 
     The `type` check has no GX rule: tidy already tried to read each value as its type
     and listed the failures in `conformance`; see `conformance_failures`.
@@ -139,8 +139,8 @@ def derive_rules(metadata: Sequence[Mapping[str, str]], *, today: dt.date,
 
     for i, meta in enumerate(metadata):
         field, form, ftype = meta["field_name"], meta["form_name"], meta["field_type"]
-        frame = FORM_FRAMES.get(form)
-        if frame is None or i == 0 or ftype in ("descriptive", "calc", "file"):
+        frame = (form_frames or {}).get(form, form)
+        if i == 0 or ftype in ("descriptive", "calc", "file"):
             continue  # the record id, calculated and file fields are not entered by hand
         label = _esc(meta.get("field_label") or field)
         validation = meta.get("text_validation_type_or_show_slider_number", "")
@@ -196,7 +196,8 @@ def derive_rules(metadata: Sequence[Mapping[str, str]], *, today: dt.date,
 
 
 def add_branching_columns(prepared: Mapping[str, pd.DataFrame],
-                          metadata: Sequence[Mapping[str, str]]) -> tuple[
+                          metadata: Sequence[Mapping[str, str]],
+                          form_frames: Mapping[str, str] | None = None) -> tuple[
                               dict[str, pd.DataFrame], dict[str, str]]:
     """Add a `show__<field>` column per field with branching logic to its frame.
 
@@ -209,7 +210,7 @@ def add_branching_columns(prepared: Mapping[str, pd.DataFrame],
     added: dict[str, dict[str, pd.Series]] = {}
     for meta in metadata:
         text = meta.get("branching_logic", "").strip()
-        frame_name = FORM_FRAMES.get(meta["form_name"])
+        frame_name = (form_frames or {}).get(meta["form_name"], meta["form_name"])
         if not text or frame_name not in frames:
             continue
         try:
@@ -225,7 +226,8 @@ def add_branching_columns(prepared: Mapping[str, pd.DataFrame],
 
 def conformance_failures(conformance: pd.DataFrame | None,
                          metadata: Sequence[Mapping[str, str]],
-                         config: DerivedConfig | None = None) -> tuple[
+                         config: DerivedConfig | None = None,
+                         form_frames: Mapping[str, str] | None = None) -> tuple[
                              list[dict[str, Any]], list[Rule]]:
     """Failure rows (and their rules) for values tidy could not read as their type."""
     config = config or load_derived_config(None)
@@ -245,7 +247,8 @@ def conformance_failures(conformance: pd.DataFrame | None,
             meta.get("field_type", "")
         label = meta.get("field_label", field) or field
         rule_id = f"dictionary.{base}.type"
-        frame = FORM_FRAMES.get(meta.get("form_name", ""), "patients")
+        form = str(meta.get("form_name", rec.get("form", "")))
+        frame = (form_frames or {}).get(form, form)
         value = rec.get("value", rec.get("raw", ""))
         expected = {"date_ymd": "a date (YYYY-MM-DD)", "integer": "a whole number",
                     "number": "a number", "yesno": "Yes (1) or No (0)"}.get(
@@ -255,8 +258,8 @@ def conformance_failures(conformance: pd.DataFrame | None,
             severity=sev, dimension="conformance",
             message=f"{_esc(label)} holds '{{value}}', which is not {expected}",
             suggestion="Re-enter the value in the expected format.", suite="dictionary"))
-        rows.append({**{k: rec.get(k) for k in ("patient_id", "record_id", "site", "form",
-                                                "instance")},
+        rows.append({**{k: rec.get(k) for k in ("patient_id", "record_id", "site", "event",
+                                                "form", "instance")},
                      "field": base, "rule_id": rule_id, "severity": sev,
                      "message": f"{label} holds '{value}', which is not {expected}"})
     return rows, list(rules.values())

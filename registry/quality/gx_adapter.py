@@ -65,8 +65,9 @@ def _plain(series: pd.Series) -> pd.Series:
         return series
     if isinstance(series.dtype, pd.BooleanDtype) or pd.api.types.is_string_dtype(series) \
             or series.dtype == object:
-        out = series.astype(object).where(series.notna(), None)
-        return out.where(out != "", None)
+        out = series.astype(object)
+        out.where(out.notna() & (out != ""), None, inplace=True)
+        return out
     if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
         return series.astype("float64")
     return series

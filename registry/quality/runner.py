@@ -35,16 +35,16 @@ from registry.quality.flags import (
     form_link,
     link_for,
 )
-from registry.quality.gx_adapter import Outcome, run_rules
+from registry.quality.gx_adapter import Outcome, columns_of, run_rules
 from registry.quality.prepare import prepare
 from registry.quality.suites import Rule, Suite, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
+from registry.schema import RegistrySchema, build_schema
 
 __all__ = ["DERIVED_CONFIG_FILE", "QualityResult", "validate"]
 
 #: Severities/overrides of the dictionary-derived rules, in the suites folder.
 DERIVED_CONFIG_FILE = "_dictionary.json"
-_REPEATING = ("treatments", "icu_stay", "infections")
 
 
 @dataclass(frozen=True)
@@ -109,20 +109,52 @@ def _type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
     return rows
 
 
-def _type_rules(metadata: Sequence[Mapping[str, str]], config: dict) -> list[Rule]:
+def _type_rules(metadata: Sequence[Mapping[str, str]], config: dict,
+                form_frames: Mapping[str, str]) -> list[Rule]:
     """Pseudo-rules (no GX) for the type check of each typed field, for the summary."""
     fake = pd.DataFrame([{"field": m["field_name"], "patient_id": "", "record_id": "",
-                          "site": "", "form": m["form_name"], "instance": None, "value": ""}
+                          "site": "", "event": "", "form": m["form_name"], "instance": None,
+                          "value": ""}
                          for m in metadata[1:]
                          if m.get("text_validation_type_or_show_slider_number") in (
                              "date_ymd", "date_dmy", "date_mdy", "integer", "number")
                          or m["field_type"] in ("yesno", "truefalse")])
-    return conformance_failures(fake, metadata, config)[1] if not fake.empty else []
+    return conformance_failures(fake, metadata, config, form_frames)[1] if not fake.empty \
+        else []
+
+
+def _schema_of(frames: Any, schema: RegistrySchema | Sequence[Mapping[str, str]]
+               ) -> RegistrySchema:
+    if isinstance(schema, RegistrySchema):
+        return schema
+    if isinstance(getattr(frames, "schema", None), RegistrySchema):
+        return frames.schema  # type: ignore[no-any-return]
+    return build_schema(schema)
+
+
+def _frames_of(frames: Mapping[str, pd.DataFrame] | Any) -> tuple[
+        dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """Tidy frames by name, and tidy's conformance frame (a `Frames` or a plain mapping
+    whose "conformance" entry is the conformance frame)."""
+    conformance = getattr(frames, "conformance", None)
+    by_name = {k: v for k, v in frames.items()
+               if not (conformance is None and k == "conformance")}
+    if conformance is None:
+        conformance = frames.get("conformance")
+    return by_name, conformance
+
+
+def _unavailable_problem(rule: Rule, unavailable: Mapping[str, str]) -> str | None:
+    """Why a rule cannot run tonight: a profile column it needs could not be made."""
+    for column in (*columns_of(rule), *rule.placeholders):
+        if column in unavailable:
+            return f"needs column {column!r}: {unavailable[column]}"
+    return None
 
 
 def validate(
     frames: Mapping[str, pd.DataFrame] | Any,
-    metadata: Sequence[Mapping[str, str]],
+    metadata: RegistrySchema | Sequence[Mapping[str, str]],
     suites: Sequence[Suite] | str | Path,
     *,
     site_links: Mapping[str, SiteLink] | SiteLink | None,
@@ -140,24 +172,28 @@ def validate(
     records then still gets `not_applicable` rows when named).
     """
     today = today or dt.date.today()
-    if not isinstance(frames, Mapping):  # registry.tidy.Frames
-        frames = {name: getattr(frames, name) for name in (
-            "patients", "treatments", "icu_stays", "infections", "outcomes", "conformance")}
+    schema = _schema_of(frames, metadata)
+    metadata = list(schema.metadata)
+    form_frames = {form: frame for frame, form in schema.frames().items()}
+    frames, conformance = _frames_of(frames)
     if isinstance(suites, str | Path):
         config = (parse_derived_config(derived_config) if derived_config is not None
                   else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
         config = parse_derived_config(derived_config or {})
-    prepared, branching_problems = add_branching_columns(prepare(frames), metadata)
+    ready = prepare(frames, schema)
+    prepared, branching_problems = add_branching_columns(ready.frames, metadata,
+                                                         form_frames=form_frames)
     rules = [r for s in suites for r in s.rules]
-    rules += derive_rules(metadata, today=today, config=config)
+    rules += derive_rules(metadata, today=today, config=config, form_frames=form_frames)
     sites = sorted(set(sites or ()) | set(_sites(frames)))
 
     outcomes: list[Outcome] = []
     runnable = []
     for rule in rules:
-        problem = _placeholder_problems(rule, prepared.get(rule.frame))
+        problem = _unavailable_problem(rule, ready.unavailable) or _placeholder_problems(
+            rule, prepared.get(rule.frame))
         if rule.field in branching_problems and show_column(rule.field) in str(rule.kwargs):
             problem = f"branching logic not understood: {branching_problems[rule.field]}"
         if problem:
@@ -168,30 +204,40 @@ def validate(
     outcomes.sort(key=lambda o: rules.index(o.rule))
 
     field_forms = fields_of(metadata)
-    failures = failures_from_outcomes(prepared, outcomes, field_forms, _REPEATING, site_links)
-    conf_rows, type_rules = conformance_failures(frames.get("conformance"), metadata, config)
+    repeating = [form for form in schema.forms if schema.is_repeating(form)]
+    failures = failures_from_outcomes(prepared, outcomes, field_forms, repeating, site_links,
+                                      schema.form_events)
+    conf_rows, type_rules = conformance_failures(conformance, metadata, config,
+                                                 form_frames=form_frames)
     conf = pd.DataFrame(conf_rows, columns=[c for c in FAILURE_COLUMNS if c != "link"])
     if not conf.empty:
         conf["instance"] = conf["instance"].map(
             lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-        conf["link"] = [form_link(link_for(site_links, s), r, f, i) for s, r, f, i in
+        conf["event"] = conf["event"].map(lambda v: "" if v is None or pd.isna(v) else str(v))
+        conf["link"] = [form_link(link_for(site_links, s), r, f, i, e) for s, r, f, i, e in
                         zip(conf["site"], conf["record_id"], conf["form"], conf["instance"],
-                            strict=True)]
+                            conf["event"], strict=True)]
         # An unreadable value is not also "missing": keep the type flag only.
-        cells = set(zip(conf["record_id"].astype(str), conf["form"], conf["instance"],
-                        conf["field"], strict=True))
+        cells = set(zip(conf["record_id"].astype(str), conf["event"], conf["form"],
+                        conf["instance"], conf["field"], strict=True))
         if not failures.empty:
             completeness = {r.id for r in rules if r.dimension == "completeness"}
             is_required = failures["rule_id"].isin(completeness)
             same_cell = pd.Series([
-                (r, f, i, fl) in cells for r, f, i, fl in zip(
-                    failures["record_id"], failures["form"], failures["instance"],
-                    failures["field"], strict=True)], index=failures.index, dtype=bool)
+                cell in cells for cell in zip(
+                    failures["record_id"], failures["event"], failures["form"],
+                    failures["instance"], failures["field"], strict=True)],
+                index=failures.index, dtype=bool)
             failures = failures[~(is_required & same_cell)]
     failures = pd.concat([failures, conf[FAILURE_COLUMNS]] if not conf.empty else [failures],
                          ignore_index=True)
-    failures = failures.sort_values(["site", "record_id", "form", "instance", "field",
-                                     "rule_id"], kind="stable").reset_index(drop=True)
+    failures = failures.sort_values(["site", "record_id", "event", "form", "instance",
+                                     "field", "rule_id"], kind="stable").reset_index(drop=True)
+
+    labels = {name: f.label for name, f in schema.fields.items()}
+    suggestions = {r.id: r.suggestion for r in rules}
+    failures["label"] = [labels.get(str(f), "") for f in failures["field"]]
+    failures["suggestion"] = [suggestions.get(str(r), "") for r in failures["rule_id"]]
 
     results = rule_results(prepared, outcomes, sites)
     # A missing-value failure dropped above (the value was unreadable, flagged as type)
@@ -204,7 +250,7 @@ def validate(
             if n != row["failed"]:
                 row.update(result_row(next(r for r in rules if r.id == row["rule_id"]),
                                       str(row["site"]), int(row["checked"]), n))  # type: ignore[call-overload]
-    all_type_rules = {r.id: r for r in _type_rules(metadata, config)}
+    all_type_rules = {r.id: r for r in _type_rules(metadata, config, form_frames)}
     all_type_rules.update({r.id: r for r in type_rules})
     results += _type_results(list(all_type_rules.values()), prepared,
                              conf if not conf.empty else pd.DataFrame(), sites)

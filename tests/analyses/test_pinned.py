@@ -41,7 +41,7 @@ def fingerprint(patients: int, seed_repeats: int) -> dict[str, Any]:
     from analyses.cohort import build_cohort
 
     reg = generate(GeneratorParams(seed=2025, patients=patients, sites=5, error_rate=0.1))
-    fr = tidy(reg.rows_by_site(), reg.metadata)
+    fr = tidy(reg.rows_by_site(), reg.schema())
     ids = sorted(fr.patients["patient_id"])
     spec = jak_cni(seed_repeats=seed_repeats)
     res = run_study(spec, fr, excluded=set(ids[::20]), seed=20250101)
