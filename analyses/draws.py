@@ -37,8 +37,8 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
 def uniforms(seed: int, keys: np.ndarray, draws: np.ndarray, pick: int) -> np.ndarray:
     """U(0, 1) for every (draw, key): a pure function of (seed, key, draw, pick)."""
     with np.errstate(over="ignore"):
-        base = _splitmix(np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x100000001B3)
-                         + np.uint64(pick))
+        base = _splitmix(np.array([np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x100000001B3)
+                                   + np.uint64(pick)], np.uint64))[0]
         k = _splitmix(keys.astype(np.uint64) ^ base)
         h = _splitmix(k[None, :] + draws.astype(np.uint64)[:, None]
                       * np.uint64(0xD1B54A32D192ED03))

@@ -11,9 +11,11 @@ combined the same way; Kaplan-Meier estimates are combined on the log(-log) scal
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from analyses.cohort import Cohort
 from analyses.combine import Combined, combine_draws
@@ -180,7 +182,7 @@ def row_values(stack: Stack, cohort: Cohort, spec: StudySpec, plan: MatchPlan,
     from analyses.candidates import in_intervals
 
     iv = cohort.intervals[v.name]
-    pos = tab.index.get_indexer(iv["patient_id"].to_numpy())
+    pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
     keep = pos >= 0
     return in_intervals(stack.member, stack.index_day, pos[keep],
                         iv["start"].to_numpy(float)[keep], iv["stop"].to_numpy(float)[keep],
@@ -188,7 +190,7 @@ def row_values(stack: Stack, cohort: Cohort, spec: StudySpec, plan: MatchPlan,
 
 
 def subgroup_mask(stack: Stack, cohort: Cohort, spec: StudySpec, plan: MatchPlan,
-                  flt: dict[str, object]) -> np.ndarray:
+                  flt: Mapping[str, object]) -> np.ndarray:
     """Rows whose variables equal the filter (a missing value equals nothing)."""
     keep = np.ones(len(stack.member), bool)
     for col, val in flt.items():

@@ -53,7 +53,7 @@ def _matching_arrays(cohort: Cohort, spec: StudySpec, plan: MatchPlan
     intervals = []
     for v in timedep:
         iv = cohort.intervals[v]
-        pos = tab.index.get_indexer(iv["patient_id"].to_numpy())
+        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
         keep = pos >= 0
         intervals.append((pos[keep], iv["start"].to_numpy(float)[keep],
                           iv["stop"].to_numpy(float)[keep]))

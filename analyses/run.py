@@ -35,7 +35,7 @@ from analyses.balance import balance_table
 from analyses.cohort import build_cohort, get_frame
 from analyses.combine import combine_draws
 from analyses.errors import StudyDataError
-from analyses.headline import Draws, DrawFit, fit_stack, km_over_draws, subgroup_mask
+from analyses.headline import DrawFit, Draws, fit_stack, km_over_draws, subgroup_mask
 from analyses.infections import compare_infections, count_infections, infection_detail
 from analyses.matching import match, plan_matching
 from analyses.perprotocol import full_cohort, per_protocol

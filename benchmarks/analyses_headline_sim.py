@@ -1,8 +1,10 @@
 """Simulations behind the headline (M re-drawn matchings combined) and the per-protocol row.
 
-    PYTHONPATH=. python benchmarks/analyses_headline_sim.py truth --patients 23400 --reps 8
-    PYTHONPATH=. python benchmarks/analyses_headline_sim.py coverage --patients 234 --reps 300 --truth T
-    PYTHONPATH=. python benchmarks/analyses_headline_sim.py coverage --patients 2340 --reps 200 --truth T
+    PYTHONPATH=. python benchmarks/analyses_headline_sim.py truth --patients 23400 --reps 6
+    PYTHONPATH=. python benchmarks/analyses_headline_sim.py coverage --patients 234 \
+        --reps 300 --truth 0
+    PYTHONPATH=. python benchmarks/analyses_headline_sim.py coverage --patients 2340 \
+        --reps 200 --truth 0
 
 Each replicate: `generate(GeneratorParams(seed, patients, 5, error_rate=0, true_hr))`
 -> `registry.tidy.tidy` -> the cohort and matching plan of `analyses/jak_cni.toml` ->

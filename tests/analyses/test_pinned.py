@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pandas import testing as pd_testing
 
 from analyses import run_study
 from registry.sandbox.generator import GeneratorParams, generate
