@@ -59,6 +59,18 @@ def test_json_has_the_design_shape(result) -> None:  # type: ignore[no-untyped-d
     assert design["n_sets"] == len(result.matched["set_id"].unique())
 
 
+def test_json_follows_its_documented_schema(result) -> None:  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    from tests.analyses.synth import STUDY_FILE
+
+    schema = json.loads((STUDY_FILE.parents[1] / "docs" / "study-json.schema.json").read_text())
+    doc = json.loads(json.dumps(result.to_json(snapshot="s", run_id="r"), allow_nan=False))
+    jsonschema.validate(doc, schema)
+    bare = run_study(jak_cni(seed_repeats=0), frames(simulate(80, 3, 0.6)))
+    jsonschema.validate(json.loads(json.dumps(bare.to_json(), allow_nan=False)), schema)
+
+
 def test_matched_csv_columns_and_content(result) -> None:  # type: ignore[no-untyped-def]
     m = result.matched
     assert list(m.columns) == DESIGN_COLUMNS + ["rp_ild", "icu_at_index"]
@@ -66,6 +78,9 @@ def test_matched_csv_columns_and_content(result) -> None:  # type: ignore[no-unt
     assert set(m["exposed"]) == {0, 1} and set(m["event"]) <= {0, 1}
     assert m.groupby("set_id")["exposed"].sum().eq(1).all()
     assert len(m) == result.flow["sets"] + result.flow["control_rows"]
+    csv = m.to_csv(index=False)
+    assert "True" not in csv and "False" not in csv    # booleans written one way: 0/1
+    assert set(m["rp_ild"].dropna()) <= {0, 1} and set(m["icu_at_index"].dropna()) <= {0, 1}
 
 
 def test_gating_leaves_flagged_records_out_of_main_only(result) -> None:  # type: ignore[no-untyped-def]
