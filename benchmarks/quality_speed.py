@@ -19,7 +19,7 @@ import great_expectations  # noqa: F401  (import cost kept out of the timings)
 
 import registry.quality.gx_adapter as adapter
 from registry.quality import validate
-from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.generator import REGISTRY_FOLDER, GeneratorParams, generate
 from registry.tidy import tidy
 
 
@@ -42,8 +42,8 @@ def main(sizes: list[int]) -> None:
             "patients", "treatments", "icu_stays", "infections", "outcomes"))
         spent["gx"] = 0.0
         start = time.perf_counter()
-        result = validate(frames, reg.metadata, "expectations", site_links=None,
-                          today=reg.params.as_of)
+        result = validate(frames, reg.metadata, REGISTRY_FOLDER / "expectations",
+                          site_links=None, today=reg.params.as_of)
         took = time.perf_counter() - start
         print(f"{n} patients, {rows} rows: validate {took:.1f} s (GX runs "
               f"{spent['gx']:.1f} s), {len(result.failures)} flags, "

@@ -37,7 +37,7 @@ from registry.quality.flags import (
 )
 from registry.quality.gx_adapter import Outcome, columns_of, run_rules
 from registry.quality.prepare import prepare
-from registry.quality.suites import Rule, Suite, load_suites
+from registry.quality.suites import Rule, Suite, check_frames, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
 from registry.schema import RegistrySchema, build_schema
 
@@ -155,7 +155,7 @@ def _unavailable_problem(rule: Rule, unavailable: Mapping[str, str]) -> str | No
 def validate(
     frames: Mapping[str, pd.DataFrame] | Any,
     metadata: RegistrySchema | Sequence[Mapping[str, str]],
-    suites: Sequence[Suite] | str | Path,
+    suites: Sequence[Suite] | str | Path | None,
     *,
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
@@ -165,7 +165,8 @@ def validate(
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
     `suites` is a list of loaded suites or the suites folder (then its
-    `_dictionary.json` sets the severities of the dictionary-derived rules).
+    `_dictionary.json` sets the severities of the dictionary-derived rules), or None
+    (no domain suites: the dictionary-derived checks only, default severities).
     `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
     `today` bounds "no future dates" (default: the date of the run). `sites`: the
     sites to report rule results for (default: those with rows; a site with no
@@ -176,12 +177,15 @@ def validate(
     metadata = list(schema.metadata)
     form_frames = {form: frame for frame, form in schema.frames().items()}
     frames, conformance = _frames_of(frames)
+    if suites is None:  # no domain suites: the dictionary-derived checks only
+        suites = []
     if isinstance(suites, str | Path):
         config = (parse_derived_config(derived_config) if derived_config is not None
                   else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
         config = parse_derived_config(derived_config or {})
+    check_frames(suites, schema.frames())
     ready = prepare(frames, schema)
     prepared, branching_problems = add_branching_columns(ready.frames, metadata,
                                                          form_frames=form_frames)

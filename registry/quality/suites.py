@@ -5,7 +5,8 @@ each expectation a GX configuration (`type`, `kwargs`) whose `meta` carries what
 a failure into a flag a coordinator can act on:
 
     id          stable rule id, unique across all suites ("icu.discharge_after_admission")
-    frame       the prepared frame it runs on (patients, treatments, icu_stays, ...)
+    frame       the frame it runs on (a frame name of the registry schema: the profile's,
+                else the form's; checked against the project by `check_frames`)
     field       the field the flag points at ("" = the whole repeat instance)
     severity    "blocking" (record kept out of analyses) or "warning"
     dimension   Kahn dimension: conformance, completeness or plausibility
@@ -31,11 +32,11 @@ from registry.errors import SuiteDefinitionError
 
 __all__ = [
     "DIMENSIONS",
-    "FRAMES",
     "KNOWN_TYPES",
     "SEVERITIES",
     "Rule",
     "Suite",
+    "check_frames",
     "check_with_gx",
     "dump_suite",
     "load_suite",
@@ -62,8 +63,6 @@ KNOWN_TYPES: tuple[str, ...] = (
     "expect_multicolumn_sum_to_equal",
     "expect_select_column_values_to_be_unique_within_record",
 )
-#: Frames prepared for rules (see prepare.py); each row keyed by site/record/form/instance.
-FRAMES: tuple[str, ...] = ("patients", "treatments", "icu_stays", "infections", "outcomes")
 SEVERITIES: tuple[str, ...] = ("blocking", "warning")
 DIMENSIONS: tuple[str, ...] = ("conformance", "completeness", "plausibility")
 
@@ -157,8 +156,8 @@ def _parse_rule(source: str, suite_name: str, index: int, entry: Any) -> Rule:
     unknown_meta = set(meta) - set(_REQUIRED_META) - set(_OPTIONAL_META)
     if unknown_meta:
         raise _fail(source, label, f"unknown meta keys {sorted(unknown_meta)}")
-    if meta["frame"] not in FRAMES:
-        raise _fail(source, label, f"frame {meta['frame']!r} unknown; frames: {', '.join(FRAMES)}")
+    if not meta["frame"].isidentifier():
+        raise _fail(source, label, f"meta.frame {meta['frame']!r} is not a frame name")
     if meta["severity"] not in SEVERITIES:
         raise _fail(source, label, f"severity {meta['severity']!r}; use blocking or warning")
     if meta["dimension"] not in DIMENSIONS:
@@ -170,6 +169,18 @@ def _parse_rule(source: str, suite_name: str, index: int, entry: Any) -> Rule:
         severity=meta["severity"], dimension=meta["dimension"], message=meta["message"],
         suggestion=str(meta.get("suggestion", "")), suite=suite_name,
     )
+
+
+def check_frames(suites: Iterable[Suite], frames: Iterable[str]) -> None:
+    """Refuse a rule whose frame the project does not have (the schema's frame names:
+    the registry profile's, else the forms'), naming the file, the rule and the key."""
+    known = list(frames)
+    for suite in suites:
+        for rule in suite.rules:
+            if rule.frame not in known:
+                raise _fail(suite.source, rule.id, f"meta.frame {rule.frame!r} is not a frame "
+                            f"of the project (frames: {', '.join(known)}); a frame is named "
+                            "by the registry profile's [frames], else after its form")
 
 
 def check_with_gx(rules: Iterable[Rule], source: str) -> None:
