@@ -7,7 +7,8 @@
         --reps 200 --truth 0
 
 Each replicate: `generate(GeneratorParams(seed, patients, 5, error_rate=0, true_hr))`
--> `registry.tidy.tidy` -> the cohort and matching plan of `analyses/jak_cni.toml` ->
+-> `registry.tidy.tidy` -> the cohort and matching plan of
+`registries/anti_mda5/studies/jak_cni.toml` ->
 `analyses.headline.Draws.make` with the defaults of `analyses.run.run_study` (at least
 50 draws, until the Monte-Carlo SE of log HR is 0.005, at most 5000), twice, with two
 master seeds (the replicate seed and seed + 10^6) -> the per-protocol analysis on the
@@ -42,8 +43,8 @@ from analyses.perprotocol import per_protocol
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import tidy
 
-STUDY = parse_study((Path(__file__).resolve().parents[1] / "analyses" / "jak_cni.toml")
-                    .read_text())
+STUDY = parse_study((Path(__file__).resolve().parents[1] / "registries" / "anti_mda5"
+                     / "studies" / "jak_cni.toml").read_text())
 Z = 1.959964
 
 

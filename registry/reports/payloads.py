@@ -151,8 +151,7 @@ def _balance(result: Any, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         if r.get("level"):
             label = f"{label}: {r['level']}"
         kind = r.get("kind")
-        label += {"binary": ", n (%)", "categorical": ", n (%)",
-                  "continuous": ", mean (SD); median [IQR]"}.get(str(kind), "")
+        label += {"binary": ", n (%)", "categorical": ", n (%)"}.get(str(kind), "")
         missing = int(r.get("missing_exposed") or 0) + int(r.get("missing_control") or 0)
         rows.append({"label": label, "exposed": str(r["exposed"]),
                      "controls": str(r["control"]), "smd": _num(r.get("smd")),

@@ -21,6 +21,7 @@ from registry.reports.figures import forest_svg, km_svg
 from registry.reports.format import fmt_hr, fmt_hr_ci, fmt_int
 from registry.reports.models import AnalysisRow, RuleResult, StudyReport, natural_key
 from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
+from registry.reports.strobe import strobe_items
 
 __all__ = [
     "Change",
@@ -180,6 +181,9 @@ def render_study_html(report: StudyReport) -> str:
         r=report, main=report.main, changes=changes_since(report),
         clean_vs_all=clean_vs_all(report), methods=methods_paragraph(report),
         forest=forest, km=km, quality_sites=sites, quality_rules=rule_rows,
+        quality_codes=[q.site for q in report.quality],
+        quality_legend=[(q.site, q.label) for q in report.quality if q.label != q.site],
+        strobe=strobe_items(report),
         stale=[s for s in report.sites if not s.current],
     )
     return render_html("study.html.j2", **context)
