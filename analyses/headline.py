@@ -21,23 +21,11 @@ from analyses.cohort import Cohort
 from analyses.combine import Combined, combine_draws
 from analyses.draws import Stack, draw_stack, patient_keys
 from analyses.matching import MatchPlan
+from analyses.results import Counts
 from analyses.setfit import SetFit, fit_sets, set_pairs
 from analyses.study import StudySpec
 
-__all__ = ["DrawCounts", "DrawFit", "Draws", "km_over_draws", "row_values"]
-
-
-@dataclass(frozen=True)
-class DrawCounts:
-    """Counts of an analysis over its draws (means where the draws differ)."""
-
-    n_sets: int
-    n_exposed: int
-    n_controls: float
-    distinct_controls: float
-    events: float
-    events_exposed: float
-    events_controls: float
+__all__ = ["DrawFit", "Draws", "km_over_draws", "row_values"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +34,7 @@ class DrawFit:
 
     fit: SetFit
     combined: Combined
-    counts: DrawCounts
+    counts: Counts
     reasons: tuple[str, ...]
 
 
@@ -89,7 +77,7 @@ def fit_stack(stack: Stack, pair_weights: np.ndarray | None = None,
                    counts(view), tuple(reasons))
 
 
-def counts(stack: Stack) -> DrawCounts:
+def counts(stack: Stack) -> Counts:
     """Sets, exposed, controls and events: per draw, then their mean over draws."""
     k = max(stack.n_draws, 1)
     d = stack.row_draw
@@ -98,7 +86,7 @@ def counts(stack: Stack) -> DrawCounts:
     distinct = np.flatnonzero(np.bincount(d[ctrl] * width + stack.member[ctrl],
                                           minlength=k * width))
     sets_per_draw = np.bincount(stack.set_draw, minlength=k)
-    return DrawCounts(
+    return Counts(
         n_sets=int(round(float(sets_per_draw.mean()))) if len(sets_per_draw) else 0,
         n_exposed=int(round(float(stack.exposed.sum()) / k)),
         n_controls=float(ctrl.sum()) / k, distinct_controls=len(distinct) / k,

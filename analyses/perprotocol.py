@@ -11,8 +11,9 @@ time-varying ICU status), from a Cox model of the hazard of starting on the time
 since the origin, stratified by the baseline matching variables, with the time-
 dependent matching variables as covariates; weights are stabilised by the same model
 without covariates (Robins & Finkelstein, Biometrics 2000;56:779-88; Cole & Hernan,
-Am J Epidemiol 2008;168:656-64). With estimated weights the robust (sandwich by
-patient) variance is the primary one.
+Am J Epidemiol 2008;168:656-64). Over the draws the fits are combined as the headline's
+are; the primary CI uses the weighted model-based variance: in study-size simulations
+the robust (sandwich) one, combined over draws, covered 67 % (benchmarks/RESULTS.md).
 
 The full-cohort analysis uses every eligible patient, without sampling: time since the
 origin, at risk from entry; exposure switches on the index day and is followed for the
@@ -33,8 +34,9 @@ from analyses.cohort import Cohort
 from analyses.combine import Combined, combine_draws
 from analyses.coxph import CountingFit, fit_counting
 from analyses.draws import Stack
-from analyses.headline import DrawCounts, _reasons, counts
+from analyses.headline import _reasons, counts
 from analyses.matching import MatchPlan, _codes
+from analyses.results import Counts
 from analyses.setfit import SetFit, fit_sets, set_pairs
 from analyses.study import StudySpec
 
@@ -132,7 +134,7 @@ class PerProtocol:
 
     fit: SetFit
     combined: Combined
-    counts: DrawCounts
+    counts: Counts
     weight_mean: float
     weight_max: float
     start_log_hr: tuple[float, ...]     # covariates of the model of starting
@@ -172,7 +174,7 @@ def per_protocol(stack: Stack, cohort: Cohort, spec: StudySpec, plan: MatchPlan
     fit = fit_sets(pairs, stack.member, estimable=np.array([r == "" for r in reasons]),
                    pair_weights=weights)
     ctrl_w = weights[stack.exposed[pairs.risk_i] == 0]
-    return PerProtocol(fit, combine_draws(fit.beta, fit.se_robust, fit.se_robust, reasons),
+    return PerProtocol(fit, combine_draws(fit.beta, fit.se_model, fit.se_robust, reasons),
                        counts(view), float(ctrl_w.mean()) if len(ctrl_w) else 1.0,
                        float(ctrl_w.max()) if len(ctrl_w) else 1.0,
                        tuple(float(b) for b in coef), names, msg)

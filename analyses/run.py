@@ -87,12 +87,6 @@ def _row_counts(rows: pd.DataFrame) -> Counts:
                   float(rows.loc[ctrl, "event"].sum()))
 
 
-def _draw_counts(f: DrawFit) -> Counts:
-    c = f.counts
-    return Counts(c.n_sets, c.n_exposed, c.n_controls, c.distinct_controls, c.events,
-                  c.events_exposed, c.events_controls)
-
-
 def _with_control(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows of sets with at least one control (a set without one is not counted)."""
     n = rows.groupby("set_id")["exposed"].transform("size")
@@ -141,7 +135,7 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
         analyses.append(Analysis("main", "headline", {}, CLEAN_BASIS,
                                  HEADLINE_ESTIMAND.format(**words),
                                  Estimate.from_combined(head.combined, spec.variance),
-                                 _draw_counts(head)))
+                                 head.counts))
         sub_fits = {}
         for sg in spec.subgroups:
             keep = subgroup_mask(draws.stack, cohort, spec, plan, sg.filter)
@@ -150,7 +144,7 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
             analyses.append(Analysis(sg.name, "subgroup", sg.filter, "",
                                      HEADLINE_ESTIMAND.format(**words),
                                      Estimate.from_combined(f.combined, spec.variance),
-                                     _draw_counts(f)))
+                                     f.counts))
         interaction = _interactions(sub_fits, spec.variance)
     else:
         analyses.append(Analysis("main", "headline", {}, CLEAN_BASIS + " (one draw)",
@@ -177,13 +171,13 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
         analyses.append(Analysis("all records", "sensitivity", None, ALL_RECORDS_BASIS,
                                  HEADLINE_ESTIMAND.format(**words),
                                  Estimate.from_combined(f_all.combined, spec.variance),
-                                 _draw_counts(f_all)))
+                                 f_all.counts))
         clean_vs_all = _clean_vs_all(draws.headline, f_all)
         pp = per_protocol(draws.stack, cohort, spec, plan)
         analyses.append(Analysis("per protocol", "sensitivity", None, PP_BASIS,
                                  PP_ESTIMAND.format(**words),
-                                 Estimate.from_combined(pp.combined, "robust"),
-                                 _draw_counts_pp(pp)))
+                                 Estimate.from_combined(pp.combined, spec.variance),
+                                 pp.counts))
     else:
         all_rows = _with_control(match(everyone, spec, seed, all_plan).rows)
         analyses.append(Analysis("all records", "sensitivity", None, ALL_RECORDS_BASIS,
@@ -234,12 +228,6 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
                            design_cox.se_model),
         flow=flow, words=words, horizon=spec.horizon_days, ratio=spec.ratio,
         notes=_notes(spec, cohort, design, analyses))
-
-
-def _draw_counts_pp(pp: Any) -> Counts:
-    c = pp.counts
-    return Counts(c.n_sets, c.n_exposed, c.n_controls, c.distinct_controls, c.events,
-                  c.events_exposed, c.events_controls)
 
 
 def _interactions(sub_fits: dict[str, Any], variance: str) -> list[dict[str, Any]]:

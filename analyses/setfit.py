@@ -9,8 +9,8 @@ per matched set, one covariate), per draw; tested equal to it to 1e-10.
 
 Optional: `entry` (a row is at risk at u when `entry < u <= time`) and weights per
 (risk set, row) pair, which is how the per-protocol analysis gives each control its
-inverse-probability-of-censoring weight at each event time of its set. With weights the
-model variance is not valid and the robust (sandwich by patient) one is the one to read.
+inverse-probability-of-censoring weight at each event time of its set (stabilised weights
+near 1: the weighted information is then close to valid; see analyses/perprotocol.py).
 """
 
 from __future__ import annotations

@@ -60,9 +60,9 @@ def test_json_has_the_design_shape(result) -> None:  # type: ignore[no-untyped-d
 
 
 def test_json_follows_its_documented_schema(result) -> None:  # type: ignore[no-untyped-def]
-    import jsonschema
-
     from pathlib import Path
+
+    import jsonschema
 
     docs = Path(__file__).resolve().parents[2] / "docs"
     schema = json.loads((docs / "study-json.schema.json").read_text())
