@@ -132,9 +132,8 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
                    "sensitivity": ("o", 5.5, "#ffffff")}
         for row in shown:
             if row.hr is None or row.ci_low is None or row.ci_high is None:
-                why = getattr(row, "not_estimable", "") or "no CI"
-                why = why.split(":")[0] if len(why) > 48 else why
-                ax.text(1.02, y_of[id(row)], f"not estimable: {why}", va="center",
+                # the reason is in the results table, beside the same label
+                ax.text(1.02, y_of[id(row)], "not estimable (see table)", va="center",
                         ha="left", transform=ax.get_yaxis_transform(), fontsize=7)
         for row, hr, ci_low, ci_high in estimated:
             y = y_of[id(row)]

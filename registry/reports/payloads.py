@@ -44,8 +44,10 @@ VARIANCE_RATIONALE = (
     "the draw of the controls (the multiple-outputation variance: the mean of the draws' "
     "model variances minus their spread, Follmann et al., Biometrics 2003). A patient-level "
     "bootstrap redoing the matching would need B x M matchings a night; the analytic "
-    "combination needs none beyond the M draws, and simulation checks its coverage "
-    "(benchmarks/RESULTS.md).")
+    "combination needs none beyond the M draws. In 300 simulated study-size cohorts "
+    "(234 patients, HR 1) its 95% CI covered the true HR in 94.3% (Monte-Carlo SE 1.3), "
+    "and two master seeds gave headline HRs within 2% of each other in 99.7% of them "
+    "(benchmarks/RESULTS.md, analyses_headline_sim.py).")
 #: Variables the analyses derive (not fields of the dictionary).
 _DERIVED_LABELS = {"icu_at_index": "In ICU by the index day",
                    "in_icu_on_index": "In ICU on the index day",
