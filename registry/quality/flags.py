@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from registry.fieldtypes import format_value as typed_text
 from registry.quality.gx_adapter import Outcome
 from registry.quality.suites import Rule
 
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 FAILURE_COLUMNS = ["site", "patient_id", "record_id", "form", "instance", "field", "rule_id",
-                   "severity", "message", "link"]
+                   "severity", "message", "link", "event"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,14 @@ def form_link(link: SiteLink | None, record_id: str, form: str, instance: str) -
 
 
 def format_value(value: object) -> str:
-    """A value as a coordinator reads it: dates as YYYY-MM-DD, Yes/No, "(empty)"."""
+    """A value as a coordinator reads it: dates as YYYY-MM-DD (with the time of a
+    date-time), Yes/No, "(empty)"."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "(empty)"
     if isinstance(value, float) and math.isnan(value):
         return "(empty)"
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+        return typed_text(value)  # 2025-06-30, or 2025-06-30 14:05 with a time
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, float) and value.is_integer():
@@ -108,31 +110,43 @@ def failures_from_outcomes(
     """
     repeating = set(repeating)
     rows: list[dict[str, object]] = []
+    series: dict[str, dict[str, pd.Series]] = {}  # frame[name] is slow on wide frames
     for outcome in outcomes:
         if outcome.error is not None or len(outcome.failing) == 0:
             continue
         rule: Rule = outcome.rule
-        frame = frames[rule.frame]
-        sub = frame.iloc[outcome.failing]
+        if rule.frame not in series:
+            series[rule.frame] = dict(frames[rule.frame].items())
+        frame = series[rule.frame]
         names = rule.placeholders
-        for rec in sub.to_dict("records"):
+        wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
+                                            "instance", "event", rule.field, *names))
+                  if c and c in frame]
+        columns = {c: list(frame[c].array[outcome.failing]) for c in wanted}
+        n = len(outcome.failing)
+        blank: list[object] = [None] * n
+        field_form = field_forms.get(rule.field) if rule.field else None
+        for i in range(n):
+            rec = {c: columns[c][i] for c in wanted}
             row_form = str(rec["form"])
-            form = field_forms.get(rule.field, row_form) if rule.field else row_form
+            form = field_form or row_form
             if form == row_form:
                 instance = _instance_text(rec.get("instance"))
             elif form in repeating:
                 form, instance = row_form, _instance_text(rec.get("instance"))
             else:
                 instance = ""
-            values = {n: format_value(rec.get(n)) for n in names if n != "value"}
+            values = {k: format_value(rec.get(k)) for k in names if k != "value"}
             if "value" in names:
-                values["value"] = format_value(rec.get(rule.field))
+                values["value"] = format_value(columns.get(rule.field, blank)[i])
             site, record = str(rec["site"]), str(rec["record_id"])
+            event = rec.get("event", "")
             rows.append({
                 "site": site, "patient_id": rec["patient_id"], "record_id": record,
                 "form": form, "instance": instance, "field": rule.field, "rule_id": rule.id,
                 "severity": rule.severity, "message": rule.message.format(**values),
                 "link": form_link(link_for(site_links, site), record, form, instance),
+                "event": "" if event is None or pd.isna(event) else str(event),
             })
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 

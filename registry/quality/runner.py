@@ -1,10 +1,12 @@
-"""`validate(frames, metadata, suites, site_links=...) -> QualityResult`: the quality stage.
+"""`validate(frames, schema, suites, site_links=...) -> QualityResult`: the quality stage.
 
 Tidy frames in, flags and per-site rule results out. Steps: add the per-patient
-columns cross-form rules need (prepare), evaluate branching logic per row, derive the
-dictionary rules, run every GX rule through the adapter (one suite run per frame),
-turn the failing rows into flag rows (message, link), add tidy's conformance failures
-(values unreadable as their type), and count per site and rule.
+columns cross-form rules need (prepare), add the columns the dictionary's rules read
+(branching logic per row, boxes ticked, formulas recomputed), derive the dictionary
+rules for every form, run every rule (the vectorised engine; `engine="gx"` runs them
+through Great Expectations instead), turn the failing rows into flag rows (message,
+link), add tidy's conformance failures (values REDCap's validation refuses), and count
+per site and rule.
 """
 
 from __future__ import annotations
@@ -18,33 +20,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from registry.quality.conformance import type_failures, type_results
 from registry.quality.derived import (
-    add_branching_columns,
-    conformance_failures,
+    add_dictionary_columns,
+    calc_column,
+    checked_column,
     derive_rules,
     fields_of,
     load_derived_config,
     parse_derived_config,
     show_column,
 )
-from registry.quality.flags import (
-    FAILURE_COLUMNS,
-    SiteLink,
-    blocking_patients,
-    failures_from_outcomes,
-    form_link,
-    link_for,
-)
-from registry.quality.gx_adapter import Outcome, run_rules
+from registry.quality.flags import FAILURE_COLUMNS, SiteLink, blocking_patients, \
+    failures_from_outcomes
+from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.prepare import prepare
+from registry.quality.shape import Shape, shape_of
 from registry.quality.suites import Rule, Suite, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
 
-__all__ = ["DERIVED_CONFIG_FILE", "QualityResult", "validate"]
+__all__ = ["DERIVED_CONFIG_FILE", "ENGINES", "QualityResult", "validate"]
 
 #: Severities/overrides of the dictionary-derived rules, in the suites folder.
 DERIVED_CONFIG_FILE = "_dictionary.json"
-_REPEATING = ("treatments", "icu_stay", "infections")
+#: The implementations a rule can run on: the vectorised engine (default) and GX.
+ENGINES = ("vectorised", "gx")
+#: The anti-MDA5 registry's frame names, used when frames come without their forms.
+_LEGACY_FRAMES = {"baseline": "patients", "treatments": "treatments", "icu_stay": "icu_stays",
+                  "infections": "infections", "outcome": "outcomes"}
 
 
 @dataclass(frozen=True)
@@ -86,110 +89,136 @@ def _sites(frames: Mapping[str, pd.DataFrame]) -> list[str]:
     return sorted(sites)
 
 
-def _placeholder_problems(rule: Rule, frame: pd.DataFrame | None) -> str | None:
-    if frame is None:
-        return None
-    missing = [n for n in rule.placeholders if n != "value" and n not in frame.columns]
-    return f"message names unknown column(s) {', '.join(missing)}" if missing else None
+def _frames(frames: Any) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """Every form frame by frame name, and tidy's conformance frame."""
+    if isinstance(frames, Mapping):
+        out = {k: v for k, v in frames.items() if k not in ("conformance", "forms")}
+        return out, frames.get("conformance")
+    forms = getattr(frames, "forms", None) or {}
+    out = {_LEGACY_FRAMES.get(form, form): frame for form, frame in forms.items()}
+    return out, getattr(frames, "conformance", None)
 
 
-def _type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
-                  conf: pd.DataFrame, sites: Sequence[str]) -> list[dict[str, object]]:
-    rows = []
-    for rule in rules:
-        frame = frames.get(rule.frame)
-        for site in sites:
-            failed = int(((conf["rule_id"] == rule.id) & (conf["site"] == site)).sum()) \
-                if not conf.empty else 0
-            present = 0
-            if frame is not None and rule.field in frame.columns:
-                at = frame["site"].astype(str) == site
-                present = int(frame.loc[at, rule.field].notna().sum())
-            rows.append(result_row(rule, site, present + failed, failed))
-    return rows
+def _shape(schema: Any, frames: Mapping[str, pd.DataFrame]) -> Shape:
+    """The schema, or a classic project's shape read off the dictionary and the frames."""
+    if hasattr(schema, "frame_of"):
+        return shape_of(schema)
+    names: dict[str, str] = {}
+    repeating: set[str] = set()
+    for name, frame in frames.items():
+        forms = frame["form"].dropna().unique() if "form" in frame.columns else []
+        for form in forms:
+            names[str(form)] = name
+        if "instance" in frame.columns and frame["instance"].notna().any():
+            repeating.update(str(f) for f in forms)
+    for form, name in _LEGACY_FRAMES.items():
+        if name in frames and form not in names:
+            names[form] = name
+    return shape_of(schema, repeating, names)
 
 
-def _type_rules(metadata: Sequence[Mapping[str, str]], config: dict) -> list[Rule]:
-    """Pseudo-rules (no GX) for the type check of each typed field, for the summary."""
-    fake = pd.DataFrame([{"field": m["field_name"], "patient_id": "", "record_id": "",
-                          "site": "", "form": m["form_name"], "instance": None, "value": ""}
-                         for m in metadata[1:]
-                         if m.get("text_validation_type_or_show_slider_number") in (
-                             "date_ymd", "date_dmy", "date_mdy", "integer", "number")
-                         or m["field_type"] in ("yesno", "truefalse")])
-    return conformance_failures(fake, metadata, config)[1] if not fake.empty else []
+def _problem(rule: Rule, frame: pd.DataFrame | None, derived: Mapping[str, str],
+             fields: Mapping[str, str]) -> str | None:
+    """Why a rule cannot run tonight (an `error` result), or None."""
+    if rule.id in derived:
+        return derived[rule.id]
+    if rule.field in fields:
+        added = {show_column(rule.field), checked_column(rule.field), calc_column(rule.field)}
+        if added & set(columns_of(rule)):
+            return fields[rule.field]
+    if frame is not None:
+        missing = [n for n in rule.placeholders if n != "value" and n not in frame.columns]
+        if missing:
+            return f"message names unknown column(s) {', '.join(missing)}"
+    return None
+
+
+def _run(engine: str, frames: Mapping[str, pd.DataFrame], rules: Sequence[Rule]) -> \
+        list[Outcome]:
+    if engine == "gx":
+        from registry.quality.gx_adapter import run_rules as run_gx
+        return run_gx(frames, rules)
+    if engine != "vectorised":
+        raise ValueError(f"unknown rule engine {engine!r}; engines: {', '.join(ENGINES)}")
+    from registry.quality.engine import run_rules
+    return run_rules(frames, rules)
+
+
+def _without_typed_cells(failures: pd.DataFrame, typed: pd.DataFrame,
+                         rules: Sequence[Rule]) -> pd.DataFrame:
+    """An unreadable value is not also "missing": drop completeness flags on its cell."""
+    if typed.empty or failures.empty:
+        return failures
+    completeness = {r.id for r in rules if r.dimension == "completeness"}
+    key = ["record_id", "form", "instance", "field", "event"]
+    cells = typed[key].astype(str).drop_duplicates()
+    cells["__typed"] = True
+    marked = failures.astype({k: str for k in key}).merge(cells, on=key, how="left")
+    drop = marked["__typed"].eq(True).to_numpy() & \
+        failures["rule_id"].isin(completeness).to_numpy()
+    return failures[~drop]
 
 
 def validate(
     frames: Mapping[str, pd.DataFrame] | Any,
-    metadata: Sequence[Mapping[str, str]],
+    metadata: Sequence[Mapping[str, str]] | Any,
     suites: Sequence[Suite] | str | Path,
     *,
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
     derived_config: Mapping | None = None,
     sites: Sequence[str] | None = None,
+    engine: str = "vectorised",
 ) -> QualityResult:
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
-    `suites` is a list of loaded suites or the suites folder (then its
-    `_dictionary.json` sets the severities of the dictionary-derived rules).
-    `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
-    `today` bounds "no future dates" (default: the date of the run). `sites`: the
-    sites to report rule results for (default: those with rows; a site with no
-    records then still gets `not_applicable` rows when named).
+    `metadata` is the registry schema (`registry.schema.RegistrySchema`) or the bare
+    data dictionary (a classic project). `suites` is a list of loaded suites or the
+    suites folder (then its `_dictionary.json` sets the severities of the
+    dictionary-derived rules). `site_links` maps each site (or "*") to its REDCap base
+    URL, version and pid. `today` / `now` bound "no future dates" (default: the date and
+    time of the run). `sites`: the sites to report rule results for (default: those with
+    rows; a site with no records then still gets `not_applicable` rows when named).
+    `engine`: "vectorised" or "gx" (the same rules through Great Expectations).
     """
     today = today or dt.date.today()
-    if not isinstance(frames, Mapping):  # registry.tidy.Frames
-        frames = {name: getattr(frames, name) for name in (
-            "patients", "treatments", "icu_stays", "infections", "outcomes", "conformance")}
+    form_frames, conformance = _frames(frames)
+    shape = _shape(metadata, form_frames)
     if isinstance(suites, str | Path):
         config = (parse_derived_config(derived_config) if derived_config is not None
                   else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
         config = parse_derived_config(derived_config or {})
-    prepared, branching_problems = add_branching_columns(prepare(frames), metadata)
+    prepared = {**form_frames, **prepare(form_frames)}
+    prepared, field_problems = add_dictionary_columns(prepared, shape, today=today, now=now)
+    derived = derive_rules(shape, today=today, now=now, config=config)
+    type_rules = [r for r in derived.rules if r.type == "conformance"]
     rules = [r for s in suites for r in s.rules]
-    rules += derive_rules(metadata, today=today, config=config)
-    sites = sorted(set(sites or ()) | set(_sites(frames)))
+    rules += [r for r in derived.rules if r.type != "conformance"]
+    sites = sorted(set(sites or ()) | set(_sites(form_frames)))
 
     outcomes: list[Outcome] = []
     runnable = []
     for rule in rules:
-        problem = _placeholder_problems(rule, prepared.get(rule.frame))
-        if rule.field in branching_problems and show_column(rule.field) in str(rule.kwargs):
-            problem = f"branching logic not understood: {branching_problems[rule.field]}"
+        problem = _problem(rule, prepared.get(rule.frame), derived.problems, field_problems)
         if problem:
             outcomes.append(Outcome(rule, np.zeros(0, int), np.zeros(0, bool), problem))
         else:
             runnable.append(rule)
-    outcomes += run_rules(prepared, runnable)
-    outcomes.sort(key=lambda o: rules.index(o.rule))
+    outcomes += _run(engine, prepared, runnable)
+    order = {r.id: i for i, r in enumerate(rules)}
+    outcomes.sort(key=lambda o: order[o.rule.id])
 
-    field_forms = fields_of(metadata)
-    failures = failures_from_outcomes(prepared, outcomes, field_forms, _REPEATING, site_links)
-    conf_rows, type_rules = conformance_failures(frames.get("conformance"), metadata, config)
-    conf = pd.DataFrame(conf_rows, columns=[c for c in FAILURE_COLUMNS if c != "link"])
-    if not conf.empty:
-        conf["instance"] = conf["instance"].map(
-            lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-        conf["link"] = [form_link(link_for(site_links, s), r, f, i) for s, r, f, i in
-                        zip(conf["site"], conf["record_id"], conf["form"], conf["instance"],
-                            strict=True)]
-        # An unreadable value is not also "missing": keep the type flag only.
-        cells = set(zip(conf["record_id"].astype(str), conf["form"], conf["instance"],
-                        conf["field"], strict=True))
-        if not failures.empty:
-            completeness = {r.id for r in rules if r.dimension == "completeness"}
-            is_required = failures["rule_id"].isin(completeness)
-            same_cell = pd.Series([
-                (r, f, i, fl) in cells for r, f, i, fl in zip(
-                    failures["record_id"], failures["form"], failures["instance"],
-                    failures["field"], strict=True)], index=failures.index, dtype=bool)
-            failures = failures[~(is_required & same_cell)]
-    failures = pd.concat([failures, conf[FAILURE_COLUMNS]] if not conf.empty else [failures],
-                         ignore_index=True)
+    repeating = [f for f in shape.forms if shape.is_repeating(f)]
+    failures = failures_from_outcomes(prepared, outcomes, fields_of(shape.metadata),
+                                      repeating, site_links)
+    typed = type_failures(conformance, type_rules, site_links)
+    failures = _without_typed_cells(failures, typed, rules)
+    parts = [f for f in (failures, typed) if not f.empty]
+    failures = (pd.concat(parts, ignore_index=True) if parts
+                else pd.DataFrame(columns=FAILURE_COLUMNS))
     failures = failures.sort_values(["site", "record_id", "form", "instance", "field",
                                      "rule_id"], kind="stable").reset_index(drop=True)
 
@@ -197,19 +226,15 @@ def validate(
     # A missing-value failure dropped above (the value was unreadable, flagged as type)
     # is not counted as failed either: result rows agree with the flags.
     flagged = failures.groupby(["site", "rule_id"]).size().to_dict() if len(failures) else {}
-    completeness = {r.id for r in rules if r.dimension == "completeness"}
+    by_id = {r.id: r for r in rules}
     for row in results:
-        if row["status"] != "error" and row["rule_id"] in completeness:
+        rule = by_id[str(row["rule_id"])]
+        if row["status"] != "error" and rule.dimension == "completeness":
             n = int(flagged.get((row["site"], row["rule_id"]), 0))
             if n != row["failed"]:
-                row.update(result_row(next(r for r in rules if r.id == row["rule_id"]),
-                                      str(row["site"]), int(row["checked"]), n))  # type: ignore[call-overload]
-    all_type_rules = {r.id: r for r in _type_rules(metadata, config)}
-    all_type_rules.update({r.id: r for r in type_rules})
-    results += _type_results(list(all_type_rules.values()), prepared,
-                             conf if not conf.empty else pd.DataFrame(), sites)
-    rules_out = tuple(rules) + tuple(all_type_rules.values())
+                row.update(result_row(rule, str(row["site"]), int(row["checked"]),  # type: ignore[call-overload]
+                                      n))
+    results += type_results(type_rules, prepared, typed, shape, sites)
     return QualityResult(failures=failures,
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
-                         rules=rules_out)
-
+                         rules=tuple(rules) + tuple(type_rules))

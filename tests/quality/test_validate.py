@@ -81,7 +81,8 @@ def test_each_error_gives_exactly_its_flag(result) -> None:
     assert _keys(result.failures) == EXPECTED
     assert list(result.failures.columns) == ["site", "patient_id", "record_id", "form",
                                              "instance", "field", "rule_id", "severity",
-                                             "message", "link"]
+                                             "message", "link", "event"]
+    assert (result.failures["event"] == "").all()  # a classic project
 
 
 def test_messages_and_links(result) -> None:
