@@ -22,7 +22,7 @@ demo: check-system $(STAMP)
 
 test: check-system $(STAMP)
 	$(BIN)/ruff check registry analyses tests benchmarks
-	$(BIN)/mypy analyses
+	$(BIN)/mypy analyses registry
 	$(BIN)/python -m pytest -n 2 -m "not slow" -q
 
 test-slow: $(STAMP)
@@ -30,7 +30,7 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry analyses tests benchmarks
-	$(BIN)/mypy analyses
+	$(BIN)/mypy analyses registry
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

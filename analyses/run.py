@@ -204,7 +204,7 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
                           plan) if n_rep else None
     infections = None
     if spec.infections is not None:
-        inf_frame = get_frame(frames, spec.infections.frame)
+        inf_frame = get_frame(frames, spec.infections.frame, spec.infections.event)
         if spec.infections.severities:
             sev = spec.infections.severity_column
             if sev not in inf_frame.columns:

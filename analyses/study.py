@@ -1,9 +1,12 @@
 """A study as data: parse and validate a study TOML into a frozen `StudySpec`.
 
 The file names frames, columns and labels of the tidy frames (docs/design.md), so a
-second study is declared by writing another file, without Python. Pure: it takes the
-TOML *text*; the registry side reads the file. Every malformed input raises
-`StudySpecError` naming the key, what was expected and what was found.
+second study is declared by writing another file, without Python. Any frame name is
+accepted here: the registry side checks names against the registry's schema. On a
+longitudinal registry a column reference or a variable may name an `event` (its
+unique event name): only that event's rows are read. Pure: it takes the TOML *text*;
+the registry side reads the file. Every malformed input raises `StudySpecError`
+naming the key, what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from typing import Any, Literal
 from analyses.errors import StudySpecError
 
 __all__ = [
-    "FRAMES",
     "ColumnRef",
     "ExposureSpec",
     "InfectionSpec",
@@ -27,8 +29,6 @@ __all__ = [
     "study_from_mapping",
 ]
 
-#: The tidy frames a study may name (docs/design.md, "Tidy frames").
-FRAMES = ("patients", "treatments", "icu_stays", "infections", "outcomes")
 #: Columns that matching derives itself and that balance / subgroups may name.
 DERIVED = ("index_day",)
 
@@ -37,10 +37,12 @@ Scalar = bool | int | float | str
 
 @dataclass(frozen=True)
 class ColumnRef:
-    """One column of one tidy frame."""
+    """One column of one tidy frame; `event` (a unique event name) keeps only that
+    event's rows, `""` every row (a classic project, or a form on one event only)."""
 
     frame: str
     column: str
+    event: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ExposureSpec:
     ongoing: str
     groups: tuple[tuple[str, ...], ...]
     label: str = "Exposed"      # what reports call the exposed arm, e.g. "JAK-CNI"
+    event: str = ""             # only this event's rows of `frame` (longitudinal)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class VariableSpec:
     `kind = "started_by"`: True when one of the patient's intervals in `frame` started
     on or before the day considered (e.g. "admitted to an ICU by the index day").
     Time-dependent kinds are evaluated for each candidate control at the exposed
-    patient's index day.
+    patient's index day. `event`, if given, keeps only that event's rows of `frame`.
     """
 
     name: str
@@ -84,6 +87,7 @@ class VariableSpec:
     start: str = ""
     stop: str = ""
     missing: Scalar | None = None   # value standing for a missing baseline value
+    event: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class InfectionSpec:
     date: str
     severity_column: str = ""
     severities: tuple[str, ...] = ()
+    event: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ class StudySpec:
     infections: InfectionSpec | None
     balance: tuple[str, ...]
     km_times: tuple[int, ...]
+    entry: ColumnRef | None = None   # delayed entry: at risk only from this date
+    seed: int = 20250101             # master seed of the matching draws
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -156,7 +163,8 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
                        "subgroups", "infections", "balance"))
     st = r.table(data, "study")
     r.known(st, "study", ("name", "title", "horizon_days", "ratio", "reuse_controls",
-                          "exclude_severities", "variance", "seed_repeats", "km_times"))
+                          "exclude_severities", "variance", "seed_repeats", "km_times",
+                          "seed"))
     name = r.get(st, "study.name", str)
     horizon = r.get(st, "study.horizon_days", int)
     ratio = r.get(st, "study.ratio", int)
@@ -170,13 +178,14 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     km_times = tuple(r.list_of(st, "study.km_times", int, [0, 30, 90, 180, 270, 365]))
 
     tm = r.table(data, "time")
-    r.known(tm, "time", ("origin", "censor"))
+    r.known(tm, "time", ("origin", "censor", "entry"))
     origin = r.ref(tm, "time.origin")
     censor = r.ref(tm, "time.censor")
+    entry = r.ref(tm, "time.entry") if "entry" in tm else None
 
     ex = r.table(data, "exposure")
     r.known(ex, "exposure", ("frame", "class_column", "start", "stop", "ongoing", "all_of",
-                             "label"))
+                             "label", "event"))
     groups = ex.get("all_of")
     if (not isinstance(groups, list) or not groups
             or not all(isinstance(g, list) and g and all(isinstance(x, str) for x in g)
@@ -188,12 +197,15 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         start=r.get(ex, "exposure.start", str), stop=r.get(ex, "exposure.stop", str),
         ongoing=r.get(ex, "exposure.ongoing", str),
         groups=tuple(tuple(g) for g in groups),
-        label=r.get(ex, "exposure.label", str, "Exposed"))
+        label=r.get(ex, "exposure.label", str, "Exposed"),
+        event=r.get(ex, "exposure.event", str, ""))
 
     oc = r.table(data, "outcome")
-    r.known(oc, "outcome", ("frame", "event_dates"))
+    r.known(oc, "outcome", ("frame", "event_dates", "event"))
     oframe = r.frame(oc, "outcome.frame")
-    outcome_dates = tuple(ColumnRef(oframe, c) for c in r.list_of(oc, "outcome.event_dates", str))
+    oevent = r.get(oc, "outcome.event", str, "")
+    outcome_dates = tuple(ColumnRef(oframe, c, oevent)
+                          for c in r.list_of(oc, "outcome.event_dates", str))
     if not outcome_dates:
         raise StudySpecError(f"{source}: outcome.event_dates must name at least one column")
 
@@ -229,11 +241,13 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     infections = None
     if "infections" in data:
         inf = r.table(data, "infections")
-        r.known(inf, "infections", ("frame", "date", "severity_column", "severities"))
+        r.known(inf, "infections", ("frame", "date", "severity_column", "severities",
+                                    "event"))
         infections = InfectionSpec(
             frame=r.frame(inf, "infections.frame"), date=r.get(inf, "infections.date", str),
             severity_column=r.get(inf, "infections.severity_column", str, ""),
-            severities=tuple(r.list_of(inf, "infections.severities", str, [])))
+            severities=tuple(r.list_of(inf, "infections.severities", str, [])),
+            event=r.get(inf, "infections.event", str, ""))
 
     bl = r.table(data, "balance") if "balance" in data else {}
     r.known(bl, "balance", ("variables",))
@@ -251,15 +265,18 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         seed_repeats=r.get(st, "study.seed_repeats", int, 200),
         origin=origin, censor=censor, outcome_dates=outcome_dates, exposure=exposure,
         variables=variables, matching_exact=exact, subgroups=tuple(subgroups),
-        infections=infections, balance=balance, km_times=km_times)
+        infections=infections, balance=balance, km_times=km_times, entry=entry,
+        seed=r.get(st, "study.seed", int, 20250101))
 
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
     where = f"variables[{i}]"
-    r.known(v, where, ("name", "kind", "frame", "column", "start", "stop", "missing"))
+    r.known(v, where, ("name", "kind", "frame", "column", "start", "stop", "missing",
+                       "event"))
     kind = r.get(v, f"{where}.kind", str, "baseline", key="kind")
     name = r.get(v, f"{where}.name", str, key="name")
     frame = r.frame(v, f"{where}.frame", key="frame")
+    event = r.get(v, f"{where}.event", str, "", key="event")
     if kind == "baseline":
         missing = v.get("missing")
         if missing is not None and not isinstance(missing, bool | int | float | str):
@@ -267,12 +284,12 @@ def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
                                  f"found {missing!r}")
         return VariableSpec(name, "baseline", frame,
                             column=r.get(v, f"{where}.column", str, name, key="column"),
-                            missing=missing)
+                            missing=missing, event=event)
     if kind in ("in_interval", "started_by"):
         return VariableSpec(name, kind, frame,  # type: ignore[arg-type]
                             start=r.get(v, f"{where}.start", str, key="start"),
                             stop=r.get(v, f"{where}.stop", str, "" if kind == "started_by"
-                                       else _MISSING, key="stop"))
+                                       else _MISSING, key="stop"), event=event)
     raise StudySpecError(f"{r.source}: {where}.kind must be 'baseline', 'in_interval' or "
                          f"'started_by', found {kind!r}")
 
@@ -328,17 +345,19 @@ class _Reader:
         return val
 
     def frame(self, table: Mapping[str, Any], path: str, key: str | None = None) -> str:
+        """A frame name: any non-empty string (the registry side checks it exists)."""
         f = self.get(table, path, str, key=key)
-        if f not in FRAMES:
-            raise StudySpecError(f"{self.source}: {path} must be one of {list(FRAMES)}, "
-                                 f"found {f!r}")
+        if not f.strip():
+            raise StudySpecError(f"{self.source}: {path} must name a frame, found {f!r}")
         return str(f)
 
     def ref(self, table: Mapping[str, Any], path: str) -> ColumnRef:
         k = path.rsplit(".", 1)[-1]
         val = table.get(k)
-        if not isinstance(val, dict) or set(val) != {"frame", "column"}:
-            raise StudySpecError(f"{self.source}: {path} must be {{frame = ..., column = ...}}, "
-                                 f"found {val!r}")
+        if (not isinstance(val, dict) or not {"frame", "column"} <= set(val)
+                or not set(val) <= {"frame", "column", "event"}):
+            raise StudySpecError(f"{self.source}: {path} must be {{frame = ..., column = ...}} "
+                                 f"(and optionally event = ...), found {val!r}")
         return ColumnRef(self.frame(val, f"{path}.frame", key="frame"),
-                         self.get(val, f"{path}.column", str, key="column"))
+                         self.get(val, f"{path}.column", str, key="column"),
+                         self.get(val, f"{path}.event", str, "", key="event"))

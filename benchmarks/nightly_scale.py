@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from registry.log import configure_logging
-from registry.nightly import run_nightly
+from registry.run import run_nightly
 from registry.sandbox.cli import write_sandbox_settings
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.sandbox.server import SandboxServer

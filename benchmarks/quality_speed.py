@@ -122,46 +122,51 @@ def _load() -> str:
 def main(sizes: Sequence[int], repeats: int, gx: bool) -> None:
     suites = load_suites(SUITES)
     for n in sizes:
-        reg = generate(GeneratorParams(seed=7, patients=n, error_rate=0.1))
-        today = reg.params.as_of
-        t_min, t_med, frames = _times(lambda: tidy(reg.rows_by_site(), reg.metadata), 1)
-        form_frames, _ = _frames(frames)
-        shape = _shape(reg.metadata, form_frames)
-        rows = sum(len(f) for f in form_frames.values())
-        print(f"{n} patients ({rows} rows), tidy {t_min:.2f} s [{_load()}]")
+        _size(n, repeats, gx, suites)
 
-        def stage() -> Any:
-            return validate(frames, reg.metadata, SUITES, site_links=None, today=today)
 
-        s_min, s_med, result = _times(stage, repeats)
-        p_min, _, prepared = _times(lambda: {**form_frames, **prepare(form_frames)}, repeats)
-        d_min, _, (ready, _) = _times(lambda: add_dictionary_columns(
-            prepared, shape, today=today), repeats)
-        rules = [r for s in suites for r in s.rules]
-        rules += [r for r in derive_rules(shape, today=dt.date(2025, 6, 30)).rules
-                  if r.type != "conformance"]
-        e_min, _, _ = _times(lambda: run_rules(ready, rules), repeats)
-        plain_min, plain_med, failing = _times(lambda: plain_rules(ready, rules), repeats)
-        print(f"  validate (vectorised): min {s_min:.3f} s, median {s_med:.3f} s; "
-              f"{len(result.failures)} flags, {result.rule_results['rule_id'].nunique()} "
-              f"rules [{_load()}]")
-        print(f"    parts (min): prepare {p_min:.3f} s, dictionary columns {d_min:.3f} s, "
-              f"rule evaluation {e_min:.3f} s, flags and results "
-              f"{max(s_min - p_min - d_min - e_min, 0):.3f} s")
-        print(f"  plain pandas, same {len(rules)} rules: min {plain_min:.3f} s, median "
-              f"{plain_med:.3f} s ({failing} failing rows) [{_load()}]")
-        print(f"  ratio stage / plain: {s_min / plain_min:.2f}x (target <= 3x); "
-              f"rule evaluation / plain: {e_min / plain_min:.2f}x")
-        if gx:
-            import great_expectations  # noqa: F401  (import cost kept out of the timing)
+def _size(n: int, repeats: int, gx: bool, suites: Sequence[Any]) -> None:
+    """Time one size (see the module docstring)."""
+    reg = generate(GeneratorParams(seed=7, patients=n, error_rate=0.1))
+    today = reg.params.as_of
+    t_min, t_med, frames = _times(lambda: tidy(reg.rows_by_site(), reg.metadata), 1)
+    form_frames, _ = _frames(frames)
+    shape = _shape(reg.metadata, form_frames)
+    rows = sum(len(f) for f in form_frames.values())
+    print(f"{n} patients ({rows} rows), tidy {t_min:.2f} s [{_load()}]")
 
-            g_min, g_med, g_result = _times(lambda: validate(
-                frames, reg.metadata, SUITES, site_links=None, today=today, engine="gx"),
-                max(1, repeats // 2))
-            same = g_result.failures[["record_id", "rule_id", "field"]].astype(str).equals(
-                result.failures[["record_id", "rule_id", "field"]].astype(str))
-            print(f"  validate (GX): min {g_min:.3f} s, median {g_med:.3f} s; same flags: "
-                  f"{same}; GX / vectorised {g_min / s_min:.1f}x [{_load()}]")
+    def stage() -> Any:
+        return validate(frames, reg.metadata, SUITES, site_links=None, today=today)
+
+    s_min, s_med, result = _times(stage, repeats)
+    p_min, _, prepared = _times(lambda: {**form_frames, **prepare(form_frames)}, repeats)
+    d_min, _, (ready, _) = _times(lambda: add_dictionary_columns(
+        prepared, shape, today=today), repeats)
+    rules = [r for s in suites for r in s.rules]
+    rules += [r for r in derive_rules(shape, today=dt.date(2025, 6, 30)).rules
+              if r.type != "conformance"]
+    e_min, _, _ = _times(lambda: run_rules(ready, rules), repeats)
+    plain_min, plain_med, failing = _times(lambda: plain_rules(ready, rules), repeats)
+    print(f"  validate (vectorised): min {s_min:.3f} s, median {s_med:.3f} s; "
+          f"{len(result.failures)} flags, {result.rule_results['rule_id'].nunique()} "
+          f"rules [{_load()}]")
+    print(f"    parts (min): prepare {p_min:.3f} s, dictionary columns {d_min:.3f} s, "
+          f"rule evaluation {e_min:.3f} s, flags and results "
+          f"{max(s_min - p_min - d_min - e_min, 0):.3f} s")
+    print(f"  plain pandas, same {len(rules)} rules: min {plain_min:.3f} s, median "
+          f"{plain_med:.3f} s ({failing} failing rows) [{_load()}]")
+    print(f"  ratio stage / plain: {s_min / plain_min:.2f}x (target <= 3x); "
+          f"rule evaluation / plain: {e_min / plain_min:.2f}x")
+    if gx:
+        import great_expectations  # noqa: F401  (import cost kept out of the timing)
+
+        g_min, g_med, g_result = _times(lambda: validate(
+            frames, reg.metadata, SUITES, site_links=None, today=today, engine="gx"),
+            max(1, repeats // 2))
+        same = g_result.failures[["record_id", "rule_id", "field"]].astype(str).equals(
+            result.failures[["record_id", "rule_id", "field"]].astype(str))
+        print(f"  validate (GX): min {g_min:.3f} s, median {g_med:.3f} s; same flags: "
+              f"{same}; GX / vectorised {g_min / s_min:.1f}x [{_load()}]")
 
 
 if __name__ == "__main__":

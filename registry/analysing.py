@@ -1,39 +1,34 @@
-"""`registry analyse`: feed the studies the tidy frames of a run's snapshots, keep the results.
+"""The analysis stage of a run: the studies on the tidy frames of the run's snapshots.
 
-The registry side of the analyses: it reads the snapshots a run used (one per site,
-the last good one where a site's pull failed), tidies them, works out which patients
-the study's gating excludes (open flags of the severities the study names), calls the
-pure `analyses.run_study`, and keeps in the store everything the outputs are made of:
-`<study>.json`, `<study>-matched.csv` and the report payload. Nothing is written to
-the reports folder here; `registry.outputs` does that, atomically, from the store.
+The registry side of the analyses: given the frames of the snapshots a run used (one
+per site, the last good one where a site's pull failed; read by
+`registry.run.run_frames`), it leaves out the patients the study's gating names
+(`registry.quality.blocking_patients`: open flags of the severities the study names),
+calls the pure `analyses.run_study`, and keeps in the store everything the outputs are
+made of: `<study>.json`, `<study>-matched.csv` and the report payload. Nothing is
+written to the reports folder here; `registry.outputs` does that, atomically, from the
+store.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from registry.errors import AnalysisInputError, RegistryError
 from registry.log import event, get_logger
-from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
 
-__all__ = [
-    "MATCHED_KIND",
-    "StudyOutcome",
-    "analyse_command",
-    "analyse_run",
-    "excluded_patients",
-    "load_study",
-    "run_frames",
-]
+if TYPE_CHECKING:
+    from analyses import StudySpec
+    from registry.tidy import Frames
 
-MATCHED_KIND = "matched"
+__all__ = ["STUDY_SEED", "StudyOutcome", "analyse_run", "load_study"]
+
 #: The matching is drawn with this seed, so a rerun on the same snapshots gives the same sets.
 STUDY_SEED = 20250101
 
@@ -59,7 +54,7 @@ class StudyOutcome:
                 f"HR {hr}")
 
 
-def load_study(path: Path) -> Any:
+def load_study(path: Path) -> StudySpec:
     """Read and check a study file (`analyses/<study>.toml`)."""
     from analyses import AnalysisError, parse_study
 
@@ -73,103 +68,49 @@ def load_study(path: Path) -> Any:
         raise AnalysisInputError(exc.message) from exc
 
 
-def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Any, list[dict[str, str]]]:
-    """The tidy frames of the given per-site snapshots, and the data dictionary used.
-
-    The dictionary is the newest snapshot's (or, failing that, any snapshot's): in a
-    DAG-per-site project all sites share it; with a project per site the sites are
-    expected to share one dictionary. The quality stage and the studies both read
-    their frames through here.
-    """
-    from registry.tidy import tidy
-
-    if not snapshots:
-        raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
-    newest_first = sorted(snapshots.values(), reverse=True)
-    metadata = next((m for m in map(store.snapshot_metadata, newest_first) if m), None)
-    if not metadata:
-        raise AnalysisInputError("the snapshots hold no data dictionary; pull again")
-    rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
-    return tidy(rows_by_site, metadata), metadata
-
-
-def excluded_patients(flags: Sequence[Mapping[str, Any]], severities: Sequence[str]) -> set[str]:
-    """patient_ids with an open flag of one of `severities` (the study's gating)."""
-    return {
-        f"{f['site']}:{f['record_id']}"
-        for f in flags
-        if f.get("severity") in severities and f.get("status") in OPEN_STATUSES
-    }
-
-
-def _labels(metadata: Sequence[Mapping[str, str]]) -> dict[str, str]:
-    return {m["field_name"]: m["field_label"] for m in metadata if m.get("field_label")}
-
-
 def _snapshot_text(snapshots: Mapping[str, int]) -> str:
     return ",".join(f"{site}:{sid}" for site, sid in sorted(snapshots.items()))
 
 
-def analyse_command(settings_path: Path) -> int:
-    """`registry analyse`: the studies on each site's latest snapshot, as a run of its own."""
-    from registry.lock import run_lock
-    from registry.nightly import stage_run
-    from registry.outputs import write_run_outputs
-    from registry.settings import load_settings
-
-    settings = load_settings(settings_path)
-    if not settings.studies:
-        raise AnalysisInputError(f"{settings.path}: no [[studies]] to analyse")
-    # one run at a time: a nightly starting meanwhile would mark this run abandoned
-    with run_lock(settings.lock_file), Store.open(settings.store.url) as store:
-        latest = {site.name: last.id for site in settings.sites
-                  if (last := store.latest_snapshot(site.name)) is not None}
-        if not latest:
-            raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
-        with stage_run(store, "analyse", latest) as run_id:
-            if not store.flags():
-                print("note: no validation yet, so no record is left out for blocking flags "
-                      "(run `registry validate` first)", file=sys.stderr)
-            outcomes = analyse_run(settings, store, run_id)
-            out_dir = write_run_outputs(settings, store, run_id)
-        failed = [o for o in outcomes if not o.ok]
-        store.finish_run(run_id, "partial" if failed else "succeeded", 1 if failed else 0)
-    for o in outcomes:
-        print(o.line(), file=sys.stderr if not o.ok else sys.stdout)
-    print(f"run {run_id}: outputs in {out_dir}")
-    return 1 if failed else 0
-
-
-def analyse_run(settings: Settings, store: Store, run_id: str, *,
-                seed_repeats: int | None = None, tidied: Any = None) -> list[StudyOutcome]:
+def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
+                metadata: Sequence[Mapping[str, str]], *,
+                seed_repeats: int | None = None) -> list[StudyOutcome]:
     """Run every configured study on the snapshots run `run_id` used; keep the results.
 
-    One study's failure (a malformed study file, data that cannot give a result) is
-    recorded for that study and the others go on. `tidied` (frames, dictionary from
-    `run_frames`) reuses what the night already read; `seed_repeats` overrides the
-    studies' number of re-drawn matchings (the demo and tests use fewer).
+    `frames` and `metadata` are the tidy frames and dictionary of those snapshots
+    (`registry.run.run_frames`). One study's failure (a malformed study file, data that
+    cannot give a result) is recorded for that study and the others go on.
+    `seed_repeats` overrides the studies' number of re-drawn matchings (the demo and
+    tests use fewer).
     """
     from analyses import AnalysisError, run_study
-    from registry.reports.payloads import REPORT_KIND, STUDY_KIND, study_payloads
+    from registry.quality.flags import blocking_patients
+    from registry.reports.payloads import (
+        MATCHED_KIND,
+        REPORT_KIND,
+        STUDY_KIND,
+        field_labels,
+        study_payloads,
+    )
 
     run = store.run(run_id)
     snapshots = {site: used.snapshot_id for site, used in run.snapshots.items()}
     if not settings.studies:
         return []
-    frames, metadata = tidied or run_frames(store, snapshots)
     # the run's own flags where it validated; otherwise each site's newest flag set
     flags = store.flags(run_id) if store.flag_sites(run_id) else store.flags()
+    labels = field_labels(metadata)
     outcomes: list[StudyOutcome] = []
     for path in settings.studies:
         name = path.stem
         try:
             spec = load_study(path)
             name = spec.name
-            excluded = excluded_patients(flags, spec.exclude_severities)
+            excluded = blocking_patients(flags, spec.exclude_severities)
             result = run_study(spec, frames, excluded, seed=STUDY_SEED,
                                seed_repeats=seed_repeats)
             payloads = study_payloads(result, spec, snapshot=_snapshot_text(snapshots),
-                                      run_id=run_id, labels=_labels(metadata),
+                                      run_id=run_id, labels=labels,
                                       exposed_label=spec.exposure.label)
             store.save_result(run_id, spec.name, STUDY_KIND, payloads["study"])
             store.save_result(run_id, spec.name, REPORT_KIND, payloads["report"])

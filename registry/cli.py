@@ -1,4 +1,7 @@
-"""The `registry` command: parses, calls the library, prints. Nothing else lives here.
+"""The `registry` command: parses the command line and calls `registry.commands`.
+
+Nothing else lives here: each command's printing is in `registry.commands.<name>`,
+the runs they start in `registry.run`.
 
 Expected failures (`RegistryError`) print one line on stderr and exit with the
 error's code (2 bad settings, 3 run failed); anything else is a bug and keeps its
@@ -76,7 +79,7 @@ def pull(
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
     """Pull every configured site from REDCap into the store as a new snapshot."""
-    from registry.pulling import pull_command
+    from registry.commands.pull import pull_command
 
     raise typer.Exit(pull_command(settings, sites=site or None, full=full))
 
@@ -87,10 +90,9 @@ def status(
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
     """Show per site the last pull and snapshot, and the outcome of the last runs."""
-    from registry.settings import load_settings
-    from registry.status import show_status
+    from registry.commands.status import status_command
 
-    show_status(load_settings(settings), runs=runs)
+    raise typer.Exit(status_command(settings, runs=runs))
 
 
 @app.command()
@@ -101,10 +103,9 @@ def validate(
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
     """Check the latest snapshot of each site; save flags and write flags-<site>.csv."""
-    from registry.quality.cli import validate_command
-    from registry.settings import load_settings
+    from registry.commands.quality import validate_command
 
-    validate_command(load_settings(settings), site)
+    raise typer.Exit(validate_command(settings, site))
 
 
 @app.command()
@@ -117,16 +118,15 @@ def flags(
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
     """Print the flags of the last validation (open and just-resolved)."""
-    from registry.quality.cli import flags_command
-    from registry.settings import load_settings
+    from registry.commands.quality import flags_command
 
-    flags_command(load_settings(settings), site, status)
+    raise typer.Exit(flags_command(settings, site, status))
 
 
 @app.command()
 def analyse(settings: SettingsOption = DEFAULT_SETTINGS) -> None:
     """Run the studies on each site's latest snapshot; write <study>.json, -matched.csv, .pdf."""
-    from registry.analysing import analyse_command
+    from registry.commands.analyse import analyse_command
 
     raise typer.Exit(analyse_command(settings))
 
@@ -140,11 +140,9 @@ def report(
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
     """Write a run's PDFs (site-<site>.pdf per site, <study>.pdf per study) from the store."""
-    from registry.reports.command import build_reports
-    from registry.settings import load_settings
+    from registry.commands.report import report_command
 
-    for path in build_reports(load_settings(settings), run_id=run):
-        print(path)
+    raise typer.Exit(report_command(settings, run))
 
 
 @app.command()
@@ -158,7 +156,7 @@ def nightly(
     Exit codes: 0 all good, 1 partial (a site or study failed), 2 bad settings,
     3 run failed (or another run is going on).
     """
-    from registry.nightly import nightly_command
+    from registry.commands.nightly import nightly_command
 
     raise typer.Exit(nightly_command(settings, full=full))
 
@@ -168,7 +166,7 @@ def demo(
     nights: Annotated[int, typer.Option(help="Nights to run (data entry in between).")] = 2,
 ) -> None:
     """Run the whole nightly against the embedded sandbox and say where the PDFs are."""
-    from registry.demo import demo_command
+    from registry.commands.demo import demo_command
 
     raise typer.Exit(demo_command(nights=nights))
 

@@ -256,8 +256,11 @@ def read_texts(validation: Validation, texts: Sequence[str] | np.ndarray) -> tup
     if kind in ("date", "datetime", "datetime_seconds"):
         fmt = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M",
                "datetime_seconds": "%Y-%m-%d %H:%M:%S"}[kind]
-        values = pd.to_datetime(pd.Series(np.where(ok, texts, None), dtype=object),
-                                format=fmt, errors="coerce").to_numpy("datetime64[ns]")
+        wanted = texts.copy()
+        wanted[~ok] = None
+        stamps: pd.Series = pd.to_datetime(pd.Series(wanted, dtype=object), format=fmt,
+                                           errors="coerce")
+        values = stamps.to_numpy("datetime64[ns]")
         return values, ok & ~np.isnat(values)
     if kind in _TIME_KINDS:
         values = np.full(len(texts), None, dtype=object)
@@ -265,9 +268,11 @@ def read_texts(validation: Validation, texts: Sequence[str] | np.ndarray) -> tup
             values[i] = ":".join(p.zfill(2) for p in str(texts[i]).split(":"))
         return values, ok
     if kind in ("integer", "number"):
-        plain = [str(t).replace(",", ".") if validation.comma else t for t in texts]
-        values = pd.to_numeric(pd.Series(np.where(ok, plain, None), dtype=object),
-                               errors="coerce").to_numpy("float64", na_value=np.nan)
+        plain = np.array([str(t).replace(",", ".") if validation.comma else t
+                          for t in texts], dtype=object)
+        plain[~ok] = None
+        numbers: pd.Series = pd.to_numeric(pd.Series(plain, dtype=object), errors="coerce")
+        values = numbers.to_numpy("float64", na_value=np.nan)
         ok &= np.isfinite(values)
         return np.where(ok, values, np.nan), ok
     return texts, ok
@@ -287,7 +292,7 @@ def _validated_parser(validation: Validation) -> Parser:
         typed = pd.Series(_spread(codes, values, fill), index=raw.index)
         if dtype == "Int64":
             return typed.astype("Float64").astype("Int64"), bad
-        return typed.astype(dtype), bad
+        return typed.astype(dtype), bad  # type: ignore[call-overload]
 
     return parse
 

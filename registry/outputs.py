@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from registry.atomic import atomic_dir
-from registry.errors import RegistryError
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
-from registry.store.runs import FINISHED_STATUSES
 
-__all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "latest_run_id", "remove_partial_outputs",
-           "write_run_outputs"]
+__all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "remove_partial_outputs", "write_run_outputs"]
 
 #: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
 FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
@@ -78,16 +75,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def latest_run_id(store: Store) -> str:
-    """The newest finished run that used snapshots (a killed, failed or still running
-    run is never "the last run": its outputs never appeared)."""
-    for run in store.runs(limit=50):
-        if run.snapshots and run.status in FINISHED_STATUSES:
-            return str(run.id)
-    raise RegistryError(f"the store {store.url} holds no run yet: run `registry nightly` "
-                        "(or `registry demo`) first")
-
-
 def remove_partial_outputs(settings: Settings, run_id: str) -> list[Path]:
     """Remove the temporary output folders a killed run `run_id` left; return them.
 
@@ -105,21 +92,19 @@ def remove_partial_outputs(settings: Settings, run_id: str) -> list[Path]:
     return gone
 
 
-def write_run_outputs(settings: Settings, store: Store, run_id: str | None = None, *,
+def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
                       pdfs: bool = True) -> Path:
-    """Write the run's whole output folder from the store; return its path.
+    """Write run `run_id`'s whole output folder from the store; return its path.
 
-    `run_id` None: the newest run that used snapshots. `pdfs` False writes only the
-    CSV and JSON files (`registry validate`; `registry report` adds the PDFs later).
+    `pdfs` False writes only the CSV and JSON files (`registry validate`; `registry
+    report` adds the PDFs later).
     """
-    from registry.analysing import MATCHED_KIND
     from registry.quality.stage import flags_from_store
     from registry.reports.from_store import site_report_from_store, study_report_from_store
-    from registry.reports.payloads import STUDY_KIND
+    from registry.reports.payloads import MATCHED_KIND, STUDY_KIND
     from registry.reports.site import render_site_pdf
     from registry.reports.study import render_study_pdf
 
-    run_id = run_id or latest_run_id(store)
     run = store.run(run_id)
     labels = {s.name: s.display_name for s in settings.sites}
     final = settings.reports_dir / run_id
@@ -130,9 +115,9 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
         for site in sorted(validated & set(run.snapshots)):
             (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
             if pdfs:
-                report = site_report_from_store(store, run_id, site,
-                                                site_label=labels.get(site, site))
-                render_site_pdf(report, tmp / f"site-{site}.pdf")
+                site_report = site_report_from_store(store, run_id, site,
+                                                     site_label=labels.get(site, site))
+                render_site_pdf(site_report, tmp / f"site-{site}.pdf")
         for study in store.result_studies(run_id):
             results = store.results(run_id, study)
             if STUDY_KIND in results:
@@ -143,6 +128,7 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str | None = Non
                 (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
                                                           encoding="utf-8")
             if pdfs:
-                report = study_report_from_store(store, run_id, study, site_labels=labels)
-                render_study_pdf(report, tmp / f"{study}.pdf")
+                study_report = study_report_from_store(store, run_id, study,
+                                                       site_labels=labels)
+                render_study_pdf(study_report, tmp / f"{study}.pdf")
     return final

@@ -1,4 +1,4 @@
-"""`registry pull`: every configured site into the store, one snapshot each.
+"""The pull stage: every configured site into the store, one snapshot each.
 
 `pull_site` pulls one site (via `registry.redcap`) and writes its snapshot in one store
 transaction, so a failed pull leaves no snapshot and the previous one stands.
@@ -14,19 +14,18 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from registry.errors import RedcapBanned, RegistryError
-from registry.log import configure_logging, event, get_logger
+from registry.log import event, get_logger
 from registry.redcap.client import RedcapClient
 from registry.redcap.pacing import RateLimiter
 from registry.redcap.pull import PreviousPull, Progress, SitePull, fetch_site, local_now
-from registry.settings import Settings, Site, load_settings
+from registry.settings import Settings, Site
 from registry.store import Store
 
-__all__ = ["SiteOutcome", "previous_pull", "pull_all", "pull_command", "pull_site"]
+__all__ = ["SiteOutcome", "previous_pull", "pull_all", "pull_site"]
 
 _log = get_logger("pull")
 
@@ -207,28 +206,3 @@ class _RichBars:
 
 def _progress_display(show: bool) -> _NoBars | _RichBars:
     return _RichBars() if show else _NoBars()
-
-
-def pull_command(settings_path: Path, *, sites: Sequence[str] | None = None,
-                 full: bool = False) -> int:
-    """`registry pull`: pull, print one line per site, return the exit code.
-
-    0: every site pulled; 1: some site failed (one line each on stderr). Bad settings
-    raise `SettingsError` (exit 2) before anything is pulled.
-    """
-    settings = load_settings(settings_path)
-    for name in sites or ():
-        settings.site(name)  # an unknown name fails now, with the known ones
-    tty = sys.stderr.isatty()
-    configure_logging(settings.log_file, level=logging.WARNING if tty else logging.INFO)
-    store = Store.open(settings.store.url)
-    try:
-        outcomes = pull_all(settings, store, sites=sites, full=full, show_progress=tty)
-    finally:
-        store.close()
-    for outcome in outcomes:
-        if outcome.ok:
-            print(outcome.line())
-        else:
-            print(f"registry pull: {outcome.error}", file=sys.stderr)
-    return 0 if all(o.ok for o in outcomes) else 1

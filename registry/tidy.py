@@ -128,7 +128,7 @@ def _form_frame(
             else:
                 nonblank |= values.astype(str) == "1"
             typed, bad = ftype.parse(values)
-            cols[col] = typed.astype(ftype.dtype)
+            cols[col] = typed.astype(pd.api.types.pandas_dtype(ftype.dtype))
             bad = bad.fillna(False).astype(bool)
             if bad.any():
                 p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "instance"]].copy()
@@ -180,7 +180,7 @@ def tidy(
     keys["instrument"] = (_as_str(instr) if instr is not None
                           else pd.Series("", index=raw.index, dtype="string"))
     inst = raw.get("redcap_repeat_instance")
-    keys["instance"] = (pd.to_numeric(inst.astype(object).where(inst != "", None),
+    keys["instance"] = (pd.to_numeric(inst.astype(object).mask(inst == ""),
                                       errors="coerce").astype("Float64").astype("Int64")
                         if inst is not None
                         else pd.Series(pd.NA, index=raw.index, dtype="Int64"))

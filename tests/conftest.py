@@ -8,14 +8,23 @@ with generator parameters (`seed=`, `patients=`, ...) it serves `generate(...)`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from registry.sandbox.clock import ManualClock
 from registry.sandbox.server import SandboxServer
 from tests.sandbox.mini import mini_registry
+
+# Hypothesis: derandomized in CI (CI=true), so a run is repeatable and a failure found
+# there is found again; random exploration on developers' machines.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                                 or ("ci" if os.environ.get("CI") else "dev"))
 
 #: The time a test sandbox starts at (its generated records' creation time).
 SANDBOX_START = "2025-01-06 09:00:00"

@@ -79,7 +79,7 @@ class RecordEnv:
                  repeating: Callable[[str, str], bool] | None = None,
                  repeating_events: frozenset[str] = frozenset()) -> None:
         self.rows = rows
-        self.columns = dict(rows.items())  # rows[name] is slow on wide frames
+        self.columns = {str(k): v for k, v in rows.items()}  # rows[name] is slow on wide frames
         self.form = form
         self.frames = frames
         self.dictionary = dictionary
@@ -165,7 +165,7 @@ class RecordEnv:
                 series = self.columns.get(column)
             else:
                 if form not in self._series:
-                    self._series[form] = dict(frame.items())
+                    self._series[form] = {str(k): v for k, v in frame.items()}
                 series = self._series[form].get(column)
             self._vals[key] = value_of(series, meta, len(frame))
         return self._vals[key]

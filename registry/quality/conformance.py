@@ -77,7 +77,7 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
         if frame is not None and len(frame):
             codes = frame["site"].astype(str).map(site_index).fillna(-1).to_numpy(int)
             keep = codes >= 0
-            series = dict(frame.items())
+            series = {str(k): v for k, v in frame.items()}
             wanted = {rule.field: [c for c in (checkbox_columns(meta.get(rule.field, {}))
                                                or [rule.field]) if c in series]
                       for rule in frame_rules}

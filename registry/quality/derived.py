@@ -360,7 +360,7 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], shape: Shape, *,
     envs: dict[str, RecordEnv] = {}
     added: dict[str, dict[str, pd.Series]] = {}
     logic_cache: dict[tuple[str, str], pd.Series] = {}
-    series = {form: dict(frame.items()) for form, frame in by_form.items()}
+    series = {form: {str(k): v for k, v in frame.items()} for form, frame in by_form.items()}
     for meta in shape.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)

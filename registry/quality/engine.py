@@ -44,7 +44,7 @@ class _Column:
             self.kind = "timedelta"
             self.values = series.to_numpy("timedelta64[ns]")
             self.missing = np.isnat(self.values)
-        elif isinstance(dtype, pd.BooleanDtype) or dtype == bool:
+        elif isinstance(dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(dtype):
             self.kind = "bool"  # as 1.0 / 0.0, NaN missing
             self.values = series.to_numpy("float64", na_value=np.nan)
             self.missing = np.isnan(self.values)
@@ -93,7 +93,8 @@ class _Frame:
     """A frame's columns converted on first use."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.series = dict(frame.items())  # far cheaper than frame[name] on wide frames
+        # one pass over the columns: far cheaper than frame[name] on wide frames
+        self.series = {str(k): v for k, v in frame.items()}
         self.n = len(frame)
         self._cols: dict[str, _Column] = {}
 
@@ -143,8 +144,8 @@ def _set_member(col: _Column, value_set: Sequence[Any]) -> np.ndarray:
     present = ~col.missing
     out = np.zeros(len(col.values), bool)
     if col.kind in ("bool", "number"):
-        wanted = [float(v) for v in value_set if isinstance(v, bool | int | float)]
-        out[present] = np.isin(col.values[present], wanted)
+        numbers = [float(v) for v in value_set if isinstance(v, bool | int | float)]
+        out[present] = np.isin(col.values[present], numbers)
         return out
     if col.kind in ("datetime", "timedelta"):
         wanted = np.array([col.bound(v) for v in value_set],
@@ -195,9 +196,9 @@ def _domain_pair(a: _Column, b: _Column, how: str) -> np.ndarray:
 def _domain_multi(cols: Sequence[_Column], how: str) -> np.ndarray:
     missing = np.column_stack([c.missing for c in cols])
     if how == "any_value_is_missing":
-        return ~missing.any(axis=1)
+        return np.asarray(~missing.any(axis=1))
     if how == "all_values_are_missing":
-        return ~missing.all(axis=1)
+        return np.asarray(~missing.all(axis=1))
     return np.ones(missing.shape[0], bool)
 
 
@@ -229,7 +230,9 @@ def _equal(a: _Column, b: _Column) -> np.ndarray:
 
 def _hashable(col: _Column) -> pd.Series:
     if col.kind in ("datetime", "timedelta"):
-        return pd.Series(col.values.astype("int64"), dtype=object).where(~col.missing, None)
+        keys = col.values.astype("int64").astype(object)
+        keys[col.missing] = None
+        return pd.Series(keys, dtype=object)
     return pd.Series(col.values, dtype=object)
 
 

@@ -9,14 +9,16 @@ plus `&instance=<n>` for a repeat instance (DESIGN.md, flags-<site>.csv).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 
 from registry.fieldtypes import format_value as typed_text
 from registry.quality.gx_adapter import Outcome
+from registry.quality.lifecycle import OPEN_STATUSES
 from registry.quality.suites import Rule
 
 __all__ = [
@@ -57,7 +59,7 @@ def form_link(link: SiteLink | None, record_id: str, form: str, instance: str) -
     return f"{url}&instance={instance}" if instance else url
 
 
-def format_value(value: object) -> str:
+def format_value(value: Any) -> str:
     """A value as a coordinator reads it: dates as YYYY-MM-DD (with the time of a
     date-time), Yes/No, "(empty)"."""
     if value is None or value is pd.NA or value is pd.NaT:
@@ -116,7 +118,7 @@ def failures_from_outcomes(
             continue
         rule: Rule = outcome.rule
         if rule.frame not in series:
-            series[rule.frame] = dict(frames[rule.frame].items())
+            series[rule.frame] = {str(k): v for k, v in frames[rule.frame].items()}
         frame = series[rule.frame]
         names = rule.placeholders
         wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
@@ -151,8 +153,20 @@ def failures_from_outcomes(
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
-def blocking_patients(failures: pd.DataFrame) -> set[str]:
-    """patient_ids with at least one blocking failure: kept out of the analyses."""
-    if failures.empty:
-        return set()
-    return set(failures.loc[failures["severity"] == "blocking", "patient_id"].astype(str))
+def blocking_patients(flags: pd.DataFrame | Iterable[Mapping[str, Any]],
+                      severities: Sequence[str] = ("blocking",)) -> set[str]:
+    """patient_ids a study leaves out: those with an open flag of one of `severities`.
+
+    The one gate between quality and the analyses. `flags` are either tonight's
+    failures (`QualityResult.failures`: no `status`, every row counts) or a flag set as
+    the store keeps it (only `new`, `open` and `reopened` count; a resolved flag never
+    keeps a patient out). A row without `patient_id` is keyed `<site>:<record_id>`, as
+    tidy keys patients.
+    """
+    rows = flags.to_dict("records") if isinstance(flags, pd.DataFrame) else flags
+    out = set()
+    for f in rows:
+        if f.get("severity") in severities and f.get("status", "new") in OPEN_STATUSES:
+            patient = f.get("patient_id") or (f.get("details") or {}).get("patient_id")
+            out.add(str(patient or f"{f['site']}:{f['record_id']}"))
+    return out

@@ -67,8 +67,9 @@ def _plain(series: pd.Series) -> pd.Series:
         return series
     if isinstance(series.dtype, pd.BooleanDtype) or pd.api.types.is_string_dtype(series) \
             or series.dtype == object:
-        out = series.astype(object).where(series.notna(), None)
-        return out.where(out != "", None)
+        out = series.astype(object)
+        out.where(out.notna() & (out != ""), None, inplace=True)
+        return out
     if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
         return series.astype("float64")
     return series
@@ -210,9 +211,9 @@ def run_rules(frames: Mapping[str, pd.DataFrame], rules: Sequence[Rule]) -> list
         cols = list(dict.fromkeys(c for r, _ in runnable for c in columns_of(r)))
         data = pd.DataFrame({c: _plain(frame[c]) for c in cols})
         for _, kwargs in runnable:
-            name = kwargs.get("column")
-            if isinstance(name, str) and name.startswith(_SECONDS):
-                data[name] = frame[name[len(_SECONDS):]].map(_seconds).astype(float)
+            seconds = kwargs.get("column")
+            if isinstance(seconds, str) and seconds.startswith(_SECONDS):
+                data[seconds] = frame[seconds[len(_SECONDS):]].map(_seconds).astype(float)
         data.index = pd.RangeIndex(len(frame))
         data[_ROW] = np.arange(len(frame))
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -52,8 +52,8 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
     last_seen, ...); `current`: tonight's failure rows (key columns, severity, message,
     link). Returns one row per flag (current ones and previous ones now resolved).
     """
-    cur_rows = (current.to_dict("records") if isinstance(current, pd.DataFrame)
-                else [dict(r) for r in current])
+    cur_rows = (cast(list[dict[str, Any]], current.to_dict("records"))
+                if isinstance(current, pd.DataFrame) else [dict(r) for r in current])
     prev = {flag_key(p): dict(p) for p in previous}
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, ...]] = set()

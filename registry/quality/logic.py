@@ -319,7 +319,8 @@ def _date_text(when: np.ndarray, unit: str) -> np.ndarray:
     text = np.full(len(when), "", dtype=object)
     ok = ~np.isnat(when)
     if ok.any():
-        text[ok] = np.char.replace(np.datetime_as_string(when[ok], unit=unit), "T", " ")
+        written = np.datetime_as_string(when[ok], unit=unit)  # type: ignore[call-overload]
+        text[ok] = np.char.replace(written, "T", " ")
     return text
 
 
@@ -443,7 +444,7 @@ def _dates(v: Val, env: Env, order: str = "ymd") -> np.ndarray:
     if v.when is not None:
         return v.when
     codes, uniques = pd.factorize(pd.Series(v.text, dtype=object))
-    formats = _DATE_FORMATS
+    formats: tuple[str, ...] = _DATE_FORMATS
     if order in ("mdy", "dmy"):
         formats = tuple(f for f in _DATE_FORMATS if f.startswith(f"%{order[0]}")) + formats
     values = np.full(len(uniques), np.datetime64("NaT"), dtype="datetime64[ns]")

@@ -31,8 +31,12 @@ from registry.quality.derived import (
     parse_derived_config,
     show_column,
 )
-from registry.quality.flags import FAILURE_COLUMNS, SiteLink, blocking_patients, \
-    failures_from_outcomes
+from registry.quality.flags import (
+    FAILURE_COLUMNS,
+    SiteLink,
+    blocking_patients,
+    failures_from_outcomes,
+)
 from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.prepare import prepare
 from registry.quality.shape import Shape, shape_of
@@ -106,7 +110,7 @@ def _shape(schema: Any, frames: Mapping[str, pd.DataFrame]) -> Shape:
     names: dict[str, str] = {}
     repeating: set[str] = set()
     for name, frame in frames.items():
-        forms = frame["form"].dropna().unique() if "form" in frame.columns else []
+        forms = list(frame["form"].dropna().unique()) if "form" in frame.columns else []
         for form in forms:
             names[str(form)] = name
         if "instance" in frame.columns and frame["instance"].notna().any():

@@ -12,19 +12,22 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
 from registry.reports.format import fmt_hr_ci
 from registry.reports.models import AnalysisRow, KMCurve, NightCount
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 __all__ = ["forest_svg", "history_svg", "km_svg"]
 
-_RC: dict[str, Any] = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "registry-reports",
     "font.family": "DejaVu Sans",
@@ -110,8 +113,10 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
     Main analysis: filled diamond; subgroups: filled squares; sensitivity analyses:
     open circles. Each line's HR (CI) is printed to its right.
     """
-    shown = [r for r in rows if r.hr is not None and r.ci_low is not None
-             and r.ci_high is not None and r.hr > 0 and r.ci_low > 0]
+    estimated = [(r, r.hr, r.ci_low, r.ci_high) for r in rows
+                 if r.hr is not None and r.ci_low is not None and r.ci_high is not None
+                 and r.hr > 0 and r.ci_low > 0]
+    shown = [r for r, *_ in estimated]
     with matplotlib.rc_context(_RC):
         fig = _figure(6.4, 0.9 + 0.34 * max(len(shown), 1))
         ax = fig.add_subplot()
@@ -120,19 +125,17 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
             ax.text(0.5, 0.5, "No hazard ratio could be estimated", ha="center",
                     transform=ax.transAxes)
             return _svg(fig)
-        lows = [r.ci_low for r in shown]
-        highs = [r.ci_high for r in shown]
-        low = min(min(lows), 1.0) / 1.3  # type: ignore[type-var]
-        high = max(max(highs), 1.0) * 1.3  # type: ignore[type-var]
+        low = min(min(lo for _, _, lo, _ in estimated), 1.0) / 1.3
+        high = max(max(hi for _, _, _, hi in estimated), 1.0) * 1.3
         markers = {"main": ("D", 7.5, "#000000"), "subgroup": ("s", 5.5, "#000000"),
                    "sensitivity": ("o", 5.5, "#ffffff")}
-        for y, row in enumerate(shown):
+        for y, (row, hr, ci_low, ci_high) in enumerate(estimated):
             marker, size, face = markers[row.kind]
-            ax.plot([row.ci_low, row.ci_high], [y, y], color="#000000", linewidth=1.2,
+            ax.plot([ci_low, ci_high], [y, y], color="#000000", linewidth=1.2,
                     solid_capstyle="butt")
-            ax.plot([row.hr], [y], marker=marker, markersize=size, markerfacecolor=face,
+            ax.plot([hr], [y], marker=marker, markersize=size, markerfacecolor=face,
                     markeredgecolor="#000000", linestyle="none")
-            ax.text(1.02, y, fmt_hr_ci(row.hr, row.ci_low, row.ci_high), va="center",
+            ax.text(1.02, y, fmt_hr_ci(hr, ci_low, ci_high), va="center",
                     ha="left", transform=ax.get_yaxis_transform())
         ax.set_xscale("log")
         ax.set_xlim(low, high)
@@ -179,7 +182,9 @@ def history_svg(nights: Sequence[NightCount]) -> str:
         ax.set_xticklabels([f"{n.night.day} {n.night:%b}" for n in nights][::step])
         top = max((n.total for n in nights), default=0)
         ax.set_ylim(0, max(top * 1.15, 1))
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        locator = ax.yaxis.get_major_locator()
+        if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+            locator.set_params(integer=True)
         ax.set_ylabel("Open flags")
         ax.legend(loc="upper left", ncols=2, bbox_to_anchor=(0, 1.18))
         ax.grid(axis="y", color="#cccccc", linewidth=0.5)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from registry.errors import RegistryError
 from registry.reports.models import (
@@ -30,6 +30,7 @@ from registry.reports.models import (
     BalanceRow,
     CohortFlow,
     Flag,
+    FlagStatus,
     KMCurve,
     MethodsInputs,
     NightCount,
@@ -69,7 +70,8 @@ def _flag(row: Mapping[str, Any], status: str | None = None) -> Flag:
     return Flag(
         site=str(row["site"]), record_id=str(row["record_id"]), form=str(row["form"]),
         instance=None if instance in (None, "") else int(instance), field=str(row["field"]),
-        rule_id=str(row["rule_id"]), severity=row["severity"], status=status or row["status"],
+        rule_id=str(row["rule_id"]), severity=row["severity"],
+        status=cast(FlagStatus, status or row["status"]),  # the store keeps only these
         first_seen=_day(row.get("first_seen")), last_seen=_day(row.get("last_seen")),
         message=str(row.get("message") or ""), link=str(row.get("link") or ""),
     )

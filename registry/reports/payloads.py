@@ -21,10 +21,14 @@ from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
-__all__ = ["REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions", "study_payloads"]
+__all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
+           "study_payloads"]
 
+#: The kinds of a study's results in the store: `<study>.json`, the report payload and
+#: `<study>-matched.csv` (text).
 STUDY_KIND = "study"
 REPORT_KIND = "report"
+MATCHED_KIND = "matched"
 
 _PACKAGES = ("pandas", "numpy", "lifelines", "statsmodels", "great_expectations", "weasyprint",
              "matplotlib", "registry")

@@ -138,13 +138,13 @@ def _quality_matrix(report: StudyReport) -> tuple[list[str], list[tuple[str, str
             continue
         cells = []
         for s in sites:
-            r = results.get(s)
-            if r is None:
+            cell = results.get(s)
+            if cell is None:
                 cells.append("")
-            elif r.status == "error":
+            elif cell.status == "error":
                 cells.append("error")
             else:
-                cells.append(f"{r.failed} ({r.percent:.1f}%)" if r.failed else "0")
+                cells.append(f"{cell.failed} ({cell.percent:.1f}%)" if cell.failed else "0")
         rows.append((rule_id, severity.get(rule_id, ""), cells))
     rows.sort(key=lambda row: (row[1] != "blocking", natural_key(row[0])))
     return names, rows

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from registry.errors import StoreError
-from registry.store.runs import DEAD_STATUSES
+from registry.store.runs import FINISHED_STATUSES
 from registry.store.schema import flag_sets, flags, rule_results, runs
 from registry.store.snapshots import as_utc
 
@@ -116,7 +116,7 @@ def _latest_sets(conn: Connection, site: str | None,
     """(run_id, site) of the newest saved flag set per site (optionally before a run)."""
     q = (select(flag_sets.c.run_id, flag_sets.c.site, runs.c.started_at)
          .join(runs, runs.c.id == flag_sets.c.run_id)
-         .where(runs.c.status.not_in(DEAD_STATUSES)))
+         .where(runs.c.status.in_(FINISHED_STATUSES)))
     if site is not None:
         q = q.where(flag_sets.c.site == site)
     limit: tuple[datetime, str] | None = None

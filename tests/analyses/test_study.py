@@ -65,7 +65,12 @@ def test_a_second_study_is_just_another_file() -> None:
     (lambda t: t.replace("[matching]", "[matching]\nfuzzy = 1"), "unknown key(s) ['fuzzy']"),
     (lambda t: t.replace('exact = ["rp_ild", "icu_at_index"]', 'exact = ["rpild"]'),
      "'rpild', which is not a declared"),
-    (lambda t: t.replace('frame = "icu_stays"', 'frame = "icu"'), "must be one of"),
+    (lambda t: t.replace('frame = "icu_stays"', 'frame = ""'), "must name a frame"),
+    (lambda t: t.replace('origin = { frame = "patients", column = "diagnosis_date" }',
+                         'origin = { frame = "patients", column = "diagnosis_date", '
+                         'day = 1 }'), "time.origin must be"),
+    (lambda t: t.replace('[time]', '[time]\nentry = { frame = "patients" }'),
+     "time.entry must be"),
     (lambda t: t.replace('variance = "model"', 'variance = "bootstrap"'), "study.variance"),
     (lambda t: t.replace('kind = "in_interval"', 'kind = "window"'), "kind must be"),
     (lambda t: t.replace('all_of = [["JAK inhibitor"], ["Calcineurin inhibitor"]]',

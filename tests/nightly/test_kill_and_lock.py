@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from registry.nightly import nightly_command, run_nightly
-from registry.outputs import latest_run_id
+from registry.commands.nightly import nightly_command
+from registry.commands.status import show_status
+from registry.run import latest_run_id, run_nightly
 from registry.settings import load_settings
-from registry.status import show_status
 from registry.store import Store
 from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
 

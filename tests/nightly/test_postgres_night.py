@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from registry.nightly import nightly_command
+from registry.commands.nightly import nightly_command
 from registry.settings import load_settings
 from registry.store import Store
 from tests.nightly.conftest import nightly_cli, wait_for, write_settings

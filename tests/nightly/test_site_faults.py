@@ -15,7 +15,7 @@ import copy
 import re
 from pathlib import Path
 
-from registry.nightly import nightly_command
+from registry.commands.nightly import nightly_command
 from registry.reports.format import fmt_datetime
 from registry.sandbox.cli import token_file_text, write_private
 from registry.sandbox.schema import Schema

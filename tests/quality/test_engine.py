@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from registry.quality import SiteLink, validate
+from registry.quality import SiteLink, gx_adapter, validate
 from registry.quality import engine as vectorised
-from registry.quality import gx_adapter
 from registry.quality.suites import KNOWN_TYPES, Rule
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import tidy

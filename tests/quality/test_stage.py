@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from registry.outputs import FLAG_CSV_COLUMNS as CSV_COLUMNS
-from registry.quality.stage import run_validation
+from registry.run import run_validate
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.settings import load_settings
 from registry.store import Store
@@ -64,7 +64,7 @@ def test_validate_twice_then_flags(tmp_path: Path) -> None:
         r for r in clean.records if r["record_id"] in fixed]
     with Store.open(url) as store:
         _snapshot(store, reg, records)
-    second = run_validation(load_settings(settings))
+    second = run_validate(load_settings(settings))
     assert second.counts["paris"]["resolved"] == len(paris)
     assert second.counts["paris"]["new"] == second.counts["paris"]["open"] == 0
     assert second.counts["lyon"]["open"] > 0 and second.counts["lyon"]["new"] == 0

@@ -75,6 +75,10 @@ def test_flags_round_trip_and_previous_set(store: Store, make_records) -> None:
     store.save_flags(r1, "lyon", None, [_flag("1", site="lyon")])
     store.save_flags(r2, "paris", snap.id, [_flag("7", status="open"),
                                             _flag("8", status="resolved", instance="")])
+    # a set still `running` (or killed: it stays so until abandoned) is never previous
+    assert store.previous_flags("paris") == [] and store.flags() == []
+    store.finish_run(r1, "succeeded", 0)
+    store.finish_run(r2, "partial", 1)
     got = store.flags(r1, "paris")
     assert [(f["record_id"], f["instance"]) for f in got] == [("7", 2), ("8", None)]
     assert got[0]["first_seen"] == T0 and got[0]["last_seen"] == T0
@@ -92,6 +96,8 @@ def test_flags_round_trip_and_previous_set(store: Store, make_records) -> None:
     assert [(f["site"], f["run_id"]) for f in current] == [("lyon", r1), ("paris", r2),
                                                            ("paris", r2)]
     store.save_flags(r3, "paris", snap.id, [])          # validated, nothing wrong: a set too
+    assert len(store.previous_flags("paris")) == 2     # until r3 finishes
+    store.finish_run(r3, "succeeded", 0)
     assert store.previous_flags("paris") == []
     assert store.flags(site="paris") == []
     store.save_flags(r2, "paris", snap.id, [_flag("9")])  # saving again replaces

@@ -7,16 +7,17 @@ Data comes from `Store.status`; this module only lays it out as rich tables.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from registry.console import make_console
-from registry.settings import Settings
+from registry.settings import Settings, load_settings
 from registry.store import RunInfo, Store, StoreStatus
 
-__all__ = ["render_status", "show_status"]
+__all__ = ["render_status", "show_status", "status_command"]
 
 _STYLE = {"succeeded": "green", "ok": "green", "partial": "yellow", "failed": "red",
           "running": "cyan", "abandoned": "magenta"}
@@ -105,3 +106,9 @@ def show_status(settings: Settings, console: Console | None = None, runs: int = 
         status = store.status(sites=[s.name for s in settings.sites], run_limit=runs)
     console.print(f"Store: {store.url}")
     render_status(status, console)
+
+
+def status_command(settings_path: Path, *, runs: int = 10) -> int:
+    """`registry status`: read-only, so it takes no lock and never waits for a run."""
+    show_status(load_settings(settings_path), runs=runs)
+    return 0

@@ -64,7 +64,7 @@ def _day_of_data_entry(server: Any, registry: Any, clean: Any) -> list[str]:
 
 def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
     """Run the demo; return the exit code of the last night."""
-    from registry.nightly import run_nightly
+    from registry.run import run_nightly
     from registry.sandbox.cli import write_sandbox_settings
     from registry.sandbox.generator import GeneratorParams, generate
     from registry.sandbox.server import SandboxServer

@@ -1,8 +1,10 @@
-"""Printing for `registry validate` and `registry flags` (the CLI itself stays thin)."""
+"""`registry validate` and `registry flags`: the quality stage's tables."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -10,20 +12,20 @@ from rich.table import Table
 from registry.console import make_console
 from registry.errors import RegistryError
 from registry.quality.lifecycle import OPEN_STATUSES
-from registry.settings import Settings
+from registry.settings import Settings, load_settings
 
-__all__ = ["flags_command", "validate_command"]
+__all__ = ["flags_command", "list_flags", "validate_command"]
 
 _STATUSES = (*OPEN_STATUSES, "resolved")
 
 
-def validate_command(settings: Settings, sites: Sequence[str] | None,
-                     console: Console | None = None) -> None:
+def validate_command(settings_path: Path, sites: Sequence[str] | None = None,
+                     console: Console | None = None) -> int:
     """Run the quality stage and print per site how many flags are new/open/resolved."""
-    from registry.quality.stage import run_validation
+    from registry.run import run_validate
 
+    run = run_validate(load_settings(settings_path), sites)
     console = console or make_console()
-    run = run_validation(settings, sites)
     table = Table(title=f"Validation run {run.run_id}")
     for col in ("site", *_STATUSES):
         table.add_column(col, justify="left" if col == "site" else "right")
@@ -35,16 +37,27 @@ def validate_command(settings: Settings, sites: Sequence[str] | None,
     if run.rule_errors:
         console.print(f"[yellow]{run.rule_errors} rule result(s) are errors: "
                       "see the rule results of this run[/yellow]")
+    return 0
 
 
-def flags_command(settings: Settings, site: str | None, statuses: Sequence[str] | None,
-                  console: Console | None = None) -> None:
+def list_flags(settings: Settings, site: str | None = None,
+               statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Each site's newest flag set (open and just-resolved flags), optionally filtered."""
+    from registry.quality.stage import flags_from_store
+    from registry.store import Store
+
+    with Store.open(settings.store.url) as store:
+        flags = store.flags(site=site, status=list(statuses) if statuses else None)
+    return [f for f in flags_from_store(flags) if f.get("reported", True)]
+
+
+def flags_command(settings_path: Path, site: str | None, statuses: Sequence[str] | None,
+                  console: Console | None = None) -> int:
     """Print the newest flags (optionally one site, some statuses)."""
-    from registry.quality.stage import list_flags
-
     bad = [s for s in statuses or [] if s not in _STATUSES]
     if bad:
         raise RegistryError(f"unknown status {', '.join(bad)}; use {', '.join(_STATUSES)}")
+    settings = load_settings(settings_path)
     console = console or make_console()
     rows = list_flags(settings, site, statuses)
     table = Table(title=f"{len(rows)} flag(s)")
@@ -58,3 +71,4 @@ def flags_command(settings: Settings, site: str | None, statuses: Sequence[str] 
                       f["rule_id"], f["severity"], f["status"],
                       first.date().isoformat() if first else "", f.get("message") or "")
     console.print(table)
+    return 0

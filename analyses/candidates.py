@@ -1,0 +1,164 @@
+"""The eligible controls of every matched set, without listing them: presence records.
+
+A patient is a candidate control at day t while it is under observation, alive,
+event-free and not yet exposed (`entry <= t < min(end, exposure day)`) and has the
+exposed patient's values of the exact-matching variables at t. Time-dependent
+variables (ICU stays) split each patient's time into pieces of constant value; each
+piece is one *presence record* `[lo, hi)` under one *key* (the tuple of matching
+values). The candidates of a set at day t are the records of its key present at t, in
+row order. `CandidateIndex` counts them and finds the r-th of them per set without
+building the lists: listing them for every exposed patient is what made planning
+quadratic in patients (issue #14).
+
+How: each key's records, in row order, are cut into blocks of about sqrt(n); per set
+the number present in each block comes from two `searchsorted` per block (done once,
+at planning), so the r-th candidate is found in O(sqrt(n)) work, vectorised over all
+the draws of all sets at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CandidateIndex", "presence_records"]
+
+
+def presence_records(lo: np.ndarray, hi: np.ndarray, base_codes: np.ndarray,
+                     timedep: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, lo, hi, key columns) of every piece of time a row may serve as a control.
+
+    `lo`/`hi`: per row the days `[lo, hi)` it is a candidate at all (`lo >= hi`: never);
+    `base_codes`: (rows x baseline variables) integer codes, -1 = missing (matches
+    nothing); `timedep`: per time-dependent variable the (row, start, stop) of its
+    intervals, closed `[start, stop]` (stop may be inf), the value being "inside one".
+    Returns rows, lo, hi and a (records x variables) array of key values.
+    """
+    n = len(lo)
+    ok = (lo < hi) & np.all(base_codes >= 0, axis=1)
+    rows = np.flatnonzero(ok)
+    if not timedep:
+        return rows, lo[rows], hi[rows], base_codes[rows]
+    # breakpoints inside [lo, hi): every interval's start and the day after its stop
+    bp_rows, bp_days = [rows], [lo[rows]]
+    for pos, start, stop in timedep:
+        after = np.nextafter(stop, np.inf)
+        for day in (start, after):
+            inside = ok[pos] & (day > lo[pos]) & (day < hi[pos])
+            bp_rows.append(pos[inside])
+            bp_days.append(day[inside])
+    r = np.concatenate(bp_rows)
+    d = np.concatenate(bp_days)
+    order = np.lexsort((d, r))
+    r, d = r[order], d[order]
+    keep = np.ones(len(r), bool)
+    keep[1:] = (r[1:] != r[:-1]) | (d[1:] != d[:-1])
+    r, d = r[keep], d[keep]
+    end = np.empty(len(r))
+    same_next = np.zeros(len(r), bool)
+    same_next[:-1] = r[1:] == r[:-1]
+    end[same_next] = d[1:][same_next[:-1]]
+    end[~same_next] = hi[r[~same_next]]
+    values = [base_codes[r]]
+    for pos, start, stop in timedep:
+        values.append(in_intervals(r, d, pos, start, stop, n)[:, None].astype(np.int64))
+    return r, d, end, np.concatenate(values, axis=1)
+
+
+def in_intervals(rows: np.ndarray, days: np.ndarray, pos: np.ndarray, start: np.ndarray,
+                 stop: np.ndarray, n: int) -> np.ndarray:
+    """Per (row, day): is the day inside one of the row's closed intervals?"""
+    if len(pos) == 0 or len(rows) == 0:
+        return np.zeros(len(rows), bool)
+    order = np.argsort(pos, kind="stable")
+    pos, start, stop = pos[order], start[order], stop[order]
+    first = np.searchsorted(pos, np.arange(n + 1))
+    count = (first[1:] - first[:-1])[rows]
+    q = np.repeat(np.arange(len(rows)), count)
+    offset = np.arange(len(q)) - np.repeat(np.cumsum(count) - count, count)
+    idx = first[:-1][rows][q] + offset
+    hit = (start[idx] <= days[q]) & (days[q] <= stop[idx])
+    return np.bincount(q[hit], minlength=len(rows)) > 0
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One key's records in row order, cut in blocks; per query the counts by block."""
+
+    rows: np.ndarray         # record -> row position, ascending
+    lo: np.ndarray
+    hi: np.ndarray
+    block: int               # block size
+    queries: np.ndarray      # set numbers answered by this key
+    cum: np.ndarray          # (blocks + 1) x queries: candidates before each block
+
+
+class CandidateIndex:
+    """Count and select the candidates of each set (see the module docstring)."""
+
+    def __init__(self, rec_rows: np.ndarray, rec_lo: np.ndarray, rec_hi: np.ndarray,
+                 rec_key: np.ndarray, q_day: np.ndarray, q_key: np.ndarray) -> None:
+        """`rec_key`/`q_key`: integer key ids of the records and of the sets (-1: none)."""
+        self.n_sets = len(q_day)
+        self.q_day = q_day
+        self.counts = np.zeros(self.n_sets, np.int64)
+        self._key_of = np.full(self.n_sets, -1, np.int64)
+        self._slot = np.zeros(self.n_sets, np.int64)
+        self._keys: list[_Key] = []
+        order = np.lexsort((rec_lo, rec_rows, rec_key))
+        rec_rows, rec_lo, rec_hi, rec_key = (rec_rows[order], rec_lo[order], rec_hi[order],
+                                             rec_key[order])
+        for kid in np.unique(q_key[q_key >= 0]):
+            a = int(np.searchsorted(rec_key, kid, "left"))
+            b = int(np.searchsorted(rec_key, kid, "right"))
+            queries = np.flatnonzero(q_key == kid)
+            rows, lo, hi = rec_rows[a:b], rec_lo[a:b], rec_hi[a:b]
+            block = max(16, math.isqrt(max(len(rows), 1)))
+            days = q_day[queries]
+            n_blocks = -(-len(rows) // block)
+            cum = np.zeros((n_blocks + 1, len(queries)), np.int64)
+            for i in range(n_blocks):
+                los = np.sort(lo[i * block:(i + 1) * block])
+                his = np.sort(hi[i * block:(i + 1) * block])
+                cum[i + 1] = (np.searchsorted(los, days, "right")
+                              - np.searchsorted(his, days, "right"))
+            np.cumsum(cum, axis=0, out=cum)
+            self._key_of[queries] = len(self._keys)
+            self._slot[queries] = np.arange(len(queries))
+            self.counts[queries] = cum[-1]
+            self._keys.append(_Key(rows, lo, hi, block, queries, cum))
+
+    def select(self, sets: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """Row position of the `ranks[i]`-th (0-based) candidate of set `sets[i]`."""
+        out = np.empty(len(sets), np.int64)
+        kid = self._key_of[sets]
+        for k in np.unique(kid):
+            if k < 0:
+                raise ValueError("select on a set without candidates")
+            key = self._keys[int(k)]
+            at = np.flatnonzero(kid == k)
+            slot, r = self._slot[sets[at]], ranks[at]
+            cols = key.cum[:, slot]                          # (blocks + 1) x picks
+            blk = (cols <= r).sum(axis=0) - 1                # block holding rank r
+            r_in = r - cols[blk, np.arange(len(at))]
+            idx = blk[:, None] * key.block + np.arange(key.block)[None, :]
+            valid = idx < len(key.rows)
+            idx = np.where(valid, idx, 0)
+            day = self.q_day[sets[at]][:, None]
+            present = valid & (key.lo[idx] <= day) & (day < key.hi[idx])
+            seen = np.cumsum(present, axis=1)
+            j = np.argmax(seen > r_in[:, None], axis=1)
+            out[at] = key.rows[idx[np.arange(len(at)), j]]
+        return out
+
+    def candidates(self, j: int) -> np.ndarray:
+        """Every candidate of set j, in row order (for draws that exclude used controls)."""
+        k = int(self._key_of[j])
+        if k < 0:
+            return np.zeros(0, np.int64)
+        key = self._keys[k]
+        t = self.q_day[j]
+        return key.rows[(key.lo <= t) & (t < key.hi)]
