@@ -17,25 +17,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks.quality_speed import CPU, _load, _times
 from registry.fieldtypes import checkbox_columns, export_columns
 from registry.quality import validate
+from registry.sandbox.dictionary import METADATA_COLUMNS
 from registry.tidy import tidy
 
 TODAY = dt.date(2025, 6, 30)
-_COLUMNS = ("field_name", "form_name", "section_header", "field_type", "field_label",
-            "select_choices_or_calculations", "field_note",
-            "text_validation_type_or_show_slider_number", "text_validation_min",
-            "text_validation_max", "identifier", "branching_logic", "required_field",
-            "custom_alignment", "question_number", "matrix_group_name", "matrix_ranking",
-            "field_annotation")
 # (suffix, field_type, validation, min, max, choices, required)
 _KINDS = (
     ("date", "text", "date_ymd", "2000-01-01", "today", "", "y"),
@@ -64,15 +56,16 @@ _KINDS = (
 def wide_project(fields: int = 5200, forms: int = 32, seed: int = 1) -> list[dict[str, str]]:
     """A data dictionary of about `fields` fields over `forms` forms, every type."""
     per_form = max(len(_KINDS), fields // forms)
-    rows = [dict.fromkeys(_COLUMNS, "") | {"field_name": "record_id", "form_name": "form_01",
-                                          "field_type": "text", "field_label": "Record ID"}]
+    rows = [dict.fromkeys(METADATA_COLUMNS, "") | {
+        "field_name": "record_id", "form_name": "form_01", "field_type": "text",
+        "field_label": "Record ID"}]
     for f in range(1, forms + 1):
         form = f"form_{f:02d}"
         for k in range(per_form):
             suffix, ftype, validation, lo, hi, choices, required = _KINDS[k % len(_KINDS)]
             block = k // len(_KINDS)
             name = f"f{f:02d}_{block:03d}_{suffix}"
-            row = dict.fromkeys(_COLUMNS, "") | {
+            row = dict.fromkeys(METADATA_COLUMNS, "") | {
                 "field_name": name, "form_name": form, "field_type": ftype,
                 "field_label": f"{suffix.title()} {block + 1} of form {f}",
                 "select_choices_or_calculations": choices,
@@ -166,25 +159,6 @@ def wide_records(metadata: list[dict[str, str]], records: int = 1000, seed: int 
     table = [done.get(c, blank) for c in columns]
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*table, strict=True)]
     return rows, injected
-
-
-def _load() -> str:
-    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-
-
-CPU: list[float] = []  # CPU seconds of the last _times call's runs
-
-
-def _times(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
-    """(min, median) wall seconds of `repeats` runs and the last result; CPU in CPU."""
-    out, seconds = None, []
-    CPU.clear()
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        seconds.append(time.perf_counter() - start)
-        CPU.append(time.process_time() - cpu)
-    return min(seconds), statistics.median(seconds), out
 
 
 def main(shapes: list[tuple[int, int]], repeats: int, gx_rules: int) -> None:

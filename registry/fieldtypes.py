@@ -286,7 +286,7 @@ def _validated_parser(validation: Validation) -> Parser:
         values, ok = read_texts(validation, texts)
         bad = pd.Series(_spread(codes, ~ok, False), index=raw.index)
         if validation.kind == "text":
-            return s.astype("string"), bad
+            return s.mask(bad).astype("string"), bad
         fill = (np.nan if values.dtype.kind == "f" else None if values.dtype == object
                 else values.dtype.type("NaT"))
         typed = pd.Series(_spread(codes, values, fill), index=raw.index)

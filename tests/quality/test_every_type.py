@@ -17,21 +17,14 @@ import pytest
 
 from registry.fieldtypes import export_columns
 from registry.quality import SiteLink, validate
+from registry.sandbox.dictionary import METADATA_COLUMNS
 from registry.tidy import tidy
 
 TODAY = dt.date(2025, 6, 30)
 NOW = dt.datetime(2025, 6, 30, 12, 0, 0)
-COLUMNS = ("field_name", "form_name", "section_header", "field_type", "field_label",
-           "select_choices_or_calculations", "field_note",
-           "text_validation_type_or_show_slider_number", "text_validation_min",
-           "text_validation_max", "identifier", "branching_logic", "required_field",
-           "custom_alignment", "question_number", "matrix_group_name", "matrix_ranking",
-           "field_annotation")
-
-
 def _f(name: str, form: str, ftype: str, label: str, *, choices: str = "", v: str = "",
        lo: str = "", hi: str = "", logic: str = "", req: str = "") -> dict[str, str]:
-    return dict.fromkeys(COLUMNS, "") | {
+    return dict.fromkeys(METADATA_COLUMNS, "") | {
         "field_name": name, "form_name": form, "field_type": ftype, "field_label": label,
         "select_choices_or_calculations": choices,
         "text_validation_type_or_show_slider_number": v, "text_validation_min": lo,
