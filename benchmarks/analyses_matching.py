@@ -54,7 +54,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for n in args.patients:
         reg = generate(GeneratorParams(seed=2025, patients=n))
-        fr = tidy(reg.rows_by_site(), reg.metadata)
+        fr = tidy(reg.rows_by_site(), reg.schema())
         cohort = build_cohort(spec, fr)
         b_min, b_med, (exposed, cands) = _times(partial(candidates_by_scan, cohort, spec),
                                                 args.runs)

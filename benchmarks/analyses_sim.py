@@ -40,7 +40,7 @@ Z = 1.959964
 def _frames(seed: int, patients: int, true_hr: float):  # type: ignore[no-untyped-def]
     reg = generate(GeneratorParams(seed=seed, patients=patients, sites=5, error_rate=0.0,
                                    true_hr=true_hr))
-    return tidy(reg.rows_by_site(), reg.metadata)
+    return tidy(reg.rows_by_site(), reg.schema())
 
 
 def _replicate(args: tuple[int, int, float, int]) -> dict[str, float]:

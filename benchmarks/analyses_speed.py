@@ -40,7 +40,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for n in args.patients:
         reg = generate(GeneratorParams(seed=2025, patients=n))
-        fr = tidy(reg.rows_by_site(), reg.metadata)
+        fr = tidy(reg.rows_by_site(), reg.schema())
         excluded = set(sorted(fr.patients["patient_id"])[::20])
         for reps in args.repeats:
             prof = cProfile.Profile() if args.profile else None

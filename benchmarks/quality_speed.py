@@ -31,7 +31,7 @@ from registry.quality import validate
 from registry.quality.derived import add_dictionary_columns, derive_rules
 from registry.quality.engine import run_rules
 from registry.quality.prepare import prepare
-from registry.quality.runner import _frames, _shape
+from registry.quality.runner import _frames_of
 from registry.quality.suites import Rule, load_suites
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import tidy
@@ -131,18 +131,18 @@ def _size(n: int, repeats: int, gx: bool, suites: Sequence[Any]) -> None:
     """Time one size (see the module docstring)."""
     reg = generate(GeneratorParams(seed=7, patients=n, error_rate=0.1))
     today = reg.params.as_of
-    t_min, t_med, frames = _times(lambda: tidy(reg.rows_by_site(), reg.metadata), 1)
-    form_frames, _ = _frames(frames)
-    shape = _shape(reg.metadata, form_frames)
+    t_min, t_med, frames = _times(lambda: tidy(reg.rows_by_site(), reg.schema()), 1)
+    form_frames, _ = _frames_of(frames)
+    shape = frames.schema
     rows = sum(len(f) for f in form_frames.values())
     print(f"{n} patients ({rows} rows), tidy {t_min:.2f} s [{_load()}]")
 
     def stage() -> Any:
-        return validate(frames, reg.metadata, SUITES, site_links=None, today=today)
+        return validate(frames, frames.schema, SUITES, site_links=None, today=today)
 
     s_min, s_med, result = _times(stage, repeats)
     s_cpu = min(CPU)
-    p_min, _, prepared = _times(lambda: {**form_frames, **prepare(form_frames)}, repeats)
+    p_min, _, prepared = _times(lambda: prepare(form_frames, shape).frames, repeats)
     d_min, _, (ready, _) = _times(lambda: add_dictionary_columns(
         prepared, shape, today=today), repeats)
     rules = [r for s in suites for r in s.rules]
@@ -170,7 +170,7 @@ def _size(n: int, repeats: int, gx: bool, suites: Sequence[Any]) -> None:
         import great_expectations  # noqa: F401  (import cost kept out of the timing)
 
         g_min, g_med, g_result = _times(lambda: validate(
-            frames, reg.metadata, SUITES, site_links=None, today=today, engine="gx"),
+            frames, frames.schema, SUITES, site_links=None, today=today, engine="gx"),
             max(1, repeats // 2))
         same = g_result.failures[["record_id", "rule_id", "field"]].astype(str).equals(
             result.failures[["record_id", "rule_id", "field"]].astype(str))

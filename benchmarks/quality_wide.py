@@ -188,10 +188,10 @@ def _gx_sample(frames: Any, metadata: list[dict[str, str]], k: int) -> None:
     from registry.quality.derived import add_dictionary_columns, derive_rules
     from registry.quality.engine import run_rules
     from registry.quality.gx_adapter import run_rules as run_gx
-    from registry.quality.runner import _frames, _shape
+    from registry.quality.runner import _frames_of
 
-    form_frames, _ = _frames(frames)
-    shape = _shape(metadata, form_frames)
+    form_frames, _ = _frames_of(frames)
+    shape = frames.schema
     ready, _ = add_dictionary_columns(form_frames, shape, today=TODAY)
     rules = [r for r in derive_rules(shape, today=TODAY).rules if r.type != "conformance"]
     sample = rules[:: max(1, len(rules) // k)][:k]

@@ -28,7 +28,7 @@ __all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "remove_partial_outputs", "write_run
 
 #: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
 FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
-                    "status", "first_seen", "message", "link")
+                    "status", "first_seen", "message", "link", "event", "label", "suggestion")
 _CSV_STATUSES = (*OPEN_STATUSES, "resolved")
 _SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 
@@ -53,7 +53,8 @@ def flags_csv(flags: Iterable[Mapping[str, Any]], site: str) -> str:
             and f.get("reported", True)]
     rows.sort(key=lambda f: (f.get("status") == "resolved",
                              _SEVERITY_ORDER.get(str(f.get("severity")), 9),
-                             str(f.get("record_id")), str(f.get("form")),
+                             str(f.get("record_id")), str(f.get("event") or ""),
+                             str(f.get("form")),
                              str(f.get("instance") or ""), str(f.get("field")),
                              str(f.get("rule_id"))))
     out = io.StringIO()

@@ -93,6 +93,7 @@ def _write(store: Store, pulled: SitePull, previous: PreviousPull | None) -> Any
         "redcap_version": pulled.version,
         "repeating_forms": pulled.repeating_forms,
         "dags": pulled.dags,
+        **pulled.shape.to_details(),
         "stats": pulled.stats,
     }
     changes = pulled.dictionary_changes

@@ -40,6 +40,7 @@ from registry.store.runs import FINISHED_STATUSES
 
 if TYPE_CHECKING:  # the stages import pandas; the lock is taken before they load
     from registry.analysing import StudyOutcome
+    from registry.profile import Profile
     from registry.pulling import SiteOutcome
     from registry.tidy import Frames
 
@@ -188,23 +189,34 @@ def recorded_run(store: Store, kind: str, snapshots: Mapping[str, int] | None = 
         raise
 
 
-def run_frames(store: Store, snapshots: Mapping[str, int]) -> tuple[Frames, list[dict[str, str]]]:
+def run_frames(store: Store, snapshots: Mapping[str, int],
+               profile: Path | Profile | None = None) -> tuple[Frames, list[dict[str, str]]]:
     """The tidy frames of the given per-site snapshots, and the data dictionary used.
 
-    The dictionary is the newest snapshot's (or, failing that, any snapshot's): in a
-    DAG-per-site project all sites share it; with a project per site the sites are
-    expected to share one dictionary.
+    The dictionary (with the events and repeating setup the pull kept) is the newest
+    snapshot's (or, failing that, any snapshot's): in a DAG-per-site project all sites
+    share it; with a project per site the sites are expected to share one dictionary.
+    `profile` is the registry profile (`settings.profile`: a path, or a loaded one);
+    the frames carry the schema made of both (`frames.schema`).
     """
+    from registry.profile import load_profile
+    from registry.schema import schema_from_snapshot
     from registry.tidy import tidy
 
     if not snapshots:
         raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
     newest_first = sorted(snapshots.values(), reverse=True)
-    metadata = next((m for m in map(store.snapshot_metadata, newest_first) if m), None)
-    if not metadata:
+    found = next(((sid, m) for sid in newest_first if (m := store.snapshot_metadata(sid))),
+                 None)
+    if not found:
         raise AnalysisInputError("the snapshots hold no data dictionary; pull again")
+    newest, metadata = found
+    info = store.snapshot(newest)
+    if isinstance(profile, str | Path):
+        profile = load_profile(profile)
+    schema = schema_from_snapshot(metadata, info.project_info, info.details, profile)
     rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
-    return tidy(rows_by_site, metadata), metadata
+    return tidy(rows_by_site, schema), metadata
 
 
 def _latest_snapshots(store: Store, sites: Sequence[str]) -> dict[str, int]:
@@ -263,7 +275,7 @@ def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> Vali
             raise RegistryError("no snapshot to validate in the store: run `registry pull` "
                                 "first")
         with recorded_run(store, "validate", used) as run:
-            frames, metadata = run_frames(store, used)
+            frames, metadata = run_frames(store, used, settings.profile)
             counts = validate_snapshots(settings, store, run.id, used, frames, metadata)
             errors = counts.pop("rule_errors")
             store.stage(run.id, "validate", None, "succeeded", counts=counts)
@@ -300,7 +312,7 @@ def run_analyse(settings: Settings) -> AnalyseRun:
             raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
         with recorded_run(store, "analyse", latest) as run:
             validated = bool(store.flags())
-            frames, metadata = run_frames(store, latest)
+            frames, metadata = run_frames(store, latest, settings.profile)
             outcomes = analyse_run(settings, store, run.id, frames, metadata)
             out_dir = write_run_outputs(settings, store, run.id)
             result = AnalyseRun(run.id, outcomes, out_dir, validated)
@@ -412,7 +424,7 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                                show_progress=show_progress, clock=clock)
             with run.stage("validate") as counts:
                 # read and tidied once for the night: the studies use the same snapshots
-                frames, metadata = run_frames(store, used)
+                frames, metadata = run_frames(store, used, settings.profile)
                 counts.update(validate_snapshots(settings, store, run.id, used, frames,
                                                  metadata))
                 per_site = [c for c in counts.values() if isinstance(c, dict)]

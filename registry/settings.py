@@ -139,6 +139,9 @@ class Settings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     studies: tuple[Path, ...] = ()
     log_file: Path | None = None
+    #: The registry profile (what REDCap cannot say: frames, roles, cross-form columns);
+    #: None: pull, the dictionary checks, flags and site reports still work.
+    profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
 
     def site(self, name: str) -> Site:
@@ -297,7 +300,8 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     base = path.resolve().parent
 
     _Reader(path, data, "", {"store", "reports", "sites", "pull", "quality", "studies", "log",
-                             "run"})
+                             "run", "registry"})
+    registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
     reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
@@ -346,6 +350,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         studies.append(_relative(base, spec))
 
     log_file = log.get("file", str)
+    profile = registry.get("profile", str)
     return Settings(
         path=path,
         store=StoreSettings(url=_sqlite_relative(base, store_url)),
@@ -355,5 +360,6 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         quality=QualitySettings(suites=_relative(base, quality.get("suites", str, "expectations"))),
         studies=tuple(studies),
         log_file=_relative(base, log_file) if log_file else None,
+        profile=_relative(base, profile) if profile else None,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
     )

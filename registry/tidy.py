@@ -1,66 +1,95 @@
 """Flat REDCap rows -> one typed data frame per form, plus what could not be read.
 
-REDCap's flat export mixes every form in one wide table of strings: one base row per
-record (the non-repeating forms) and one row per repeat instance (the repeating
-forms, everything else empty). `tidy` splits it into one frame per form, keyed by
-`patient_id` ("<site>:<record_id>", unique even where each site is its own REDCap
-project, so record ids collide), `record_id`, `site`, `form` and `instance`, and gives
-every field the dtype its data-dictionary row implies (`registry.fieldtypes`). A value
-that cannot be read as its type becomes missing and leaves one row in `conformance`,
-so the quality stage can flag it instead of it vanishing.
+REDCap's flat export mixes every form in one wide table of strings: on a classic
+project one base row per record (the non-repeating forms) and one row per repeat
+instance; on a longitudinal project one row per record and event (and per instance of
+a repeating form or event). `tidy` splits it into one frame per form, named as the
+schema names it (`RegistrySchema.frame_of`: the profile's frame names, else the
+form's), keyed by `KEY_COLUMNS`: `patient_id` ("<site>:<record_id>", unique even where
+each site is its own REDCap project, so record ids collide), `record_id`, `site`,
+`event` (the unique event name, "" on a classic project), `arm` (Int64, NA on
+classic), `form` and `instance` (Int64, NA when not repeating). Only the events that
+hold a form give it rows, so a check never runs where the form is not designated.
+Every field gets the dtype its data-dictionary row implies (`registry.fieldtypes`).
+A value that cannot be read as its type becomes missing and leaves one row in
+`conformance`, so the quality stage can flag it instead of it vanishing.
 
 Everything is vectorised per column: 250,000 rows tidy in a few seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import checkbox_columns, field_type
+from registry.schema import RegistrySchema, build_schema
 
 __all__ = [
     "CONFORMANCE_COLUMNS",
-    "FRAME_OF_FORM",
     "KEY_COLUMNS",
     "Frames",
+    "empty_frame",
     "tidy",
 ]
 
 #: The key columns every frame starts with.
-KEY_COLUMNS = ("patient_id", "record_id", "site", "form", "instance")
+KEY_COLUMNS = ("patient_id", "record_id", "site", "event", "arm", "form", "instance")
 #: One row per value that could not be read as its field's type.
 CONFORMANCE_COLUMNS = (*KEY_COLUMNS, "field", "value", "dtype", "reason")
-#: The frame each form of the registry's dictionary becomes.
-FRAME_OF_FORM = {
-    "baseline": "patients",
-    "treatments": "treatments",
-    "icu_stay": "icu_stays",
-    "infections": "infections",
-    "outcome": "outcomes",
-}
-_DEFAULT_REPEATING = ("treatments", "icu_stay", "infections")
+_KEY_DTYPES = {"arm": "Int64", "instance": "Int64"}
 
 
-@dataclass(frozen=True)
-class Frames:
-    """The tidy frames of one registry snapshot.
+def empty_frame(columns: Sequence[str] = KEY_COLUMNS) -> pd.DataFrame:
+    """An empty frame with the key dtypes (strings, Int64 arm and instance)."""
+    return pd.DataFrame({c: pd.Series(dtype=_KEY_DTYPES.get(c, "string")) for c in columns})
 
-    `patients` (baseline form), `treatments`, `icu_stays`, `infections`, `outcomes`
-    (outcome form) and `conformance` (columns `CONFORMANCE_COLUMNS`). `forms` maps
-    every form name of the dictionary (including any beyond the five above) to its frame.
+
+class Frames(Mapping[str, pd.DataFrame]):
+    """The tidy frames of one registry snapshot, by frame name.
+
+    A mapping frame name -> frame (every form of the dictionary has one, possibly
+    empty), plus `conformance` (columns `CONFORMANCE_COLUMNS`), the `schema` they were
+    made with and `forms` (form name -> frame). Frames are also attributes
+    (`frames.patients`) where the name allows.
     """
 
-    patients: pd.DataFrame
-    treatments: pd.DataFrame
-    icu_stays: pd.DataFrame
-    infections: pd.DataFrame
-    outcomes: pd.DataFrame
-    conformance: pd.DataFrame
-    forms: dict[str, pd.DataFrame] = field(default_factory=dict)
+    __slots__ = ("_by_name", "conformance", "schema")
+
+    def __init__(self, by_name: Mapping[str, pd.DataFrame], conformance: pd.DataFrame,
+                 schema: RegistrySchema) -> None:
+        self._by_name = dict(by_name)
+        self.conformance = conformance
+        self.schema = schema
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise AttributeError(f"no frame {name!r} (frames: {', '.join(self._by_name)})") \
+                from None
+
+    @property
+    def forms(self) -> dict[str, pd.DataFrame]:
+        """Form name -> its frame."""
+        return {form: self._by_name[frame] for frame, form in self.schema.frames().items()}
+
+    def frame_of_form(self, form: str) -> pd.DataFrame:
+        return self._by_name[self.schema.frame_of(form)]
 
 
 def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]]]) -> pd.DataFrame:
@@ -91,30 +120,38 @@ def _as_str(col: pd.Series) -> pd.Series:
     return s.where(empty, s.astype(str)).where(~empty, "").astype("string")
 
 
-def _form_fields(metadata: Sequence[Mapping[str, str]]) -> dict[str, list[Mapping[str, str]]]:
-    out: dict[str, list[Mapping[str, str]]] = {}
-    for i, row in enumerate(metadata):
-        out.setdefault(row["form_name"], [])
-        if i == 0 or row.get("field_type") == "descriptive":
-            continue  # the id field is the record_id key column
-        out[row["form_name"]].append(row)
-    return out
-
-
 def _empty_conformance() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="string") for c in CONFORMANCE_COLUMNS}).astype(
-        {"instance": "Int64"})
+    return empty_frame(CONFORMANCE_COLUMNS)
+
+
+def _form_mask(keys: pd.DataFrame, schema: RegistrySchema, form: str,
+               seen_instruments: Collection[str]) -> tuple[np.ndarray, bool]:
+    """Rows of the flat export that hold `form`, and whether the form repeats."""
+    instrument, event = keys["instrument"], keys["event"]
+    held = schema.events_of(form)
+    on_event = event.isin(held) if held else pd.Series(True, index=keys.index)
+    if not schema.longitudinal:
+        repeating = schema.is_repeating(form) or form in seen_instruments
+        mask = (instrument == form) if repeating else (instrument == "")
+        return mask.to_numpy(dtype=bool), repeating
+    as_instrument = set(schema.repeating_instrument_events(form))
+    if form in seen_instruments:  # repeat rows seen on events the setup does not list
+        as_instrument |= set(event[instrument == form].unique())
+    by_instrument = event.isin(as_instrument)
+    mask = on_event & (((instrument == form) & by_instrument)
+                       | ((instrument == "") & ~by_instrument))
+    repeating = bool(as_instrument) or any(e in schema.repeating_events for e in held)
+    return mask.to_numpy(dtype=bool), repeating
 
 
 def _form_frame(
     raw: pd.DataFrame, keys: pd.DataFrame, form: str, fields: list[Mapping[str, str]],
-    repeating: bool,
+    mask: np.ndarray, drop_empty: bool,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """One form's typed frame and its conformance rows, from the matching raw rows."""
-    mask = (keys["instrument"] == form) if repeating else (keys["instrument"] == "")
     wanted = [c for row in fields for c in checkbox_columns(row) or [row["field_name"]]]
-    sub = raw.loc[mask.to_numpy(), [c for c in wanted if c in raw.columns]]
-    k = keys.loc[mask.to_numpy()]
+    sub = raw.loc[mask, [c for c in wanted if c in raw.columns]]
+    k = keys.loc[mask]
     cols: dict[str, pd.Series] = {}
     nonblank = pd.Series(False, index=sub.index)
     problems: list[pd.DataFrame] = []
@@ -131,8 +168,9 @@ def _form_frame(
             cols[col] = typed.astype(pd.api.types.pandas_dtype(ftype.dtype))
             bad = bad.fillna(False).astype(bool)
             if bad.any():
-                p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "instance"]].copy()
-                p.insert(3, "form", form)
+                p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "event", "arm",
+                                           "instance"]].copy()
+                p.insert(5, "form", form)
                 p["field"] = col
                 p["value"] = values[bad].astype(str).to_numpy()
                 p["dtype"] = ftype.dtype
@@ -143,68 +181,76 @@ def _form_frame(
         "patient_id": k["patient_id"].astype("string"),
         "record_id": k["record_id"].astype("string"),
         "site": k["site"].astype("string"),
+        "event": k["event"].astype("string"),
+        "arm": k["arm"],
         "form": pd.Series(form, index=sub.index, dtype="string"),
-        "instance": k["instance"] if repeating else pd.Series(pd.NA, index=sub.index,
-                                                               dtype="Int64"),
+        "instance": k["instance"],
     })
     frame = pd.concat([head, frame], axis=1)
-    if repeating:
+    if drop_empty:
         keep = nonblank.to_numpy()
         frame = frame.loc[keep]
         problems = [p.loc[p.index.isin(frame.index)] for p in problems]
     return frame.reset_index(drop=True), problems
 
 
-def tidy(
-    rows_by_site: Mapping[str, Sequence[Mapping[str, object]]],
-    metadata: Sequence[Mapping[str, str]],
-    repeating: Collection[str] | None = None,
-) -> Frames:
-    """Split flat REDCap rows (per site) into typed frames, one per form.
-
-    `rows_by_site` maps a site name to its flat export rows (dicts of strings, `""`
-    empty; `redcap_repeat_instance` may be an int or a string). `metadata` is the data
-    dictionary. `repeating` names the repeating forms; by default the registry's three
-    plus any form seen as a `redcap_repeat_instrument`. Rows of a repeating form whose
-    every field is empty are dropped; `<form>_complete` columns are not kept.
-    """
-    raw = _raw_frame(rows_by_site)
-    id_field = metadata[0]["field_name"] if metadata else "record_id"
-    n = len(raw)
+def _keys(raw: pd.DataFrame, schema: RegistrySchema) -> pd.DataFrame:
+    id_field = schema.id_field
     keys = pd.DataFrame(index=raw.index)
-    keys["site"] = _as_str(raw["__site"]) if n else pd.Series(dtype="string")
+    keys["site"] = _as_str(raw["__site"]) if len(raw) else pd.Series(dtype="string")
     keys["record_id"] = (_as_str(raw[id_field]) if id_field in raw.columns
                          else pd.Series("", index=raw.index, dtype="string"))
     keys["patient_id"] = keys["site"] + ":" + keys["record_id"]
+    blank = pd.Series("", index=raw.index, dtype="string")
     instr = raw.get("redcap_repeat_instrument")
-    keys["instrument"] = (_as_str(instr) if instr is not None
-                          else pd.Series("", index=raw.index, dtype="string"))
+    keys["instrument"] = _as_str(instr) if instr is not None else blank
+    ev = raw.get("redcap_event_name")
+    keys["event"] = _as_str(ev) if ev is not None else blank
+    arm_of = {e.unique_name: e.arm for e in schema.events if e.arm is not None}
+    keys["arm"] = keys["event"].map(arm_of).astype("Float64").astype("Int64") if arm_of \
+        else pd.Series(pd.NA, index=raw.index, dtype="Int64")
     inst = raw.get("redcap_repeat_instance")
     keys["instance"] = (pd.to_numeric(inst.astype(object).mask(inst == ""),
                                       errors="coerce").astype("Float64").astype("Int64")
                         if inst is not None
                         else pd.Series(pd.NA, index=raw.index, dtype="Int64"))
+    return keys
 
+
+def tidy(
+    rows_by_site: Mapping[str, Sequence[Mapping[str, object]]],
+    schema: RegistrySchema | Sequence[Mapping[str, Any]],
+    repeating: Collection[str] | None = None,
+) -> Frames:
+    """Split flat REDCap rows (per site) into typed frames, one per form, by frame name.
+
+    `rows_by_site` maps a site name to its flat export rows (dicts of strings, `""`
+    empty; `redcap_repeat_instance` may be an int or a string). `schema` is the
+    project's `RegistrySchema`; a bare data dictionary is taken as a classic project
+    without a profile whose repeating forms are `repeating` (plus any form seen as a
+    `redcap_repeat_instrument`). Rows of a form whose every field is empty are dropped,
+    except on a classic project's non-repeating forms (one row per record, as on the
+    record's home page); `<form>_complete` columns are not kept.
+    """
+    if not isinstance(schema, RegistrySchema):
+        schema = build_schema(schema, repeating=[{"form_name": f} for f in repeating or ()])
+    raw = _raw_frame(rows_by_site)
+    keys = _keys(raw, schema)
     seen = set(keys["instrument"].unique()) - {""}
-    rep = set(_DEFAULT_REPEATING if repeating is None else repeating) | seen
-    by_form = _form_fields(metadata)
-    forms: dict[str, pd.DataFrame] = {}
+    by_form: dict[str, list[Mapping[str, str]]] = {form: [] for form in schema.forms}
+    for row in schema.metadata:
+        if row["field_name"] != schema.id_field and row.get("field_type") != "descriptive":
+            by_form[row["form_name"]].append(row)
+    frames: dict[str, pd.DataFrame] = {}
     problems: list[pd.DataFrame] = []
-    for form, fields in by_form.items():
-        forms[form], probs = _form_frame(raw, keys, form, fields, form in rep)
+    for frame_name, form in schema.frames().items():
+        mask, repeating_form = _form_mask(keys, schema, form, seen)
+        drop_empty = repeating_form or schema.longitudinal
+        frames[frame_name], probs = _form_frame(raw, keys, form, by_form[form], mask,
+                                                drop_empty)
         problems.extend(probs)
     conformance = (pd.concat(problems, ignore_index=True).astype(
-        {c: "string" for c in CONFORMANCE_COLUMNS if c != "instance"})
+        {c: _KEY_DTYPES.get(c, "string") for c in CONFORMANCE_COLUMNS})
         if problems else _empty_conformance())
+    return Frames(frames, conformance, schema)
 
-    def frame(form: str) -> pd.DataFrame:
-        if form in forms:
-            return forms[form]
-        return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "instance" else "string")
-                             for c in KEY_COLUMNS})
-
-    return Frames(
-        patients=frame("baseline"), treatments=frame("treatments"),
-        icu_stays=frame("icu_stay"), infections=frame("infections"),
-        outcomes=frame("outcome"), conformance=conformance, forms=forms,
-    )

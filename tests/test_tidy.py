@@ -12,8 +12,10 @@ from registry.fieldtypes import export_columns
 from registry.sandbox import dictionary
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import CONFORMANCE_COLUMNS, KEY_COLUMNS, tidy
+from tests import anti_mda5
 
 META = dictionary.metadata()
+SCHEMA = anti_mda5.schema(META)
 COLUMNS = [c for c in export_columns(META) if c != "record_id"]
 
 
@@ -34,14 +36,15 @@ def _repeat(rid: str, form: str, instance: object, **values: str) -> dict[str, o
 @pytest.fixture(scope="module")
 def registry_frames():
     reg = generate(GeneratorParams(error_rate=0.3))
-    return reg, tidy(reg.rows_by_site(), reg.metadata)
+    return reg, tidy(reg.rows_by_site(), anti_mda5.schema(reg))
 
 
 def test_frames_have_the_contract_keys_and_dtypes(registry_frames) -> None:
     reg, f = registry_frames
     for frame in (f.patients, f.treatments, f.icu_stays, f.infections, f.outcomes):
-        assert tuple(frame.columns[:5]) == KEY_COLUMNS
+        assert tuple(frame.columns[:7]) == KEY_COLUMNS
         assert str(frame["instance"].dtype) == "Int64"
+        assert (frame["event"] == "").all() and frame["arm"].isna().all()  # classic
         assert not any(c.endswith("_complete") for c in frame.columns)
     assert tuple(f.conformance.columns) == CONFORMANCE_COLUMNS
     assert len(f.patients) == len(f.outcomes) == 234
@@ -51,12 +54,13 @@ def test_frames_have_the_contract_keys_and_dtypes(registry_frames) -> None:
     assert d["birth_date"] == "datetime64[ns]" and d["mda5_titre"] == "Int64"
     assert d["ferritin"] == "Float64" and d["ild"] == "boolean" and d["sex"] == "string"
     assert d["skin___3"] == "boolean" and d["age_at_diagnosis"] == "Float64"
-    assert "record_id" not in f.patients.columns[5:]
+    assert "record_id" not in f.patients.columns[7:]
     assert set(f.patients["sex"].dropna()) <= {"Female", "Male", "3", "4", "5"}
     assert f.treatments["trt_class"].isin(["Glucocorticoids", "JAK inhibitor"]).any()
     n_rep = sum(1 for r in reg.records if r["redcap_repeat_instrument"] == "treatments")
     assert len(f.treatments) == n_rep
-    assert f.forms["icu_stay"] is f.icu_stays
+    assert f.forms["icu_stay"] is f.icu_stays is f["icu_stays"]
+    assert list(f) == ["patients", "treatments", "icu_stays", "infections", "outcomes"]
 
 
 def test_impossible_dates_in_the_registry_become_conformance_rows(registry_frames) -> None:
@@ -82,7 +86,7 @@ def test_edge_cases_by_hand() -> None:
     ]
     rows_b = [_base("1", "lyon", sex="2"), _repeat("1", "icu_stay", 3,
                                                    icu_admit_date="2020-01-09")]
-    f = tidy({"paris": rows_a, "lyon": rows_b}, META)
+    f = tidy({"paris": rows_a, "lyon": rows_b}, SCHEMA)
     p = f.patients.set_index("patient_id")
     assert list(p.index) == ["paris:1", "lyon:1"]
     assert p.loc["paris:1", "sex"] == "Female" and p.loc["lyon:1", "sex"] == "Male"
@@ -109,9 +113,9 @@ def test_edge_cases_by_hand() -> None:
 
 
 def test_empty_input_gives_empty_typed_frames() -> None:
-    f = tidy({"paris": []}, META)
+    f = tidy({"paris": []}, SCHEMA)
     assert f.patients.empty and f.treatments.empty and f.conformance.empty
-    assert tuple(f.treatments.columns[:5]) == KEY_COLUMNS
+    assert tuple(f.treatments.columns[:7]) == KEY_COLUMNS
     assert str(f.treatments["trt_start"].dtype) == "datetime64[ns]"
 
 
@@ -119,7 +123,7 @@ def test_missing_keys_and_int_ids_are_tolerated() -> None:
     rows = [{"record_id": 7, "redcap_repeat_instrument": None, "sex": "2"},
             {"record_id": 7, "redcap_repeat_instrument": "infections",
              "redcap_repeat_instance": 1.0, "inf_date": "2020-01-01"}]
-    f = tidy({"s": rows}, META)
+    f = tidy({"s": rows}, SCHEMA)
     assert f.patients["patient_id"].tolist() == ["s:7"]
     assert f.infections["instance"].tolist() == [1]
     assert pd.isna(f.patients["birth_date"].iloc[0])
@@ -130,7 +134,7 @@ def test_tidy_is_fast_at_23400_patients() -> None:
     reg = generate(GeneratorParams(patients=23400, error_rate=0.1))
     rows = reg.rows_by_site()
     start = time.perf_counter()
-    f = tidy(rows, reg.metadata)
+    f = tidy(rows, anti_mda5.schema(reg))
     elapsed = time.perf_counter() - start
     assert len(f.patients) == 23400
     assert elapsed < 30, f"tidy took {elapsed:.1f} s"  # ~1-4 s measured; loaded CI margin
@@ -150,7 +154,7 @@ def test_row_order_and_int_instances_do_not_change_the_frames(registry_frames) -
             if r["redcap_repeat_instance"]:
                 r["redcap_repeat_instance"] = int(r["redcap_repeat_instance"])
         shuffled[site] = [rows[i] for i in rng.permutation(len(rows))]
-    g = tidy(shuffled, reg.metadata)
+    g = tidy(shuffled, anti_mda5.schema(reg))
     for name in ("patients", "treatments", "icu_stays", "infections", "outcomes"):
         pd.testing.assert_frame_equal(_sorted(getattr(f, name)), _sorted(getattr(g, name)))
     pd.testing.assert_frame_equal(_sorted(f.conformance), _sorted(g.conformance))

@@ -15,9 +15,9 @@ import pandas as pd
 
 from registry.fieldtypes import checkbox_columns
 from registry.quality.flags import FAILURE_COLUMNS, SiteLink, form_link, link_for
-from registry.quality.shape import Shape
 from registry.quality.suites import Rule
 from registry.quality.summary import result_row
+from registry.schema import RegistrySchema
 
 __all__ = ["type_failures", "type_results"]
 
@@ -60,10 +60,10 @@ def type_failures(conformance: pd.DataFrame | None, rules: Sequence[Rule],
 
 
 def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
-                 failures: pd.DataFrame, shape: Shape,
+                 failures: pd.DataFrame, schema: RegistrySchema,
                  sites: Sequence[str]) -> list[dict[str, object]]:
     """Per site and type rule: values looked at (read or refused) and refused."""
-    meta = {m["field_name"]: m for m in shape.metadata}
+    meta = {m["field_name"]: m for m in schema.metadata}
     refused = (failures.groupby(["rule_id", "site"]).size().to_dict()
                if len(failures) else {})
     site_index = {s: i for i, s in enumerate(sites)}

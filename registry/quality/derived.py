@@ -49,8 +49,8 @@ from registry.fieldtypes import (
 )
 from registry.quality.branching import RecordEnv, describe, shown
 from registry.quality.logic import LogicError, Node, evaluate, parse, refs
-from registry.quality.shape import Shape
 from registry.quality.suites import SEVERITIES, Rule
+from registry.schema import RegistrySchema
 
 __all__ = [
     "CHECKS",
@@ -176,11 +176,11 @@ class DerivedRules:
     problems: dict[str, str] = field(default_factory=dict)
 
 
-def _event_condition(shape: Shape, form: str) -> dict[str, Any] | None:
+def _event_condition(schema: RegistrySchema, form: str) -> dict[str, Any] | None:
     """On a longitudinal project: only rows of the events that hold the form."""
-    if not shape.longitudinal:
+    if not schema.longitudinal:
         return None
-    events = sorted(shape.events_of(form))
+    events = sorted(schema.events_of(form))
     if not events:
         return None
     return {"type": "comparison", "column": {"name": "event"}, "operator": "IN",
@@ -199,7 +199,7 @@ def _show_is(field: str, value: bool) -> dict[str, Any]:
             "parameter": value}
 
 
-def derive_rules(shape: Shape, *, today: dt.date, now: dt.datetime | None = None,
+def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | None = None,
                  config: DerivedConfig | None = None) -> DerivedRules:
     """The dictionary's rules for every form of the project (see the module docstring).
 
@@ -207,8 +207,8 @@ def derive_rules(shape: Shape, *, today: dt.date, now: dt.datetime | None = None
     each value as REDCap would and listed the refusals in its `conformance` frame.
     """
     config = config or load_derived_config(None)
-    dictionary = {m["field_name"]: m for m in shape.metadata}
-    inputs = computed_from(shape.metadata)
+    dictionary = {m["field_name"]: m for m in schema.metadata}
+    inputs = computed_from(schema.metadata)
     rules: list[Rule] = []
     problems: dict[str, str] = {}
 
@@ -219,16 +219,16 @@ def derive_rules(shape: Shape, *, today: dt.date, now: dt.datetime | None = None
         if sev == "off":
             return
         rule = Rule(id=f"dictionary.{name}.{check}", type=etype, kwargs=kwargs,
-                    frame=shape.frame_of(meta["form_name"]), field=name, severity=sev,
+                    frame=schema.frame_of(meta["form_name"]), field=name, severity=sev,
                     dimension=_DIMENSION[check], message=message, suggestion=suggestion,
                     suite="dictionary", computed_from=inputs.get(name, ()))
         rules.append(rule)
         if problem:
             problems[rule.id] = problem
 
-    for meta in shape.metadata:
+    for meta in schema.metadata:
         name, ftype = meta["field_name"], meta.get("field_type", "")
-        if name == shape.id_field or ftype == "descriptive":
+        if name == schema.id_field or ftype == "descriptive":
             continue
         label = _esc(_label(meta))
         ftype_info = field_type(meta)
@@ -257,7 +257,7 @@ def derive_rules(shape: Shape, *, today: dt.date, now: dt.datetime | None = None
             except LogicError as exc:
                 shown_when = _esc(logic_text)
                 problem = f"branching logic of {name} cannot be read: {logic_text!r} ({exc})"
-        events = _event_condition(shape, meta["form_name"])
+        events = _event_condition(schema, meta["form_name"])
         column = checked_column(name) if ftype == "checkbox" else name
         if (meta.get("required_field") or "").strip().lower() == "y":
             cond = _and(_show_is(name, True) if logic_text else None, events)
@@ -344,7 +344,7 @@ def _calc_rule(meta: Mapping[str, str], label: str, add: Any, check_inputs: str)
 # --- the columns the rules read ------------------------------------------------------
 
 
-def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], shape: Shape, *,
+def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema, *,
                            today: dt.date, now: dt.datetime | None = None) -> tuple[
                                dict[str, pd.DataFrame], dict[str, str]]:
     """Add `show__`, `checked__` and `calc__` columns to the frames of their forms.
@@ -354,19 +354,19 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], shape: Shape, *,
     """
     out = dict(frames)
     problems: dict[str, str] = {}
-    by_form = {form: out[shape.frame_of(form)] for form in shape.forms
-               if shape.frame_of(form) in out}
-    dictionary = {m["field_name"]: m for m in shape.metadata}
+    by_form = {form: out[schema.frame_of(form)] for form in schema.forms
+               if schema.frame_of(form) in out}
+    dictionary = {m["field_name"]: m for m in schema.metadata}
     envs: dict[str, RecordEnv] = {}
     added: dict[str, dict[str, pd.Series]] = {}
     logic_cache: dict[tuple[str, str], pd.Series] = {}
     series = {form: {str(k): v for k, v in frame.items()} for form, frame in by_form.items()}
-    for meta in shape.metadata:
+    for meta in schema.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)
-        if frame is None or name == shape.id_field:
+        if frame is None or name == schema.id_field:
             continue
-        cols = added.setdefault(shape.frame_of(form), {})
+        cols = added.setdefault(schema.frame_of(form), {})
         if meta.get("field_type") == "checkbox":
             boxes = [series[form][c] for c in checkbox_columns(meta) if c in series[form]]
             ticked = np.sum([b.to_numpy("float64", na_value=0.0) for b in boxes], axis=0) \
@@ -379,7 +379,7 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], shape: Shape, *,
         if not text:
             continue
         if form not in envs:
-            envs[form] = _env(frame, form, by_form, dictionary, shape, today, now)
+            envs[form] = _env(frame, form, by_form, dictionary, schema, today, now)
         try:
             if meta.get("field_type") == "calc":
                 cols[calc_column(name)] = _recomputed(parse(text), envs[form],
@@ -399,13 +399,13 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], shape: Shape, *,
 
 
 def _env(frame: pd.DataFrame, form: str, by_form: Mapping[str, pd.DataFrame],
-         dictionary: Mapping[str, Mapping[str, str]], shape: Shape, today: dt.date,
+         dictionary: Mapping[str, Mapping[str, str]], schema: RegistrySchema, today: dt.date,
          now: dt.datetime | None) -> RecordEnv:
     return RecordEnv(frame, form, by_form, dictionary, today=pd.Timestamp(today),
                      now=pd.Timestamp(now) if now else None,
-                     events=[(e.unique_name, e.arm) for e in shape.events],
-                     repeating=shape.is_repeating,
-                     repeating_events=frozenset(shape.repeating_events))
+                     events=[(e.unique_name, e.arm) for e in schema.events],
+                     repeating=schema.is_repeating,
+                     repeating_events=frozenset(schema.repeating_events))
 
 
 def _recomputed(node: Node, env: RecordEnv, stored_column: pd.Series | None,

@@ -3,14 +3,15 @@
 Each row carries the plain-language message with the record's values filled in and a
 link that opens the form in REDCap:
 `<redcap>/redcap_v<version>/DataEntry/index.php?pid=<pid>&id=<record>&page=<form>`
-plus `&instance=<n>` for a repeat instance (DESIGN.md, flags-<site>.csv).
+plus `&instance=<n>` for a repeat instance and `&event_id=<n>` for a form on an event
+of a longitudinal project (DESIGN.md, flags-<site>.csv).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -31,17 +32,19 @@ __all__ = [
     "link_for",
 ]
 
-FAILURE_COLUMNS = ["site", "patient_id", "record_id", "form", "instance", "field", "rule_id",
-                   "severity", "message", "link", "event"]
+FAILURE_COLUMNS = ["site", "patient_id", "record_id", "event", "form", "instance", "field",
+                   "rule_id", "severity", "message", "link"]
 
 
 @dataclass(frozen=True)
 class SiteLink:
-    """Where a site's records live in REDCap: base URL, REDCap version, project id."""
+    """Where a site's records live in REDCap: base URL, REDCap version, project id and,
+    on a longitudinal project, the numeric id of each event (unique name -> id)."""
 
     base_url: str
     version: str
     pid: int | str
+    event_ids: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def root(self) -> str:
@@ -50,12 +53,19 @@ class SiteLink:
         return base[: -len("/api")] if base.endswith("/api") else base
 
 
-def form_link(link: SiteLink | None, record_id: str, form: str, instance: str) -> str:
-    """The DataEntry URL of one form (instance) of one record; "" without a SiteLink."""
+def form_link(link: SiteLink | None, record_id: str, form: str, instance: str,
+              event: str = "") -> str:
+    """The DataEntry URL of one form (instance, event) of one record; "" without a SiteLink.
+
+    On a longitudinal project the form opens on its event (`&event_id=`) when REDCap
+    gave the event's id; without it REDCap opens the record's first event.
+    """
     if link is None:
         return ""
     url = (f"{link.root}/redcap_v{link.version}/DataEntry/index.php?pid={link.pid}"
            f"&id={quote(str(record_id), safe='')}&page={quote(form, safe='')}")
+    if event and event in link.event_ids:
+        url += f"&event_id={link.event_ids[event]}"
     return f"{url}&instance={instance}" if instance else url
 
 
@@ -88,6 +98,12 @@ def _instance_text(value: object) -> str:
     return str(int(value))  # type: ignore[call-overload]
 
 
+def _event_text(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def link_for(site_links: Mapping[str, SiteLink] | SiteLink | None, site: str) -> \
         SiteLink | None:
     """The SiteLink of a site: one for all, per site, or the "*" entry."""
@@ -102,13 +118,17 @@ def failures_from_outcomes(
     field_forms: Mapping[str, str],
     repeating: Iterable[str],
     site_links: Mapping[str, SiteLink] | SiteLink | None,
+    form_events: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """One row per failing cell, with the message filled in and the REDCap link.
 
     The flag points at `rule.field` on its own form: the row's instance when that is
     the row's form, no instance when the field is on a non-repeating form (e.g. a
     treatment after the death date flagged on the outcome form's death date), and the
-    whole instance (field "") for instance-level rules such as duplicates.
+    whole instance (field "") for instance-level rules such as duplicates. On a
+    longitudinal project (`form_events`: form -> the events holding it) a flag on
+    another form's field points at that form on the row's event when it is there,
+    else on the one event that holds it.
     """
     repeating = set(repeating)
     rows: list[dict[str, object]] = []
@@ -124,31 +144,33 @@ def failures_from_outcomes(
         wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
                                             "instance", "event", rule.field, *names))
                   if c and c in frame]
+        # only the failing rows of the columns the flag needs (wide frames: thousands)
         columns = {c: list(frame[c].array[outcome.failing]) for c in wanted}
-        n = len(outcome.failing)
-        blank: list[object] = [None] * n
-        field_form = field_forms.get(rule.field) if rule.field else None
-        for i in range(n):
+        for i in range(len(outcome.failing)):
             rec = {c: columns[c][i] for c in wanted}
             row_form = str(rec["form"])
-            form = field_form or row_form
+            form = field_forms.get(rule.field, row_form) if rule.field else row_form
             if form == row_form:
                 instance = _instance_text(rec.get("instance"))
             elif form in repeating:
                 form, instance = row_form, _instance_text(rec.get("instance"))
             else:
                 instance = ""
-            values = {k: format_value(rec.get(k)) for k in names if k != "value"}
+            event = _event_text(rec.get("event"))
+            if form != row_form and form_events:
+                held = tuple(form_events.get(form, ()))
+                if event not in held:
+                    event = held[0] if len(held) == 1 else ""
+            values = {n: format_value(rec.get(n)) for n in names if n != "value"}
             if "value" in names:
-                values["value"] = format_value(columns.get(rule.field, blank)[i])
+                values["value"] = format_value(rec.get(rule.field))
             site, record = str(rec["site"]), str(rec["record_id"])
-            event = rec.get("event", "")
             rows.append({
                 "site": site, "patient_id": rec["patient_id"], "record_id": record,
-                "form": form, "instance": instance, "field": rule.field, "rule_id": rule.id,
-                "severity": rule.severity, "message": rule.message.format(**values),
-                "link": form_link(link_for(site_links, site), record, form, instance),
-                "event": "" if event is None or pd.isna(event) else str(event),
+                "event": event, "form": form, "instance": instance, "field": rule.field,
+                "rule_id": rule.id, "severity": rule.severity,
+                "message": rule.message.format(**values),
+                "link": form_link(link_for(site_links, site), record, form, instance, event),
             })
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 

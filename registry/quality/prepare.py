@@ -1,164 +1,250 @@
-"""Per-patient derived columns the cross-form rules need, added to the tidy frames.
+"""Cross-form columns the domain rules need, declared in the registry profile.
 
-A GX expectation sees one frame at a time, so a rule such as "a treatment starts on or
-after the diagnosis" needs the diagnosis date on every treatment row. `prepare()` adds
-those columns (and a few counts) and returns one frame per rule frame, each row still
-keyed by `patient_id, record_id, site, form, instance` so a failure points at one form
-instance. Added columns are documented in docs/quality.md; a rule's message may use
-them ("{diagnosis_date}").
+A rule sees one frame at a time, so "a treatment starts on or after the diagnosis"
+needs the diagnosis date on every treatment row. The profile's `[columns]` declare
+those columns as data, with a few generic kinds (docs/design.md, "The registry
+profile"); `prepare()` computes them and returns one frame per tidy frame, each row
+still keyed by `KEY_COLUMNS` so a failure points at one form instance (of one event).
+
+Patient-level kinds (value, first_of, latest, earliest, count, any, years_between)
+give one value per patient, joined onto every frame (or the frames in `on`) that lacks
+a column of that name; row-level kinds (is_last, previous, in_episode_at,
+duplicate_of) give one value per row of their frame.
+
+A declared column that cannot be computed on a night (its field is not in tonight's
+dictionary, or depends on such a column) is *not* added: it is listed in
+`Prepared.unavailable` with the reason, and every rule that needs it is an `error`
+result naming that reason (never a silently empty column, never `not_applicable`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["KEYS", "PATIENT_DATES", "prepare"]
+from registry.profile import ColumnSpec, Profile
+from registry.schema import RegistrySchema
+from registry.tidy import KEY_COLUMNS
 
-KEYS = ["patient_id", "record_id", "site", "form", "instance"]
+__all__ = ["KEYS", "Prepared", "prepare"]
 
-#: Patient-level dates copied onto every repeating row (and onto patients/outcomes).
-PATIENT_DATES = ("birth_date", "diagnosis_date", "last_fu_date", "death_date",
-                 "lung_tx_date")
-
-def _col(frame: pd.DataFrame, name: str, dtype: str = "datetime64[ns]") -> pd.Series:
-    if name in frame.columns:
-        return frame[name]
-    return pd.Series(pd.NA if dtype != "datetime64[ns]" else pd.NaT, index=frame.index,
-                     dtype=dtype)
+KEYS = list(KEY_COLUMNS)
 
 
-def _patient_table(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per patient_id: the dates and states cross-form rules compare against."""
-    patients = frames.get("patients", pd.DataFrame(columns=KEYS))
-    outcomes = frames.get("outcomes", pd.DataFrame(columns=KEYS))
-    ids = pd.Index(pd.concat([patients["patient_id"], outcomes["patient_id"]]).unique(),
-                   name="patient_id")
-    table = pd.DataFrame(index=ids)
-    pat = patients.drop_duplicates("patient_id").set_index("patient_id")
-    out = outcomes.drop_duplicates("patient_id").set_index("patient_id")
-    for name in ("birth_date", "diagnosis_date"):
-        table[name] = _col(pat, name).reindex(ids)
-    table["icu_ever"] = _col(pat, "icu_ever", "boolean").reindex(ids)
-    for name in ("last_fu_date", "death_date", "lung_tx_date"):
-        table[name] = _col(out, name).reindex(ids)
-    table["vital_status"] = _col(out, "vital_status", "string").reindex(ids)
-    # The last date the patient is known to be followed: death if recorded, else last FU.
-    table["end_date"] = table["death_date"].fillna(table["last_fu_date"])
-    icu = frames.get("icu_stays")
-    counts = (icu.groupby("patient_id").size() if icu is not None and len(icu)
-              else pd.Series(dtype="int64"))
-    table["n_icu_stays"] = counts.reindex(ids).fillna(0).astype("Int64")
-    table["has_icu_stay"] = (table["n_icu_stays"] > 0).astype("boolean")
-    return table
+@dataclass(frozen=True)
+class Prepared:
+    """The frames rules run on, and the declared columns that could not be made."""
+
+    frames: dict[str, pd.DataFrame]
+    unavailable: dict[str, str] = field(default_factory=dict)   # column -> why
+    added: dict[str, tuple[str, ...]] = field(default_factory=dict)  # frame -> columns
 
 
-def _add_patient_columns(frame: pd.DataFrame, table: pd.DataFrame,
-                         names: tuple[str, ...]) -> pd.DataFrame:
-    joined = table.loc[:, [n for n in names if n not in frame.columns]]
-    return frame.join(joined, on="patient_id")
+class _Unavailable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
-    """`duplicate_of`: the earliest instance whose every field equals this row's, else NA.
+class _Builder:
+    """Computes the profile's columns over one snapshot's tidy frames."""
 
-    Rows are compared by a 64-bit hash of their fields (missing equals missing), one
-    vectorised pass instead of a group-by over every field.
-    """
+    def __init__(self, frames: Mapping[str, pd.DataFrame], schema: RegistrySchema,
+                 profile: Profile) -> None:
+        self.tidy = frames
+        self.schema = schema
+        self.profile = profile
+        ids = pd.concat([f["patient_id"] for f in frames.values() if "patient_id" in f],
+                        ignore_index=True) if frames else pd.Series(dtype="string")
+        self.table = pd.DataFrame(index=pd.Index(ids.dropna().unique(), name="patient_id"))
+        self.unavailable: dict[str, str] = {}
+
+    def where(self, col: ColumnSpec) -> str:
+        return f"registry profile {self.profile.source}: columns.{col.name}"
+
+    def frame(self, col: ColumnSpec, name: str) -> pd.DataFrame:
+        if name not in self.tidy:
+            raise _Unavailable(f"{self.where(col)}: no frame {name!r} tonight")
+        return self.tidy[name]
+
+    def needs(self, col: ColumnSpec, frame: pd.DataFrame, frame_name: str,
+              *names: str) -> None:
+        for name in names:
+            if name in self.unavailable:
+                raise _Unavailable(self.unavailable[name])
+            if name not in frame.columns:
+                raise _Unavailable(f"{self.where(col)}: column {name!r} is not in frame "
+                                   f"{frame_name!r} (not in tonight's data dictionary?)")
+
+    # --- patient-level --------------------------------------------------------------
+    def source_rows(self, col: ColumnSpec) -> tuple[pd.DataFrame, str]:
+        ref = self.profile.source_of(col)
+        assert ref is not None  # parse_profile guarantees a role or a field
+        what = f"role {col.role!r} = field {ref.field!r}" if col.role else \
+            f"field {ref.field!r}"
+        info = self.schema.fields.get(ref.field)
+        if info is None:
+            raise _Unavailable(f"{self.where(col)}: {what} is not in the data dictionary")
+        frame_name = self.schema.frame_of(info.form)
+        frame = self.frame(col, frame_name)
+        self.needs(col, frame, frame_name, ref.field)
+        event = ref.event
+        patient = self.profile.patient
+        if not event and patient is not None and patient.form == info.form:
+            event = patient.event
+        if event:
+            frame = frame[frame["event"] == event]
+        return frame, ref.field
+
+    def patient_column(self, col: ColumnSpec) -> pd.Series:
+        ids = self.table.index
+        if col.kind in ("value", "latest", "earliest"):
+            rows, name = self.source_rows(col)
+            grouped = rows.groupby("patient_id", sort=False)[name]
+            how = {"value": "first", "latest": "max", "earliest": "min"}[col.kind]
+            out = getattr(grouped, how)()
+            return out.reindex(ids).astype(rows[name].dtype)
+        if col.kind == "first_of":
+            for name in col.columns:
+                if name in self.unavailable:
+                    raise _Unavailable(self.unavailable[name])
+            out = self.table[col.columns[0]]
+            for name in col.columns[1:]:
+                out = out.fillna(self.table[name])
+            return out
+        if col.kind in ("count", "any"):
+            rows = self.frame(col, col.frame)
+            if col.event:
+                rows = rows[rows["event"] == col.event]
+            counts = rows.groupby("patient_id").size() if len(rows) else pd.Series(
+                dtype="int64")
+            n = counts.reindex(ids).fillna(0).astype("Int64")
+            return n if col.kind == "count" else (n > 0).astype("boolean")
+        if col.kind == "years_between":
+            for name in (col.from_, col.to):
+                if name in self.unavailable:
+                    raise _Unavailable(self.unavailable[name])
+            days = (pd.to_datetime(self.table[col.to]) - pd.to_datetime(
+                self.table[col.from_])).dt.days
+            return (days / 365.25).astype("Float64").round(col.digits)
+        raise AssertionError(col.kind)
+
+    # --- row-level ------------------------------------------------------------------
+    def row_column(self, col: ColumnSpec, frames: dict[str, pd.DataFrame]) -> None:
+        if col.kind == "duplicate_of":
+            targets = col.frames or tuple(
+                frame for frame, form in self.schema.frames().items()
+                if self.schema.is_repeating(form))
+            for name in targets:
+                base = self.frame(col, name)
+                frames[name] = frames[name].assign(**{col.name: _duplicates(base).to_numpy()})
+            return
+        frame = frames[col.frame] if col.frame in frames else self.frame(col, col.frame)
+        if col.kind in ("is_last", "previous"):
+            self.needs(col, frame, col.frame, col.order_by,
+                       *((col.column,) if col.kind == "previous" else ()))
+            ordered = frame.sort_values(["patient_id", col.order_by, "instance"],
+                                        kind="stable")
+            if col.kind == "is_last":
+                nxt = ordered.groupby("patient_id")["instance"].shift(-1)
+                values = nxt.isna().reindex(frame.index).astype("boolean")
+            else:
+                values = ordered.groupby("patient_id")[col.column].shift(1).reindex(
+                    frame.index)
+            frames[col.frame] = frame.assign(**{col.name: values})
+            return
+        if col.kind == "in_episode_at":
+            episodes = self.frame(col, col.episodes)
+            self.needs(col, frame, col.frame, col.at)
+            self.needs(col, episodes, col.episodes, col.start, col.end)
+            frames[col.frame] = frame.assign(**{col.name: _in_episode_at(
+                frame, col.at, episodes, col.start, col.end)})
+            return
+        raise AssertionError(col.kind)
+
+
+def _duplicates(frame: pd.DataFrame) -> pd.Series:
+    """The earliest instance (same patient and event) whose every field equals the row's."""
     fields = [c for c in frame.columns if c not in KEYS]
-    out = frame.copy()
     if frame.empty or not fields:
-        out["duplicate_of"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-        return out
-    digest = pd.util.hash_pandas_object(frame[fields], index=False).to_numpy()
-    ordered = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "digest": digest,
-                            "instance": frame["instance"].to_numpy()}, index=frame.index)
-    ordered = ordered.sort_values(["patient_id", "instance"], kind="stable")
-    grouped = ordered.groupby(["patient_id", "digest"], sort=False)["instance"]
-    first = grouped.transform("first")
+        return pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    group_cols = ["patient_id", "event", *fields]
+    ordered = frame.sort_values(["patient_id", "event", "instance"], kind="stable")
+    keyed = ordered[group_cols].astype("string").fillna("\x00")
+    grouped = keyed.groupby(group_cols, sort=False)
+    first = ordered["instance"].groupby([keyed[c] for c in group_cols], sort=False) \
+        .transform("first")
     dup = grouped.cumcount() > 0
-    out["duplicate_of"] = first.where(dup).reindex(out.index).astype("Int64")
-    return out
+    return first.where(dup).reindex(frame.index).astype("Int64")
 
 
-def _icu_stay_order(icu: pd.DataFrame) -> pd.DataFrame:
-    """`is_last_stay` and the previous stay's discharge, in admission order per patient."""
-    out = icu.copy()
-    ordered = out.sort_values(["patient_id", "icu_admit_date", "instance"], kind="stable")
-    nxt = ordered.groupby("patient_id")["instance"].shift(-1)
-    out["is_last_stay"] = nxt.isna().reindex(out.index).astype("boolean")
-    prev = ordered.groupby("patient_id")["icu_discharge_date"].shift(1)
-    out["previous_discharge_date"] = prev.reindex(out.index)
-    return out
+def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: str,
+                   end: str) -> pd.Series:
+    """Whether the patient was inside one of their episodes on the row's date `at`.
 
-
-def _icu_at(treatments: pd.DataFrame, icu: pd.DataFrame) -> pd.Series:
-    """Whether the patient was in an ICU on the treatment's start date (NA if unknowable)."""
-    result = pd.Series(pd.NA, index=treatments.index, dtype="boolean")
-    if treatments.empty:
+    NA when the episodes do not allow to tell: an episode without a start, or without
+    an end while it is not the patient's last (an open last episode lasts on).
+    """
+    result = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    if frame.empty:
         return result
-    known = treatments["trt_start"].notna()
+    known = frame[at].notna()
     result[known] = False
-    if icu.empty:
+    if episodes.empty:
         return result
-    stays = icu[["patient_id", "icu_admit_date", "icu_discharge_date", "is_last_stay"]]
-    bad = stays["icu_admit_date"].isna() | (
-        stays["icu_discharge_date"].isna() & ~stays["is_last_stay"].fillna(False))
+    ordered = episodes.sort_values(["patient_id", start, "instance"], kind="stable")
+    is_last = ordered.groupby("patient_id")["instance"].shift(-1).isna().reindex(
+        episodes.index)
+    stays = episodes[["patient_id", start, end]].assign(__last=is_last)
+    bad = stays[start].isna() | (stays[end].isna() & ~stays["__last"].fillna(False))
     unknowable = set(stays.loc[bad, "patient_id"])
-    trt = treatments.loc[known, ["patient_id", "trt_start"]].reset_index()
-    merged = trt.merge(stays, on="patient_id", how="inner")
-    inside = (merged["icu_admit_date"] <= merged["trt_start"]) & (
-        merged["icu_discharge_date"].isna() | (merged["trt_start"] <= merged["icu_discharge_date"]))
+    rows = frame.loc[known, ["patient_id", at]].reset_index()
+    merged = rows.merge(stays, on="patient_id", how="inner")
+    inside = (merged[start] <= merged[at]) & (
+        merged[end].isna() | (merged[at] <= merged[end]))
     hit = merged.loc[inside.fillna(False), "index"].unique()
     result[hit] = True
-    result[treatments["patient_id"].isin(unknowable)] = pd.NA
+    result[frame["patient_id"].isin(unknowable)] = pd.NA
     return result
 
 
-def prepare(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Tidy frames -> the frames rules run on, with the per-patient columns added.
+def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepared:
+    """Tidy frames -> the frames rules run on, with the profile's columns added.
 
-    Columns added: patients/outcomes get each other's dates plus `end_date`,
-    `n_icu_stays`, `has_icu_stay`, `age_at_diagnosis_years`; repeating frames get
-    `birth_date, diagnosis_date, last_fu_date, death_date, end_date` and
-    `duplicate_of`; ICU stays get `is_last_stay`, `previous_discharge_date`;
-    treatments get `icu_at_start` (NA when the ICU forms do not allow to tell).
+    Without a profile (or without `[columns]`) the frames are returned as they are:
+    the dictionary-derived rules need no cross-form column.
     """
-    table = _patient_table(frames)
-    dates = ("birth_date", "diagnosis_date", "last_fu_date", "death_date", "end_date")
-    prepared: dict[str, pd.DataFrame] = {}
-    if "patients" in frames:
-        pat = _add_patient_columns(frames["patients"], table, (
-            *dates, "lung_tx_date", "vital_status", "n_icu_stays", "has_icu_stay"))
-        age = (pat["diagnosis_date"] - pat["birth_date"]).dt.days / 365.25
-        pat["age_at_diagnosis_years"] = age.astype("Float64").round(1)
-        prepared["patients"] = pat
-    if "outcomes" in frames:
-        prepared["outcomes"] = _add_patient_columns(frames["outcomes"], table,
-                                                    (*dates, "icu_ever", "n_icu_stays"))
-    icu = frames.get("icu_stays")
-    if icu is not None:
-        icu = _icu_stay_order(_add_patient_columns(icu, table, dates))
-        prepared["icu_stays"] = _mark_duplicates_keep(icu, ("is_last_stay",
-                                                            "previous_discharge_date",
-                                                            *dates))
-    if "treatments" in frames:
-        trt = _add_patient_columns(frames["treatments"], table, dates)
-        trt = _mark_duplicates_keep(trt, dates)
-        trt["icu_at_start"] = _icu_at(trt, prepared.get("icu_stays", pd.DataFrame(
-            columns=["patient_id", "icu_admit_date", "icu_discharge_date", "is_last_stay"])))
-        prepared["treatments"] = trt
-    if "infections" in frames:
-        inf = _add_patient_columns(frames["infections"], table, dates)
-        prepared["infections"] = _mark_duplicates_keep(inf, dates)
-    return prepared
-
-
-def _mark_duplicates_keep(frame: pd.DataFrame, added: tuple[str, ...]) -> pd.DataFrame:
-    """Mark duplicates on the form's own fields only (not on the columns added here)."""
-    own = frame.drop(columns=[c for c in added if c in frame.columns])
-    marked = _mark_duplicates(own)
-    out = frame.copy()
-    out["duplicate_of"] = marked["duplicate_of"]
-    return out
+    out = {name: frame for name, frame in frames.items()}
+    profile = schema.profile
+    if profile is None or not profile.columns:
+        return Prepared(out)
+    b = _Builder(frames, schema, profile)
+    patient_cols: list[ColumnSpec] = []
+    for col in profile.columns:
+        if not col.patient_level:
+            continue
+        try:
+            b.table[col.name] = b.patient_column(col)
+            patient_cols.append(col)
+        except _Unavailable as exc:
+            b.unavailable[col.name] = exc.reason
+    added: dict[str, list[str]] = {name: [] for name in out}
+    for name, frame in out.items():
+        names = [c.name for c in patient_cols
+                 if c.name not in frame.columns and (not c.on or name in c.on)]
+        if names:
+            out[name] = frame.join(b.table[names], on="patient_id")
+            added[name] += names
+    for col in profile.columns:
+        if col.patient_level:
+            continue
+        try:
+            before = {n: set(f.columns) for n, f in out.items()}
+            b.row_column(col, out)
+            for n, f in out.items():
+                added[n] += [c for c in f.columns if c not in before[n]]
+        except _Unavailable as exc:
+            b.unavailable[col.name] = exc.reason
+    return Prepared(out, dict(b.unavailable), {n: tuple(c) for n, c in added.items() if c})

@@ -1,7 +1,7 @@
 """`validate(frames, schema, suites, site_links=...) -> QualityResult`: the quality stage.
 
-Tidy frames in, flags and per-site rule results out. Steps: add the per-patient
-columns cross-form rules need (prepare), add the columns the dictionary's rules read
+Tidy frames in, flags and per-site rule results out. Steps: add the columns the
+registry profile declares (prepare), add the columns the dictionary's rules read
 (branching logic per row, boxes ticked, formulas recomputed), derive the dictionary
 rules for every form, run every rule (the vectorised engine; `engine="gx"` runs them
 through Great Expectations instead), turn the failing rows into flag rows (message,
@@ -39,9 +39,9 @@ from registry.quality.flags import (
 )
 from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.prepare import prepare
-from registry.quality.shape import Shape, shape_of
 from registry.quality.suites import Rule, Suite, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
+from registry.schema import RegistrySchema, build_schema
 
 __all__ = ["DERIVED_CONFIG_FILE", "ENGINES", "QualityResult", "validate"]
 
@@ -49,9 +49,6 @@ __all__ = ["DERIVED_CONFIG_FILE", "ENGINES", "QualityResult", "validate"]
 DERIVED_CONFIG_FILE = "_dictionary.json"
 #: The implementations a rule can run on: the vectorised engine (default) and GX.
 ENGINES = ("vectorised", "gx")
-#: The anti-MDA5 registry's frame names, used when frames come without their forms.
-_LEGACY_FRAMES = {"baseline": "patients", "treatments": "treatments", "icu_stay": "icu_stays",
-                  "infections": "infections", "outcome": "outcomes"}
 
 
 @dataclass(frozen=True)
@@ -93,39 +90,47 @@ def _sites(frames: Mapping[str, pd.DataFrame]) -> list[str]:
     return sorted(sites)
 
 
-def _frames(frames: Any) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
-    """Every form frame by frame name, and tidy's conformance frame."""
-    if isinstance(frames, Mapping):
-        out = {k: v for k, v in frames.items() if k not in ("conformance", "forms")}
-        return out, frames.get("conformance")
-    forms = getattr(frames, "forms", None) or {}
-    out = {_LEGACY_FRAMES.get(form, form): frame for form, frame in forms.items()}
-    return out, getattr(frames, "conformance", None)
+def _frames_of(frames: Mapping[str, pd.DataFrame] | Any) -> tuple[
+        dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """Tidy frames by name, and tidy's conformance frame (a `Frames` or a plain mapping
+    whose "conformance" entry is the conformance frame)."""
+    conformance = getattr(frames, "conformance", None)
+    by_name = {k: v for k, v in frames.items()
+               if not (conformance is None and k == "conformance")}
+    if conformance is None:
+        conformance = frames.get("conformance")
+    return by_name, conformance
 
 
-def _shape(schema: Any, frames: Mapping[str, pd.DataFrame]) -> Shape:
-    """The schema, or a classic project's shape read off the dictionary and the frames."""
-    if hasattr(schema, "frame_of"):
-        return shape_of(schema)
-    names: dict[str, str] = {}
-    repeating: set[str] = set()
-    for name, frame in frames.items():
-        forms = list(frame["form"].dropna().unique()) if "form" in frame.columns else []
-        for form in forms:
-            names[str(form)] = name
-        if "instance" in frame.columns and frame["instance"].notna().any():
-            repeating.update(str(f) for f in forms)
-    for form, name in _LEGACY_FRAMES.items():
-        if name in frames and form not in names:
-            names[form] = name
-    return shape_of(schema, repeating, names)
+def _schema_of(frames: Any, schema: RegistrySchema | Sequence[Mapping[str, str]],
+               by_name: Mapping[str, pd.DataFrame]) -> RegistrySchema:
+    """The schema given, the frames' own, or a classic project's: frames named after
+    their forms, the forms whose rows carry an instance repeating."""
+    if isinstance(schema, RegistrySchema):
+        return schema
+    if isinstance(getattr(frames, "schema", None), RegistrySchema):
+        return frames.schema  # type: ignore[no-any-return]
+    repeating = [{"event_name": "", "form_name": name} for name, frame in by_name.items()
+                 if "instance" in frame.columns and frame["instance"].notna().any()]
+    return build_schema(schema, repeating=repeating)
+
+
+def _unavailable(rule: Rule, unavailable: Mapping[str, str]) -> str | None:
+    """Why a rule cannot run tonight: a profile column it needs could not be made."""
+    for column in (*columns_of(rule), *rule.placeholders):
+        if column in unavailable:
+            return f"needs column {column!r}: {unavailable[column]}"
+    return None
 
 
 def _problem(rule: Rule, frame: pd.DataFrame | None, derived: Mapping[str, str],
-             fields: Mapping[str, str]) -> str | None:
+             fields: Mapping[str, str], unavailable: Mapping[str, str]) -> str | None:
     """Why a rule cannot run tonight (an `error` result), or None."""
     if rule.id in derived:
         return derived[rule.id]
+    needed = _unavailable(rule, unavailable)
+    if needed:
+        return needed
     if rule.field in fields:
         added = {show_column(rule.field), checked_column(rule.field), calc_column(rule.field)}
         if added & set(columns_of(rule)):
@@ -154,7 +159,7 @@ def _without_typed_cells(failures: pd.DataFrame, typed: pd.DataFrame,
     if typed.empty or failures.empty:
         return failures
     completeness = {r.id for r in rules if r.dimension == "completeness"}
-    key = ["record_id", "form", "instance", "field", "event"]
+    key = ["record_id", "event", "form", "instance", "field"]
     cells = typed[key].astype(str).drop_duplicates()
     cells["__typed"] = True
     marked = failures.astype({k: str for k in key}).merge(cells, on=key, how="left")
@@ -177,27 +182,29 @@ def validate(
 ) -> QualityResult:
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
-    `metadata` is the registry schema (`registry.schema.RegistrySchema`) or the bare
-    data dictionary (a classic project). `suites` is a list of loaded suites or the
-    suites folder (then its `_dictionary.json` sets the severities of the
-    dictionary-derived rules). `site_links` maps each site (or "*") to its REDCap base
-    URL, version and pid. `today` / `now` bound "no future dates" (default: the date and
-    time of the run). `sites`: the sites to report rule results for (default: those with
-    rows; a site with no records then still gets `not_applicable` rows when named).
-    `engine`: "vectorised" or "gx" (the same rules through Great Expectations).
+    `metadata` is the registry schema (`registry.schema.RegistrySchema`), or the bare
+    data dictionary (a classic project; the frames' own schema when they carry one).
+    `suites` is a list of loaded suites or the suites folder (then its
+    `_dictionary.json` sets the severities of the dictionary-derived rules).
+    `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
+    `today` / `now` bound "no future dates" (default: the date and time of the run).
+    `sites`: the sites to report rule results for (default: those with rows; a site
+    with no records then still gets `not_applicable` rows when named). `engine`:
+    "vectorised" or "gx" (the same rules through Great Expectations).
     """
     today = today or dt.date.today()
-    form_frames, conformance = _frames(frames)
-    shape = _shape(metadata, form_frames)
+    form_frames, conformance = _frames_of(frames)
+    schema = _schema_of(frames, metadata, form_frames)
     if isinstance(suites, str | Path):
         config = (parse_derived_config(derived_config) if derived_config is not None
                   else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
         config = parse_derived_config(derived_config or {})
-    prepared = {**form_frames, **prepare(form_frames)}
-    prepared, field_problems = add_dictionary_columns(prepared, shape, today=today, now=now)
-    derived = derive_rules(shape, today=today, now=now, config=config)
+    ready = prepare(form_frames, schema)
+    prepared, field_problems = add_dictionary_columns(ready.frames, schema, today=today,
+                                                      now=now)
+    derived = derive_rules(schema, today=today, now=now, config=config)
     type_rules = [r for r in derived.rules if r.type == "conformance"]
     rules = [r for s in suites for r in s.rules]
     rules += [r for r in derived.rules if r.type != "conformance"]
@@ -206,7 +213,8 @@ def validate(
     outcomes: list[Outcome] = []
     runnable = []
     for rule in rules:
-        problem = _problem(rule, prepared.get(rule.frame), derived.problems, field_problems)
+        problem = _problem(rule, prepared.get(rule.frame), derived.problems, field_problems,
+                           ready.unavailable)
         if problem:
             outcomes.append(Outcome(rule, np.zeros(0, int), np.zeros(0, bool), problem))
         else:
@@ -215,16 +223,20 @@ def validate(
     order = {r.id: i for i, r in enumerate(rules)}
     outcomes.sort(key=lambda o: order[o.rule.id])
 
-    repeating = [f for f in shape.forms if shape.is_repeating(f)]
-    failures = failures_from_outcomes(prepared, outcomes, fields_of(shape.metadata),
-                                      repeating, site_links)
+    repeating = [f for f in schema.forms if schema.is_repeating(f)]
+    failures = failures_from_outcomes(prepared, outcomes, fields_of(schema.metadata),
+                                      repeating, site_links, schema.form_events)
     typed = type_failures(conformance, type_rules, site_links)
     failures = _without_typed_cells(failures, typed, rules)
     parts = [f for f in (failures, typed) if not f.empty]
     failures = (pd.concat(parts, ignore_index=True) if parts
                 else pd.DataFrame(columns=FAILURE_COLUMNS))
-    failures = failures.sort_values(["site", "record_id", "form", "instance", "field",
-                                     "rule_id"], kind="stable").reset_index(drop=True)
+    failures = failures.sort_values(["site", "record_id", "event", "form", "instance",
+                                     "field", "rule_id"], kind="stable").reset_index(drop=True)
+    labels = {name: f.label for name, f in schema.fields.items()}
+    suggestions = {r.id: r.suggestion for r in (*rules, *type_rules)}
+    failures["label"] = [labels.get(str(f), "") for f in failures["field"]]
+    failures["suggestion"] = [suggestions.get(str(r), "") for r in failures["rule_id"]]
 
     results = rule_results(prepared, outcomes, sites)
     # A missing-value failure dropped above (the value was unreadable, flagged as type)
@@ -238,7 +250,7 @@ def validate(
             if n != row["failed"]:
                 row.update(result_row(rule, str(row["site"]), int(row["checked"]),  # type: ignore[call-overload]
                                       n))
-    results += type_results(type_rules, prepared, typed, shape, sites)
+    results += type_results(type_rules, prepared, typed, schema, sites)
     return QualityResult(failures=failures,
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
                          rules=tuple(rules) + tuple(type_rules))

@@ -38,7 +38,12 @@ def _site_link(base: str, snapshot: Any) -> SiteLink:
     project = inner if isinstance(inner, Mapping) else info
     version = str(details.get("redcap_version") or info.get("version")
                   or info.get("redcap_version") or "")
-    return SiteLink(base_url=base, version=version, pid=project.get("project_id", ""))
+    event_ids: dict[str, int] = {}  # each site's own project numbers its events
+    for ev in details.get("events") or ():
+        if isinstance(ev, Mapping) and str(ev.get("event_id") or "").isdigit():
+            event_ids[str(ev.get("unique_event_name"))] = int(str(ev["event_id"]))
+    return SiteLink(base_url=base, version=version, pid=project.get("project_id", ""),
+                    event_ids=event_ids)
 
 
 #: The store requires a field name; an instance-level flag (field "", e.g. a duplicated
@@ -98,9 +103,13 @@ def validate_snapshots(settings: Settings, store: Store, run_id: str,
     result = validate(frames, metadata, settings.quality.suites,
                       site_links=links, sites=list(snaps))
     counts: dict[str, Any] = {}
+    errored = result.rule_results[result.rule_results["status"] == "error"]
+    unchecked = set(zip(errored["site"].astype(str), errored["rule_id"].astype(str),
+                        strict=True))
     for name, info in snaps.items():
         mine = result.failures[result.failures["site"] == name]
-        aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)), mine, started)
+        aged = age_flags(_flat(store.previous_flags(name, before_run_id=run_id)), mine, started,
+                         unchecked=unchecked)
         store.save_flags(run_id, name, info.id, [_to_store(r) for r in _records(aged)])
         results = result.rule_results[result.rule_results["site"] == name]
         store.save_rule_results(run_id, name, [

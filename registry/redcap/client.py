@@ -174,6 +174,24 @@ class RedcapClient:
                 return []
             raise
 
+    def instruments(self) -> list[dict[str, Any]]:
+        """The forms with their labels (`instrument_name`, `instrument_label`)."""
+        return list(self._call("instrument", lambda p: p.export_instruments()))
+
+    def events(self) -> list[dict[str, Any]]:
+        """A longitudinal project's events (unique name, label, arm, event id where the
+        server gives it); call only on a longitudinal project (REDCap refuses classic)."""
+        return list(self._call("event", lambda p: p.export_events()))
+
+    def arms(self) -> list[dict[str, Any]]:
+        """A longitudinal project's arms (`arm_num`, `name`)."""
+        return list(self._call("arm", lambda p: p.export_arms()))
+
+    def form_event_mapping(self) -> list[dict[str, Any]]:
+        """Which forms each event holds (`arm_num`, `unique_event_name`, `form`)."""
+        return list(self._call("formEventMapping",
+                               lambda p: p.export_instrument_event_mappings()))
+
     def dags(self) -> list[dict[str, Any]] | None:
         """The project's DAGs, or None when the token belongs to a DAG member (REDCap
         forbids them this export), which is how a DAG token is recognised."""

@@ -38,7 +38,7 @@ from registry.redcap.client import DAG_COLUMN, RedcapClient, RequestTimedOut
 from registry.redcap.dictionary import DictionaryChanges, compare_dictionaries
 from registry.settings import PullSettings, Site
 
-__all__ = ["PreviousPull", "Progress", "SitePull", "fetch_site", "local_now"]
+__all__ = ["PreviousPull", "ProjectShape", "Progress", "SitePull", "fetch_site", "local_now"]
 
 _log = get_logger("pull")
 
@@ -64,6 +64,32 @@ class PreviousPull:
     snapshot_id: int | None = None  # the store's id of that snapshot, if any
 
 
+@dataclass(frozen=True)
+class ProjectShape:
+    """What REDCap says about a project's shape besides the dictionary: its forms'
+    labels and, on a longitudinal project, its events, arms and form-event mapping
+    (kept with the snapshot, so `registry.schema.schema_from_snapshot` rebuilds it)."""
+
+    instruments: tuple[dict[str, Any], ...] = ()
+    events: tuple[dict[str, Any], ...] = ()
+    arms: tuple[dict[str, Any], ...] = ()
+    form_event_mapping: tuple[dict[str, Any], ...] = ()
+
+    def to_details(self) -> dict[str, Any]:
+        return {"instruments": list(self.instruments), "events": list(self.events),
+                "arms": list(self.arms), "form_event_mapping": list(self.form_event_mapping)}
+
+
+def _shape(client: RedcapClient, info: Mapping[str, Any]) -> ProjectShape:
+    """Forms, and on a longitudinal project events, arms and the form-event mapping."""
+    instruments = tuple(client.instruments())
+    if info.get("is_longitudinal") not in (1, "1", True):
+        return ProjectShape(instruments=instruments)
+    return ProjectShape(instruments=instruments, events=tuple(client.events()),
+                        arms=tuple(client.arms()),
+                        form_event_mapping=tuple(client.form_event_mapping()))
+
+
 @dataclass
 class SitePull:
     """The result of talking to one site; the caller turns it into a snapshot."""
@@ -83,12 +109,14 @@ class SitePull:
     deleted: list[str] = field(default_factory=list)
     dictionary_changes: DictionaryChanges | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    shape: ProjectShape = field(default_factory=lambda: ProjectShape())
 
     @property
     def base_metadata(self) -> dict[str, Any]:
         """Everything kept with the snapshot besides the records."""
         return {"project_info": self.project_info, "version": self.version,
-                "repeating_forms": self.repeating_forms, "dags": self.dags}
+                "repeating_forms": self.repeating_forms, "dags": self.dags,
+                **self.shape.to_details()}
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -240,6 +268,7 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
     version = client.version()
     repeating = client.repeating_forms() if info.get("has_repeating_instruments_or_events") \
         in (1, "1", True) else []
+    shape = _shape(client, info)
     dags = client.dags()
     if site.dag is not None and dags is not None:
         known = [str(d.get("unique_group_name")) for d in dags]
@@ -284,5 +313,5 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         site=site.name, kind=kind, reason=reason, began_at=began_at, metadata=list(metadata),
         project_info=info, version=version, repeating_forms=repeating, dags=dags,
         id_field=id_field, record_ids=ids, records=records, deleted=deleted,
-        dictionary_changes=changes, stats=stats,
+        dictionary_changes=changes, stats=stats, shape=shape,
     )

@@ -48,7 +48,7 @@ from registry.store.runs import FINISHED_STATUSES
 
 __all__ = ["site_report_from_store", "study_report_from_store"]
 
-_KEY = ("record_id", "form", "instance", "field", "rule_id")
+_KEY = ("record_id", "event", "form", "instance", "field", "rule_id")
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -74,6 +74,7 @@ def _flag(row: Mapping[str, Any], status: str | None = None) -> Flag:
         status=cast(FlagStatus, status or row["status"]),  # the store keeps only these
         first_seen=_day(row.get("first_seen")), last_seen=_day(row.get("last_seen")),
         message=str(row.get("message") or ""), link=str(row.get("link") or ""),
+        event=str(row.get("event") or ""),
     )
 
 
@@ -152,7 +153,8 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
-    extra = {"study_title": study_title} if study_title else {}
+    extra: dict[str, Any] = {"study_title": study_title} if study_title else {}
+    extra.update(_shape(store, snap))
     return SiteReport(
         site=site, site_label=site_label or site, run_id=run_id,
         snapshot_id=str(snap.id), snapshot_time=_naive_utc(snap.created_at),
@@ -162,6 +164,19 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
         previous_time=_naive_utc(prev_run.started_at) if prev_run else None,
         stale_note=_stale_note(run, site), **extra,
     )
+
+
+def _shape(store: Any, snap: Any) -> dict[str, Any]:
+    """Form order and labels, event labels, from what the pull kept with the snapshot."""
+    metadata = store.snapshot_metadata(snap.id) or []
+    forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))
+    details = snap.details if isinstance(snap.details, Mapping) else {}
+    form_labels = {str(i.get("instrument_name")): str(i.get("instrument_label"))
+                   for i in details.get("instruments") or () if isinstance(i, Mapping)
+                   and i.get("instrument_label")}
+    event_labels = {str(e.get("unique_event_name")): str(e.get("event_name") or "")
+                    for e in details.get("events") or () if isinstance(e, Mapping)}
+    return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels}
 
 
 def _quality(store: Any, run: Any, labels: Mapping[str, str]) -> tuple[SiteQuality, ...]:

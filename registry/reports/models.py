@@ -76,6 +76,7 @@ class Flag:
     last_seen: date | None
     message: str
     link: str
+    event: str = ""        # the unique event name on a longitudinal project
 
     @property
     def is_open(self) -> bool:
@@ -122,6 +123,11 @@ class SiteReport:
     previous_time: datetime | None = None
     stale_note: str | None = None
     study_title: str = "JAK-CNI in anti-MDA5 dermatomyositis"
+    #: The project's forms in REDCap's order (from the snapshot's dictionary), and the
+    #: labels of forms and events shown as block titles; unknown ones sort after.
+    form_order: tuple[str, ...] = ()
+    form_labels: Mapping[str, str] = field(default_factory=dict)
+    event_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def open_flags(self) -> tuple[Flag, ...]:

@@ -9,7 +9,7 @@ the site's own flags can reach the page: a flag of another site is refused.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,23 +22,27 @@ from registry.reports.render import epoch_of, render_html, svg_data_uri, write_p
 __all__ = ["FormGroup", "PatientGroup", "group_flags", "render_site_html", "render_site_pdf",
            "verdict"]
 
-#: Form order in REDCap (the synthetic registry's; unknown forms sort after, by name).
-_FORM_ORDER = ("baseline", "treatments", "icu_stay", "infections", "outcome")
 _MAX_RESOLVED_SHOWN = 40
 
 
 @dataclass(frozen=True)
 class FormGroup:
-    """The flags of one patient on one form instance, blocking first."""
+    """The flags of one patient on one form instance (of one event), blocking first."""
 
     form: str
     instance: int | None
     flags: tuple[Flag, ...]
+    event: str = ""
+    label: str = ""        # the form's label (REDCap's), else made from its name
+    event_label: str = ""
 
     @property
     def title(self) -> str:
-        name = self.form.replace("_", " ").capitalize().replace("Icu", "ICU")
-        return name if self.instance is None else f"{name} #{self.instance}"
+        name = self.label or self.form.replace("_", " ").capitalize()
+        if self.instance is not None:
+            name = f"{name} #{self.instance}"
+        event = self.event_label or self.event
+        return f"{name} ({event})" if event else name
 
     @property
     def n_blocking(self) -> int:
@@ -61,29 +65,37 @@ class PatientGroup:
         return sum(g.n_blocking for g in self.forms)
 
 
-def _form_rank(form: str) -> tuple[int, str]:
-    return (_FORM_ORDER.index(form), "") if form in _FORM_ORDER else (len(_FORM_ORDER), form)
+def _rank(order: Sequence[str], name: str) -> tuple[int, str]:
+    return (order.index(name), "") if name in order else (len(order), name)
 
 
-def group_flags(flags: Sequence[Flag]) -> tuple[PatientGroup, ...]:
-    """Group flags by patient then form instance.
+def group_flags(flags: Sequence[Flag], form_order: Sequence[str] = (),
+                form_labels: Mapping[str, str] | None = None,
+                event_labels: Mapping[str, str] | None = None) -> tuple[PatientGroup, ...]:
+    """Group flags by patient then form instance (and event).
 
     Patients with a blocking flag come first, then by record id in natural order;
-    within a patient, forms with a blocking flag first, then in REDCap's form order;
+    within a patient, forms with a blocking flag first, then in REDCap's form order
+    (`form_order`, the project's; unknown forms after, by name) and event order;
     within a form, blocking flags first, then by field.
     """
-    by_patient: dict[str, dict[tuple[str, int | None], list[Flag]]] = {}
+    form_labels, event_labels = form_labels or {}, event_labels or {}
+    event_order = list(event_labels)
+    by_patient: dict[str, dict[tuple[str, str, int | None], list[Flag]]] = {}
     for flag in flags:
         by_patient.setdefault(flag.record_id, {}).setdefault(
-            (flag.form, flag.instance), []).append(flag)
+            (flag.event, flag.form, flag.instance), []).append(flag)
     patients = []
     for record_id, forms in by_patient.items():
         groups = [
             FormGroup(form, instance, tuple(sorted(
-                items, key=lambda f: (not f.is_blocking, f.field, f.rule_id))))
-            for (form, instance), items in forms.items()
+                items, key=lambda f: (not f.is_blocking, f.field, f.rule_id))),
+                event=event, label=form_labels.get(form, ""),
+                event_label=event_labels.get(event, ""))
+            for (event, form, instance), items in forms.items()
         ]
-        groups.sort(key=lambda g: (g.n_blocking == 0, _form_rank(g.form), g.instance or 0))
+        groups.sort(key=lambda g: (g.n_blocking == 0, _rank(form_order, g.form),
+                                   _rank(event_order, g.event), g.instance or 0))
         patients.append(PatientGroup(record_id, tuple(groups)))
     patients.sort(key=lambda p: (p.n_blocking == 0, natural_key(p.record_id)))
     return tuple(patients)
@@ -117,13 +129,15 @@ def render_site_html(report: SiteReport) -> str:
     """The site report as HTML (what `render_site_pdf` lays out)."""
     _check_site(report)
     resolved = sorted(report.resolved_flags,
-                      key=lambda f: (natural_key(f.record_id), _form_rank(f.form), f.field))
+                      key=lambda f: (natural_key(f.record_id), _rank(report.form_order, f.form),
+                                     f.event, f.field))
     history = svg_data_uri(history_svg(report.history)) if len(report.history) >= 2 else None
     return render_html(
         "site.html.j2",
         r=report,
         verdict=verdict(report),
-        patients=group_flags(report.open_flags),
+        patients=group_flags(report.open_flags, report.form_order, report.form_labels,
+                             report.event_labels),
         resolved=resolved[:_MAX_RESOLVED_SHOWN],
         resolved_more=max(0, len(resolved) - _MAX_RESOLVED_SHOWN),
         history=history,

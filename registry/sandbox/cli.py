@@ -59,6 +59,8 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
         "# Written by `registry sandbox --write-settings`: points registry at a running sandbox.",
         "[store]", 'url = "sqlite:///var/registry.sqlite"', "",
         "[reports]", 'dir = "var/reports"', "",
+        "[registry]", f"profile = {_q(str(_REPO / 'registries' / 'anti_mda5' / 'profile.toml'))}",
+        "",
         "[quality]", f"suites = {_q(str(_REPO / 'expectations'))}", "",
         "[[studies]]", f"spec = {_q(str(_REPO / 'analyses' / 'jak_cni.toml'))}", "",
     ]

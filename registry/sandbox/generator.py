@@ -25,6 +25,7 @@ from registry.fieldtypes import export_columns
 from registry.sandbox import dictionary
 from registry.sandbox.cohort import DAYS_PER_YEAR, Patient, simulate_cohort
 from registry.sandbox.inject import ERROR_KINDS, KIND_FIELDS, TruthRow, inject_errors
+from registry.schema import RegistrySchema
 
 __all__ = [
     "ERROR_KINDS",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 TRUTH_COLUMNS = ("record_id", "form", "instance", "field", "error_kind")
+#: The folder of the registry this generator makes data for (dictionary CSV, profile).
+REGISTRY_FOLDER = Path(__file__).resolve().parents[2] / "registries" / "anti_mda5"
+PROFILE = REGISTRY_FOLDER / "profile.toml"
 _KEY_COLUMNS = ("record_id", "redcap_repeat_instrument", "redcap_repeat_instance",
                 "redcap_data_access_group")
 
@@ -97,6 +101,17 @@ class SyntheticRegistry:
         path = Path(path)
         path.write_text(self.truth_text(), encoding="utf-8")
         return path
+
+    def schema(self, *, profile: bool = True) -> RegistrySchema:
+        """The registry's schema as the pipeline builds it from a pull: this
+        dictionary, project info and repeating setup, with the registry's profile
+        (`registries/anti_mda5/profile.toml`) unless `profile` is False."""
+        from registry.profile import load_profile
+        from registry.schema import build_schema
+
+        return build_schema(self.metadata, project_info=self.project_info,
+                            repeating=self.repeating,
+                            profile=load_profile(PROFILE) if profile else None)
 
 
 def _dags(n_sites: int) -> list[dict[str, object]]:

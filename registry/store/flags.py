@@ -37,7 +37,7 @@ FLAG_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "se
 FLAG_STATUSES = ("new", "open", "resolved", "reopened")
 SEVERITIES = ("blocking", "warning")
 RULE_STATUSES = ("passed", "failed", "not_applicable", "error")
-_FLAG_FIELDS = set(FLAG_COLUMNS) | {"last_seen", "details", "snapshot_id", "run_id"}
+_FLAG_FIELDS = set(FLAG_COLUMNS) | {"event", "last_seen", "details", "snapshot_id", "run_id"}
 _RULE_FIELDS = ("rule_id", "severity", "checked", "failed", "percent", "status", "detail")
 
 
@@ -78,7 +78,8 @@ def _flag_row(flag: Mapping[str, Any], run_id: str, site: str, snapshot_id: int 
     details = dict(flag.get("details") or {}) | extra
     return {
         "run_id": run_id, "site": site, "snapshot_id": snapshot_id,
-        "record_id": str(flag["record_id"]), "form": str(flag["form"]),
+        "record_id": str(flag["record_id"]), "event": str(flag.get("event") or ""),
+        "form": str(flag["form"]),
         "instance": None if instance in (None, "") else int(instance),
         "field": str(flag["field"]), "rule_id": str(flag["rule_id"]),
         "severity": flag["severity"], "status": flag["status"],
@@ -105,6 +106,7 @@ def save_flags(conn: Connection, run_id: str, site: str, snapshot_id: int | None
 
 def _flag_dict(row: Any) -> dict[str, Any]:
     out = {c: getattr(row, c) for c in FLAG_COLUMNS}
+    out["event"] = row.event or ""
     out["first_seen"] = as_utc(row.first_seen)
     out["last_seen"] = as_utc(row.last_seen)
     out.update(run_id=row.run_id, snapshot_id=row.snapshot_id, details=row.details)

@@ -158,6 +158,7 @@ flags = Table(
     Column("site", String(40), nullable=False),
     Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=True),
     Column("record_id", String(100), nullable=False),
+    Column("event", String(100), nullable=False, server_default=""),  # "" classic (0003)
     Column("form", String(100), nullable=False),
     Column("instance", Integer, nullable=True),        # NULL for a non-repeating form
     Column("field", String(100), nullable=False),

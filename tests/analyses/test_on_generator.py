@@ -24,7 +24,7 @@ SPEC = jak_cni(seed_repeats=3)
 def _frames(seed: int, patients: int = 234, true_hr: float = 1.0, error_rate: float = 0.0):  # type: ignore[no-untyped-def]
     reg = generate(GeneratorParams(seed=seed, patients=patients, sites=5,
                                    error_rate=error_rate, true_hr=true_hr))
-    return tidy(reg.rows_by_site(), reg.metadata)
+    return tidy(reg.rows_by_site(), reg.schema())
 
 
 def test_study_runs_on_the_generators_tidy_frames() -> None:

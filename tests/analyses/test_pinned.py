@@ -31,7 +31,7 @@ def _num(v: float | None) -> float | None:
 def fingerprint(patients: int, seed_repeats: int) -> dict[str, Any]:
     """What the pins compare: numbers rounded to nothing, frames as digests."""
     reg = generate(GeneratorParams(seed=2025, patients=patients, sites=5, error_rate=0.1))
-    fr = tidy(reg.rows_by_site(), reg.metadata)
+    fr = tidy(reg.rows_by_site(), reg.schema())
     ids = sorted(fr.patients["patient_id"])
     res = run_study(jak_cni(seed_repeats=seed_repeats), fr, excluded=set(ids[::20]),
                     seed=20250101)

@@ -10,19 +10,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-import pandas as pd
 import pytest
 
 from registry.fieldtypes import export_columns
 from registry.sandbox.dictionary import metadata
-from registry.tidy import tidy
+from registry.schema import RegistrySchema
+from registry.tidy import Frames, tidy
+from tests import anti_mda5
 
 TODAY = dt.date(2025, 6, 1)
-FRAMES = ("patients", "treatments", "icu_stays", "infections", "outcomes", "conformance")
 
 
-def make_frames(rows: Iterable[Mapping[str, object]]) -> dict[str, pd.DataFrame]:
-    """Form rows (site, record_id, form, instance, raw fields) -> tidy frames."""
+def make_frames(rows: Iterable[Mapping[str, object]]) -> Frames:
+    """Form rows (site, record_id, form, instance, raw fields) -> tidy frames (with the
+    anti-MDA5 schema: `frames.schema`)."""
+    return tidy(make_flat(rows), anti_mda5.schema(metadata()))
+
+
+def make_flat(rows: Iterable[Mapping[str, object]]) -> dict[str, list[dict[str, str]]]:
+    """Form rows -> the flat export rows of each site, as REDCap gives them."""
     columns = export_columns(metadata())
     base: dict[tuple[str, str], dict[str, str]] = {}
     flat: dict[str, list[dict[str, str]]] = {}
@@ -46,8 +52,7 @@ def make_frames(rows: Iterable[Mapping[str, object]]) -> dict[str, pd.DataFrame]
                        redcap_repeat_instance=str(row["instance"]),
                        redcap_data_access_group=site, **values)
             flat.setdefault(site, []).append(out)
-    frames = tidy(flat, metadata())
-    return {name: getattr(frames, name) for name in FRAMES}
+    return flat
 
 
 def patient(site: str, rid: str, *, icu: int = 0, **over: object) -> list[dict[str, object]]:
@@ -85,3 +90,9 @@ def patient(site: str, rid: str, *, icu: int = 0, **over: object) -> list[dict[s
 def dictionary() -> list[dict[str, str]]:
     """The synthetic registry's data dictionary."""
     return metadata()
+
+
+@pytest.fixture(scope="session")
+def schema() -> RegistrySchema:
+    """The synthetic registry's schema: its data dictionary and profile."""
+    return anti_mda5.schema(metadata())

@@ -69,8 +69,8 @@ def frames() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def result(frames, dictionary):
-    return validate(frames, dictionary, SUITES, site_links={"*": LINK}, today=TODAY)
+def result(frames, schema):
+    return validate(frames, schema, SUITES, site_links={"*": LINK}, today=TODAY)
 
 
 def _keys(failures: pd.DataFrame) -> set[tuple[str, ...]]:
@@ -79,9 +79,10 @@ def _keys(failures: pd.DataFrame) -> set[tuple[str, ...]]:
 
 def test_each_error_gives_exactly_its_flag(result) -> None:
     assert _keys(result.failures) == EXPECTED
-    assert list(result.failures.columns) == ["site", "patient_id", "record_id", "form",
-                                             "instance", "field", "rule_id", "severity",
-                                             "message", "link", "event"]
+    assert list(result.failures.columns) == ["site", "patient_id", "record_id", "event",
+                                             "form", "instance", "field", "rule_id",
+                                             "severity", "message", "link", "label",
+                                             "suggestion"]
     assert (result.failures["event"] == "").all()  # a classic project
 
 
@@ -147,7 +148,7 @@ LOCAL_SUITE = {"name": "local", "expectations": [
 ]}
 
 
-def test_data_manager_rule_errors_and_row_order(frames, dictionary, tmp_path: Path) -> None:
+def test_data_manager_rule_errors_and_row_order(frames, schema, tmp_path: Path) -> None:
     """A conditional rule added as JSON only; broken rules become `error` rows while the
     others still run; shuffled rows give the same flags."""
     folder = tmp_path / "expectations"
@@ -155,7 +156,8 @@ def test_data_manager_rule_errors_and_row_order(frames, dictionary, tmp_path: Pa
     (folder / "local.json").write_text(json.dumps(LOCAL_SUITE))
     shuffled = {k: v.sample(frac=1.0, random_state=3).reset_index(drop=True)
                 for k, v in frames.items()}
-    res = validate(shuffled, dictionary, folder, site_links=LINK, today=TODAY)
+    shuffled["conformance"] = frames.conformance
+    res = validate(shuffled, schema, folder, site_links=LINK, today=TODAY)
     mine = res.failures[res.failures["rule_id"] == "local.ferritin_men"]
     assert mine[["site", "record_id", "field"]].values.tolist() == [["lyon", "4", "ferritin"]]
     assert mine["message"].tolist() == ["Ferritin 800 ng/mL in a man (Male)"]
@@ -174,8 +176,8 @@ def test_suites_as_objects_equal_suites_from_folder() -> None:
     assert [s.rules for s in as_objects] == [s.rules for s in from_folder]
 
 
-def test_a_site_without_records_gets_not_applicable_rows(dictionary) -> None:
-    res = validate(make_frames([]), dictionary, SUITES, site_links=LINK, today=TODAY,
+def test_a_site_without_records_gets_not_applicable_rows(schema) -> None:
+    res = validate(make_frames([]), schema, SUITES, site_links=LINK, today=TODAY,
                    sites=["marseille"])
     assert res.failures.empty
     assert set(res.rule_results["site"]) == {"marseille"}

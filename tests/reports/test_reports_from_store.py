@@ -59,7 +59,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     from analyses.study import parse_study
     spec = parse_study((Path(__file__).resolve().parents[2] / "analyses" / "jak_cni.toml")
                        .read_text())
-    frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.metadata)
+    frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.schema())
     result = run_study(spec, frames, excluded=frozenset(), seed=1, seed_repeats=3)
     run_ids = []
     for night, flags in enumerate(nights):

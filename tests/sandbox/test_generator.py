@@ -28,7 +28,7 @@ from registry.sandbox.generator import (
     SyntheticRegistry,
     generate,
 )
-from registry.tidy import tidy
+from registry.tidy import KEY_COLUMNS, tidy
 
 Cell = tuple[str, str, str, str]
 _BRANCH = re.compile(r"^\[(\w+)\] = '(\w+)'$")
@@ -95,13 +95,13 @@ def _raw_problems(reg: SyntheticRegistry) -> set[Cell]:
 
 def _problems(reg: SyntheticRegistry) -> set[Cell]:
     """Every cell (record, form, instance, field) a careful quality stage would flag."""
-    f = tidy(reg.rows_by_site(), reg.metadata)
+    f = tidy(reg.rows_by_site(), reg.schema())
     out = _raw_problems(reg)
     c = f.conformance
     out |= {(r, fm, _inst(i), fd) for r, fm, i, fd in zip(
         c["record_id"], c["form"], c["instance"], c["field"], strict=True)}
-    p = f.patients.merge(f.outcomes.drop(columns=["form", "instance", "record_id", "site"]),
-                         on="patient_id")
+    p = f.patients.merge(f.outcomes.drop(columns=[c for c in KEY_COLUMNS
+                                                  if c != "patient_id"]), on="patient_id")
     p["end"] = p["death_date"].fillna(p["last_fu_date"])
     age = ((p["diagnosis_date"] - p["birth_date"]).dt.days // 365.2425)
     bad_age = (age < 18) | (age > 85)
@@ -145,7 +145,7 @@ def _problems(reg: SyntheticRegistry) -> set[Cell]:
                   & (i["inf_hospitalised"] == False), "inf_hospitalised")  # noqa: E712
 
     for frame in (f.treatments, f.icu_stays, f.infections):
-        fields = [col for col in frame.columns[5:]]
+        fields = [col for col in frame.columns[len(KEY_COLUMNS):]]
         dup = frame.sort_values(["patient_id", "instance"]).duplicated(
             ["patient_id", *fields])
         out |= _cells(frame.sort_values(["patient_id", "instance"]), dup, "")
@@ -317,7 +317,7 @@ def test_duplicate_instance_copies_a_real_instance(dirty: SyntheticRegistry) -> 
 # --- epidemiology -----------------------------------------------------------------------
 
 def _epidemiology(reg: SyntheticRegistry) -> dict[str, float]:
-    f = tidy(reg.rows_by_site(), reg.metadata)
+    f = tidy(reg.rows_by_site(), reg.schema())
     p = f.patients.merge(f.outcomes[["patient_id", "death_date", "lung_tx_date",
                                      "last_fu_date"]], on="patient_id")
     event = p[["death_date", "lung_tx_date"]].min(axis=1)
@@ -359,7 +359,7 @@ def test_epidemiology_is_close_to_the_study() -> None:
 
 def test_unexposed_jak_or_cni_alone_never_overlap() -> None:
     reg = generate(GeneratorParams(seed=9, patients=1500, error_rate=0.0))
-    f = tidy(reg.rows_by_site(), reg.metadata)
+    f = tidy(reg.rows_by_site(), reg.schema())
     t = f.treatments
     n_jak = t.loc[t["trt_class"] == "JAK inhibitor", "patient_id"].nunique()
     e = _epidemiology(reg)
@@ -381,7 +381,7 @@ def test_risk_set_matching_recovers_true_hr(true_hr: float) -> None:
 
     reg = generate(GeneratorParams(seed=42, patients=20000, error_rate=0.0,
                                    true_hr=true_hr))
-    f = tidy(reg.rows_by_site(), reg.metadata)
+    f = tidy(reg.rows_by_site(), reg.schema())
     p = f.patients.merge(f.outcomes[["patient_id", "death_date", "lung_tx_date",
                                      "last_fu_date"]], on="patient_id")
     dx = p["diagnosis_date"]
