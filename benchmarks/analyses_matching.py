@@ -3,7 +3,8 @@
     PYTHONPATH=. python benchmarks/analyses_matching.py --patients 11700 23400 46800 --runs 3
 
 Each size: `generate(GeneratorParams(seed=2025, patients=n))` (5 sites, the default
-error rate) -> `registry.tidy.tidy` -> `build_cohort` of `analyses/jak_cni.toml`. Then,
+error rate) -> `registry.tidy.tidy` -> `build_cohort` of the JAK-CNI study
+(`registries/anti_mda5/studies/jak_cni.toml`). Then,
 side by side in one process, `plan_matching` (presence records, `analyses/candidates.py`)
 and the scan it replaced (`tests/analyses/reference.py`: one pass over every patient per
 exposed patient, as `plan_matching` was until issue #14), min/median of `--runs` runs,
@@ -18,7 +19,6 @@ import os
 import statistics
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,11 @@ import numpy as np
 from analyses import parse_study
 from analyses.cohort import build_cohort
 from analyses.matching import match, plan_matching
-from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.generator import REGISTRY_FOLDER, GeneratorParams, generate
 from registry.tidy import tidy
 from tests.analyses.reference import candidates_by_scan
 
-STUDY = Path(__file__).resolve().parents[1] / "analyses" / "jak_cni.toml"
+STUDY = REGISTRY_FOLDER / "studies" / "jak_cni.toml"
 
 
 def _times(fn: Any, runs: int) -> tuple[float, float, Any]:

@@ -23,17 +23,15 @@ import math
 import time
 from dataclasses import replace
 from multiprocessing import Pool
-from pathlib import Path
 
 import numpy as np
 
 from analyses import censor_at_crossover, cox, match, parse_study
 from analyses.cohort import build_cohort
-from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.generator import REGISTRY_FOLDER, GeneratorParams, generate
 from registry.tidy import tidy
 
-STUDY = parse_study((Path(__file__).resolve().parents[1] / "analyses" / "jak_cni.toml")
-                    .read_text())
+STUDY = parse_study((REGISTRY_FOLDER / "studies" / "jak_cni.toml").read_text())
 Z = 1.959964
 
 

@@ -4,7 +4,8 @@
     PYTHONPATH=. python benchmarks/analyses_speed.py --patients 23400 --repeats 20 --profile
 
 Each size: `generate(GeneratorParams(seed=2025, patients=n))` (5 sites, the default
-error rate) -> `registry.tidy.tidy` -> `run_study` of `analyses/jak_cni.toml` with seed
+error rate) -> `registry.tidy.tidy` -> `run_study` of the JAK-CNI study
+(`registries/anti_mda5/studies/jak_cni.toml`) with seed
 20250101, every 20th patient_id (sorted) excluded as if it had a blocking flag (so the
 all-records sensitivity analysis matches again), and `seed_repeats` re-drawn matchings.
 Frame building is not timed. Prints a markdown table (and the HR of the main analysis,
@@ -19,13 +20,12 @@ import argparse
 import cProfile
 import pstats
 import time
-from pathlib import Path
 
 from analyses import parse_study, run_study
-from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.generator import REGISTRY_FOLDER, GeneratorParams, generate
 from registry.tidy import tidy
 
-STUDY = Path(__file__).resolve().parents[1] / "analyses" / "jak_cni.toml"
+STUDY = REGISTRY_FOLDER / "studies" / "jak_cni.toml"
 SEED = 20250101
 
 

@@ -33,10 +33,10 @@ from registry.quality.engine import run_rules
 from registry.quality.prepare import prepare
 from registry.quality.runner import _frames_of
 from registry.quality.suites import Rule, load_suites
-from registry.sandbox.generator import GeneratorParams, generate
+from registry.sandbox.generator import REGISTRY_FOLDER, GeneratorParams, generate
 from registry.tidy import tidy
 
-SUITES = "expectations"
+SUITES = REGISTRY_FOLDER / "expectations"
 
 
 CPU: list[float] = []  # CPU seconds of the last _times call's runs

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.errors import AnalysisInputError, RegistryError
+from registry.errors import RegistryError
 from registry.log import event, get_logger
 from registry.settings import Settings
 from registry.store import Store
 
 if TYPE_CHECKING:
     from analyses import StudySpec
+    from registry.schema import RegistrySchema
     from registry.tidy import Frames
 
 __all__ = ["STUDY_SEED", "StudyOutcome", "analyse_run", "load_study"]
@@ -54,18 +55,13 @@ class StudyOutcome:
                 f"HR {hr}")
 
 
-def load_study(path: Path) -> StudySpec:
-    """Read and check a study file (`analyses/<study>.toml`)."""
-    from analyses import AnalysisError, parse_study
+def load_study(path: Path, schema: RegistrySchema | None = None) -> StudySpec:
+    """Read and check a study file: `{ role = ... }` references resolved from the
+    registry profile, and (given the schema) every frame, column and event it names
+    checked against the project (`registry.studyfile`)."""
+    from registry.studyfile import read_study
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnalysisInputError(f"study file {path} cannot be read: {exc.strerror}") from exc
-    try:
-        return parse_study(text, source=str(path))
-    except AnalysisError as exc:
-        raise AnalysisInputError(exc.message) from exc
+    return read_study(path, schema)
 
 
 def _snapshot_text(snapshots: Mapping[str, int]) -> str:
@@ -104,7 +100,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
     for path in settings.studies:
         name = path.stem
         try:
-            spec = load_study(path)
+            spec = load_study(path, getattr(frames, "schema", None))
             name = spec.name
             excluded = blocking_patients(flags, spec.exclude_severities)
             result = run_study(spec, frames, excluded, seed=STUDY_SEED,

@@ -126,7 +126,9 @@ class PullSettings:
 
 @dataclass(frozen=True)
 class QualitySettings:
-    suites: Path = Path("expectations")
+    #: The folder of the registry's domain suites (and its `_dictionary.json`); None:
+    #: only the checks derived from the data dictionary run.
+    suites: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -351,13 +353,14 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
 
     log_file = log.get("file", str)
     profile = registry.get("profile", str)
+    suites = quality.get("suites", str)
     return Settings(
         path=path,
         store=StoreSettings(url=_sqlite_relative(base, store_url)),
         reports_dir=_relative(base, reports.get("dir", str, "var/reports")),
         sites=sites,
         pull=pull_settings,
-        quality=QualitySettings(suites=_relative(base, quality.get("suites", str, "expectations"))),
+        quality=QualitySettings(suites=_relative(base, suites) if suites else None),
         studies=tuple(studies),
         log_file=_relative(base, log_file) if log_file else None,
         profile=_relative(base, profile) if profile else None,

@@ -17,6 +17,8 @@ from registry.schema import RegistrySchema, build_schema
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "registries" / "anti_mda5"
 PROFILE = FOLDER / "profile.toml"  # = registry.sandbox.generator.PROFILE
+SUITES = FOLDER / "expectations"
+STUDY = FOLDER / "studies" / "jak_cni.toml"
 REPEATING = ("treatments", "icu_stay", "infections")
 
 

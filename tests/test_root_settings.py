@@ -22,7 +22,7 @@ def test_analyse_without_any_snapshot_is_one_line(tmp_path: Path) -> None:
     settings = tmp_path / "settings.toml"
     settings.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path / "s.sqlite"}"\n'
-        f'[[studies]]\nspec = "{ROOT / "analyses" / "jak_cni.toml"}"\n'
+        f'[[studies]]\nspec = "{ROOT / "registries" / "anti_mda5" / "studies" / "jak_cni.toml"}"\n'
         '[[sites]]\nname = "paris"\nurl = "http://127.0.0.1:9/api/"\ntoken_env = "T"\n')
     done = subprocess.run([sys.executable, "-m", "registry", "analyse", "--settings",
                            str(settings)], capture_output=True, text=True, timeout=120,

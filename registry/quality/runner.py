@@ -39,7 +39,7 @@ from registry.quality.flags import (
 )
 from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.prepare import prepare
-from registry.quality.suites import Rule, Suite, load_suites
+from registry.quality.suites import Rule, Suite, check_frames, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
 from registry.schema import RegistrySchema, build_schema
 
@@ -170,8 +170,8 @@ def _without_typed_cells(failures: pd.DataFrame, typed: pd.DataFrame,
 
 def validate(
     frames: Mapping[str, pd.DataFrame] | Any,
-    metadata: Sequence[Mapping[str, str]] | Any,
-    suites: Sequence[Suite] | str | Path,
+    metadata: RegistrySchema | Sequence[Mapping[str, str]],
+    suites: Sequence[Suite] | str | Path | None,
     *,
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
@@ -185,7 +185,8 @@ def validate(
     `metadata` is the registry schema (`registry.schema.RegistrySchema`), or the bare
     data dictionary (a classic project; the frames' own schema when they carry one).
     `suites` is a list of loaded suites or the suites folder (then its
-    `_dictionary.json` sets the severities of the dictionary-derived rules).
+    `_dictionary.json` sets the severities of the dictionary-derived rules), or None
+    (no domain suites: the dictionary-derived checks only, default severities).
     `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
     `today` / `now` bound "no future dates" (default: the date and time of the run).
     `sites`: the sites to report rule results for (default: those with rows; a site
@@ -195,12 +196,15 @@ def validate(
     today = today or dt.date.today()
     form_frames, conformance = _frames_of(frames)
     schema = _schema_of(frames, metadata, form_frames)
+    if suites is None:  # no domain suites: the dictionary-derived checks only
+        suites = []
     if isinstance(suites, str | Path):
         config = (parse_derived_config(derived_config) if derived_config is not None
                   else load_derived_config(Path(suites) / DERIVED_CONFIG_FILE))
         suites = load_suites(suites)
     else:
         config = parse_derived_config(derived_config or {})
+    check_frames(suites, schema.frames())
     ready = prepare(form_frames, schema)
     prepared, field_problems = add_dictionary_columns(ready.frames, schema, today=today,
                                                       now=now)

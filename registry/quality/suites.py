@@ -5,7 +5,8 @@ each expectation a GX configuration (`type`, `kwargs`) whose `meta` carries what
 a failure into a flag a coordinator can act on:
 
     id          stable rule id, unique across all suites ("icu.discharge_after_admission")
-    frame       the prepared frame it runs on (patients, treatments, icu_stays, ...)
+    frame       the frame it runs on (a frame name of the registry schema: the profile's,
+                else the form's; checked against the project by `check_frames`)
     field       the field the flag points at ("" = the whole repeat instance)
     severity    "blocking" (record kept out of analyses) or "warning"
     dimension   Kahn dimension: conformance, completeness or plausibility
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,12 @@ from registry.errors import SuiteDefinitionError
 
 __all__ = [
     "DIMENSIONS",
-    "FRAMES",
     "KNOWN_TYPES",
     "KWARGS",
     "SEVERITIES",
     "Rule",
     "Suite",
+    "check_frames",
     "check_kwargs",
     "check_with_gx",
     "dump_suite",
@@ -66,8 +67,6 @@ KNOWN_TYPES: tuple[str, ...] = (
     "expect_multicolumn_sum_to_equal",
     "expect_select_column_values_to_be_unique_within_record",
 )
-#: Frames prepared for rules (see prepare.py); each row keyed by site/record/form/instance.
-FRAMES: tuple[str, ...] = ("patients", "treatments", "icu_stays", "infections", "outcomes")
 _COMMON = {"mostly", "row_condition", "condition_parser", "severity"}
 #: Known kwargs per expectation type: (required, optional).
 KWARGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -208,8 +207,7 @@ def _check_template(source: str, rule_id: str, template: str) -> None:
                         "like {icu_admit_date}")
 
 
-def _parse_rule(source: str, suite_name: str, index: int, entry: Any,
-                frames: Collection[str]) -> Rule:
+def _parse_rule(source: str, suite_name: str, index: int, entry: Any) -> Rule:
     if not isinstance(entry, Mapping):
         raise _fail(source, f"#{index + 1}", "each expectation must be a JSON object")
     meta = entry.get("meta")
@@ -236,9 +234,8 @@ def _parse_rule(source: str, suite_name: str, index: int, entry: Any,
     unknown_meta = set(meta) - set(_REQUIRED_META) - set(_OPTIONAL_META)
     if unknown_meta:
         raise _fail(source, label, f"unknown meta keys {sorted(unknown_meta)}")
-    if meta["frame"] not in frames:
-        raise _fail(source, label, f"frame {meta['frame']!r} unknown; frames: "
-                    + ", ".join(sorted(frames)))
+    if not meta["frame"].isidentifier():
+        raise _fail(source, label, f"meta.frame {meta['frame']!r} is not a frame name")
     if meta["severity"] not in SEVERITIES:
         raise _fail(source, label, f"severity {meta['severity']!r}; use blocking or warning")
     if meta["dimension"] not in DIMENSIONS:
@@ -250,6 +247,18 @@ def _parse_rule(source: str, suite_name: str, index: int, entry: Any,
         severity=meta["severity"], dimension=meta["dimension"], message=meta["message"],
         suggestion=str(meta.get("suggestion", "")), suite=suite_name,
     )
+
+
+def check_frames(suites: Iterable[Suite], frames: Iterable[str]) -> None:
+    """Refuse a rule whose frame the project does not have (the schema's frame names:
+    the registry profile's, else the forms'), naming the file, the rule and the key."""
+    known = list(frames)
+    for suite in suites:
+        for rule in suite.rules:
+            if rule.frame not in known:
+                raise _fail(suite.source, rule.id, f"meta.frame {rule.frame!r} is not a frame "
+                            f"of the project (frames: {', '.join(known)}); a frame is named "
+                            "by the registry profile's [frames], else after its form")
 
 
 def check_with_gx(rules: Iterable[Rule], source: str) -> None:
@@ -275,13 +284,9 @@ def check_with_gx(rules: Iterable[Rule], source: str) -> None:
         raise _fail(source, "", f"{len(rules) - built} expectation(s) were dropped by GX")
 
 
-def parse_suite(data: Any, source: str = "<suite>", *, gx: bool = False,
-                frames: Collection[str] | None = None) -> Suite:
-    """A Suite from the parsed JSON of one suite file (strictly checked).
-
-    `frames`: the frame names rules may name (default: the anti-MDA5 registry's);
-    `gx`: also have Great Expectations build every rule.
-    """
+def parse_suite(data: Any, source: str = "<suite>", *, gx: bool = False) -> Suite:
+    """A Suite from the parsed JSON of one suite file (strictly checked); `gx`: also
+    have Great Expectations build every rule."""
     if not isinstance(data, Mapping):
         raise _fail(source, "", "a suite file must hold one JSON object")
     extra = set(data) - _SUITE_KEYS
@@ -293,8 +298,7 @@ def parse_suite(data: Any, source: str = "<suite>", *, gx: bool = False,
     entries = data.get("expectations")
     if not isinstance(entries, list):
         raise _fail(source, "", "'expectations' must be a list")
-    known = FRAMES if frames is None else frames
-    rules = tuple(_parse_rule(source, name, i, e, known) for i, e in enumerate(entries))
+    rules = tuple(_parse_rule(source, name, i, e) for i, e in enumerate(entries))
     seen: set[str] = set()
     for rule in rules:
         if rule.id in seen:
@@ -306,8 +310,7 @@ def parse_suite(data: Any, source: str = "<suite>", *, gx: bool = False,
     return Suite(name=name, rules=rules, meta=dict(meta), source=source)
 
 
-def load_suite(path: str | Path, *, gx: bool = False,
-               frames: Collection[str] | None = None) -> Suite:
+def load_suite(path: str | Path, *, gx: bool = False) -> Suite:
     """Read and check one suite file."""
     path = Path(path)
     try:
@@ -318,11 +321,10 @@ def load_suite(path: str | Path, *, gx: bool = False,
         raise SuiteDefinitionError(
             f"suite {path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
-    return parse_suite(data, str(path), gx=gx, frames=frames)
+    return parse_suite(data, str(path), gx=gx)
 
 
-def load_suites(directory: str | Path, *, gx: bool = False,
-                frames: Collection[str] | None = None) -> list[Suite]:
+def load_suites(directory: str | Path, *, gx: bool = False) -> list[Suite]:
     """Every `*.json` suite in a folder, in name order; rule ids unique across all.
 
     Files whose name starts with `_` (e.g. `_dictionary.json`, overrides for the
@@ -333,7 +335,7 @@ def load_suites(directory: str | Path, *, gx: bool = False,
         raise SuiteDefinitionError(
             f"suites folder {directory} not found; set [quality] suites in settings.toml"
         )
-    suites = [load_suite(p, gx=gx, frames=frames) for p in sorted(directory.glob("*.json"))
+    suites = [load_suite(p, gx=gx) for p in sorted(directory.glob("*.json"))
               if not p.name.startswith("_")]
     owner: dict[str, str] = {}
     for suite in suites:

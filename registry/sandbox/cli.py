@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "token_file_t
 #: Where the tokens go without --write-settings (the repository's settings.toml reads it).
 DEFAULT_TOKEN_FILE = Path("var/sandbox/tokens")
 _REPO = Path(__file__).resolve().parents[2]
+_ANTI_MDA5 = _REPO / "registries" / "anti_mda5"  # the synthetic registry's folder
 
 
 def write_private(path: Path, text: str) -> None:
@@ -59,10 +60,9 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
         "# Written by `registry sandbox --write-settings`: points registry at a running sandbox.",
         "[store]", 'url = "sqlite:///var/registry.sqlite"', "",
         "[reports]", 'dir = "var/reports"', "",
-        "[registry]", f"profile = {_q(str(_REPO / 'registries' / 'anti_mda5' / 'profile.toml'))}",
-        "",
-        "[quality]", f"suites = {_q(str(_REPO / 'expectations'))}", "",
-        "[[studies]]", f"spec = {_q(str(_REPO / 'analyses' / 'jak_cni.toml'))}", "",
+        "[registry]", f"profile = {_q(str(_ANTI_MDA5 / 'profile.toml'))}", "",
+        "[quality]", f"suites = {_q(str(_ANTI_MDA5 / 'expectations'))}", "",
+        "[[studies]]", f"spec = {_q(str(_ANTI_MDA5 / 'studies' / 'jak_cni.toml'))}", "",
     ]
     for dag in server.project.dags:
         name = dag["unique_group_name"]

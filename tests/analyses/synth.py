@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analyses.study import StudySpec, parse_study
+from tests import anti_mda5
 
-STUDY_FILE = Path(__file__).resolve().parents[2] / "analyses" / "jak_cni.toml"
+STUDY_FILE = anti_mda5.STUDY
 ORIGIN = pd.Timestamp("2018-01-01")
 
 

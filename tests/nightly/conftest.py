@@ -29,7 +29,7 @@ from registry.sandbox.generator import GeneratorParams, generate
 from registry.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[2]
-STUDY = REPO / "analyses" / "jak_cni.toml"
+STUDY = REPO / "registries" / "anti_mda5" / "studies" / "jak_cni.toml"
 #: 60 patients over 3 DAG sites, one in five with an injected error: ~60 records.
 PARAMS = {"seed": 11, "patients": 60, "sites": 3, "error_rate": 0.2}
 #: Fast pull settings: faults past a 2 s timeout, short backoff, no pacing worth the name.

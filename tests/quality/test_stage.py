@@ -13,6 +13,7 @@ from registry.run import run_validate
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.settings import load_settings
 from registry.store import Store
+from tests import anti_mda5
 from tests.quality.test_validate import SUITES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,7 @@ def test_validate_twice_then_flags(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[store]\nurl = "{url}"\n[reports]\ndir = "{tmp_path / "out"}"\n'
+                        f'[registry]\nprofile = "{anti_mda5.PROFILE}"\n'
                         f'[quality]\nsuites = "{SUITES}"\n' + "".join(
                             f'[[sites]]\nname = "{s}"\nurl = "http://127.0.0.1:9/api/"\n'
                             f'token_env = "REGISTRY_TOKEN_{s.upper()}"\ndag = "{s}"\n'

@@ -16,8 +16,9 @@ from registry.quality.suites import (
     load_suites,
     parse_suite,
 )
+from tests import anti_mda5
 
-SUITES = Path(__file__).resolve().parents[2] / "expectations"
+SUITES = anti_mda5.SUITES
 
 GOOD_RULE = {
     "type": "expect_column_values_to_not_be_null",
@@ -66,7 +67,7 @@ def test_unknown_type_names_file_rule_and_known_types(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("change", "needle"), [
     ({"kwargs": {"colum": "trt_start"}}, "rejects the kwargs"),
     ({"meta": {**GOOD_RULE["meta"], "severity": "fatal"}}, "severity"),
-    ({"meta": {**GOOD_RULE["meta"], "frame": "labs"}}, "frame 'labs' unknown"),
+    ({"meta": {**GOOD_RULE["meta"], "frame": "lab tests"}}, "not a frame name"),
     ({"meta": {k: v for k, v in GOOD_RULE["meta"].items() if k != "message"}}, "missing"),
     ({"meta": {**GOOD_RULE["meta"], "message": "{trt_start.year}"}}, "plain column name"),
     ({"meta": {**GOOD_RULE["meta"], "message": "unclosed {trt_start"}}, "malformed"),
@@ -99,3 +100,18 @@ def test_dictionary_overrides_are_checked(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"fields": {"cpk": {"range": "loud"}}}))
     with pytest.raises(SuiteDefinitionError, match="cpk"):
         load_derived_config(bad)
+
+
+def test_a_suite_naming_a_frame_the_project_lacks_is_refused(tmp_path: Path) -> None:
+    """Checked against the project's schema when the quality stage loads the suites."""
+    from registry.quality import validate
+    from tests.quality.conftest import make_frames
+
+    path = _write(tmp_path, "labs.json", [GOOD_RULE | {"meta": {**GOOD_RULE["meta"],
+                                                                 "frame": "labs"}}])
+    frames = make_frames([])
+    with pytest.raises(SuiteDefinitionError) as err:
+        validate(frames, frames.schema, tmp_path, site_links=None)
+    text = str(err.value)
+    assert "\n" not in text and str(path) in text and "x.start_present" in text
+    assert "meta.frame 'labs'" in text and "icu_stays" in text

@@ -11,9 +11,10 @@ import pytest
 
 from registry.quality import SiteLink, blocking_patients, parse_suite, validate
 from registry.quality.suites import load_suites
+from tests import anti_mda5
 from tests.quality.conftest import TODAY, make_frames, patient
 
-SUITES = Path(__file__).resolve().parents[2] / "expectations"
+SUITES = anti_mda5.SUITES
 LINK = SiteLink("https://redcap.example.org/api/", "14.5.1", 31)
 
 

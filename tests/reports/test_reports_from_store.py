@@ -20,6 +20,7 @@ from registry.reports.payloads import field_labels, study_payloads
 from registry.reports.site import render_site_pdf
 from registry.reports.study import render_study_pdf
 from registry.store import Store
+from tests import anti_mda5
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 SITES = ("paris", "lyon")
@@ -57,7 +58,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
          "lyon": [("L1", "r.a", "blocking", "open")]},
     ]
     from analyses.study import parse_study
-    spec = parse_study((Path(__file__).resolve().parents[2] / "analyses" / "jak_cni.toml")
+    spec = parse_study(anti_mda5.STUDY
                        .read_text())
     frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.schema())
     result = run_study(spec, frames, excluded=frozenset(), seed=1, seed_repeats=3)

@@ -63,8 +63,8 @@ def test_serve_write_settings_and_stop_on_sigterm(tmp_path):
         assert [s.name for s in settings.sites] == ["paris", "lyon", "lille", "marseille",
                                                     "bordeaux"]
         assert settings.store.url == f"sqlite:///{settings_path.parent}/var/registry.sqlite"
-        assert settings.quality.suites == REPO / "expectations"
-        assert settings.studies == (REPO / "analyses" / "jak_cni.toml",)
+        assert settings.quality.suites == REPO / "registries" / "anti_mda5" / "expectations"
+        assert settings.studies == (REPO / "registries" / "anti_mda5" / "studies" / "jak_cni.toml",)
         lyon = settings.site("lyon")
         project = redcap.Project(lyon.url, lyon.token().reveal())
         rows = project.export_records(fields=["record_id"], export_data_access_groups=True)
