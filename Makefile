@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint check-system clean
+.PHONY: demo test test-slow lint bench check-system clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3,11),(3,12)) else "registry needs Python 3.11 or 3.12")'
@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # WeasyPrint needs the system's Pango (>= 1.44); say so plainly instead of failing deep in a render.
+# It subsets the embedded fonts with HarfBuzz's subset library; without it, fontTools (about
+# twice the PDF-writing time, and WeasyPrint warns in each report's log line): say so.
 check-system:
 	@$(PYTHON) -c 'import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library("pango-1.0") else "WeasyPrint needs Pango: install it with  apt-get install libpango-1.0-0 libpangoft2-1.0-0  (Debian/Ubuntu) or  brew install pango  (macOS)")'
+	@$(PYTHON) -c 'import ctypes.util; ctypes.util.find_library("harfbuzz-subset") or print("note: WeasyPrint will subset fonts with fontTools, about twice as slow as with HarfBuzz: install it with  apt-get install libharfbuzz-subset0  (Debian/Ubuntu) or  brew install harfbuzz  (macOS)")'
 
 demo: check-system $(STAMP)
 	$(BIN)/registry demo
@@ -27,6 +30,11 @@ test: check-system $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m slow -q
+
+# The whole-run benchmarks at 1x, 10x and 100x; rows appended to benchmarks/RESULTS.md.
+# 1000x (234,000 patients, 20 sites) too with  make bench BENCH_ARGS=--with-1000
+bench: check-system $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry analyses tests benchmarks

@@ -1,74 +1,197 @@
-"""Whole-nightly timing: pull -> validate -> analyse -> report against the sandbox.
+"""The whole nightly (pull -> validate -> analyse -> report) at scale, night 1 and night 2.
 
-Serves a synthetic registry of `--patients` patients (default 23,400, 100 times the
-study's cohort) from an in-process sandbox, runs one nightly into a fresh SQLite store
-and prints each stage's wall time from the run record, then a second (incremental)
-night after a day of edits.
+    .venv/bin/python benchmarks/nightly_scale.py --scale 100            # 23,400 patients
+    .venv/bin/python benchmarks/nightly_scale.py --scale 1000 --sites 20 --json
 
-    .venv/bin/python benchmarks/nightly_scale.py --patients 23400
+The synthetic registry (`--scale` times the study's 234 patients, `--sites` DAGs of one
+REDCap project, pulled with the project-wide token) is served by a sandbox in another
+process (`sandbox_process.py`), so this process's CPU seconds and peak memory are the
+nightly's own. Night 1 is a first, full pull into a fresh SQLite store. Then the
+sandbox's clock moves a day, `--churn` of the records are edited (one field each),
+the clock moves an hour more, and night 2 runs: a truly incremental night, since every
+record was stamped at start-up, a day before night 1's overlap window. The script
+checks that night 2 fetched only about the edited records and says so.
+
+Per night it prints (and with `--json` writes as one JSON line): wall seconds, CPU
+seconds (this process and its finished children, e.g. render workers), each stage's
+wall time from the run record, records fetched and requests made, the peak RSS so
+far, and the load average when the night began. Pacing is the default setting
+(300 requests/minute) unless `--rpm` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from registry.log import configure_logging
-from registry.run import run_nightly
-from registry.sandbox.cli import write_sandbox_settings
-from registry.sandbox.generator import GeneratorParams, generate
-from registry.sandbox.server import SandboxServer
-from registry.settings import load_settings
-from registry.store import Store
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sandbox_process import SandboxProcess  # noqa: E402
+
+STUDY_PATIENTS = 234
 
 
-def _stages(settings_url: str, run_id: str) -> str:
-    with Store.open(settings_url) as store:
+def _repo() -> Path:
+    """The tree of the code being timed (its suites and study file)."""
+    import registry
+
+    return Path(registry.__file__).resolve().parents[1]
+
+
+def _run_nightly() -> Any:
+    import importlib
+
+    import registry
+
+    # the timed tree's own module (an older tree had registry/nightly.py, not run.py)
+    here = Path(registry.__file__).resolve().parent
+    name = "registry.run" if (here / "run.py").is_file() else "registry.nightly"
+    return importlib.import_module(name).run_nightly
+
+
+def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,
+                   dag_tokens: bool) -> str:
+    q, repo = json.dumps, _repo()
+    lines = ["[store]", f"url = {q('sqlite:///' + str(tmp / 'registry.sqlite'))}",
+             "[reports]", f"dir = {q(str(tmp / 'reports'))}",
+             "[run]", f"lock_file = {q(str(tmp / 'registry.lock'))}",
+             *_registry_lines(repo)]
+    if rpm is not None:
+        lines += ["[pull]", f"requests_per_minute = {rpm}"]
+    for name, label in sandbox.dags:
+        env = f"BENCH_TOKEN_{name.upper()}" if dag_tokens else "BENCH_TOKEN"
+        lines += ["[[sites]]", f"name = {q(name)}", f"label = {q(label)}",
+                  f"url = {q(sandbox.url)}", f"dag = {q(name)}", f"token_env = {q(env)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _registry_lines(repo: Path) -> list[str]:
+    """The synthetic registry's profile, suites and study, wherever the timed tree keeps
+    them (older trees had no profile and kept them at the top)."""
+    q, folder = json.dumps, repo / "registries" / "anti_mda5"
+    if folder.is_dir():
+        return ["[registry]", f"profile = {q(str(folder / 'profile.toml'))}",
+                "[quality]", f"suites = {q(str(folder / 'expectations'))}",
+                "[[studies]]", f"spec = {q(str(folder / 'studies' / 'jak_cni.toml'))}"]
+    return ["[quality]", f"suites = {q(str(repo / 'expectations'))}",
+            "[[studies]]", f"spec = {q(str(repo / 'analyses' / 'jak_cni.toml'))}"]
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _peak_mib() -> float:
+    """Peak RSS of this process (children: the largest one), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def _night_figures(store_url: str, run_id: str) -> dict[str, Any]:
+    from registry.store import Store
+
+    with Store.open(store_url) as store:
         run = store.run(run_id)
-    parts = []
-    for stage in run.stages:
-        if stage.site is None and stage.started_at and stage.ended_at:
-            seconds = (stage.ended_at - stage.started_at).total_seconds()
-            parts.append(f"{stage.stage} {seconds:.1f}s")
-    return ", ".join(parts)
+        stages: dict[str, float] = {}
+        for stage in run.stages:
+            if stage.site is None and stage.started_at and stage.ended_at:
+                stages[stage.stage] = round(
+                    (stage.ended_at - stage.started_at).total_seconds(), 2)
+        fetched = requests_made = records = 0
+        for used in run.snapshots.values():
+            info = store.snapshot(used.snapshot_id)
+            stats = (info.details or {}).get("stats") or {}
+            if used.fresh:
+                fetched += int(stats.get("fetched", 0))
+                requests_made += int(stats.get("requests", 0))
+            records += info.n_records
+    return {"stages": stages, "fetched": fetched, "requests": requests_made,
+            "records": records}
+
+
+def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: int | None,
+        nights: int, dag_tokens: bool) -> list[dict[str, Any]]:
+    patients = round(STUDY_PATIENTS * scale)
+    run_nightly = _run_nightly()
+    from registry.log import configure_logging
+    from registry.settings import load_settings
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp_name, SandboxProcess(patients, sites) as sandbox:
+        tmp = Path(tmp_name)
+        os.environ["BENCH_TOKEN"] = sandbox.project_token
+        for dag, token in sandbox.dag_tokens.items():
+            os.environ[f"BENCH_TOKEN_{dag.upper()}"] = token
+        path = tmp / "settings.toml"
+        path.write_text(_settings_text(sandbox, tmp, rpm, dag_tokens=dag_tokens),
+                        encoding="utf-8")
+        settings = load_settings(path)
+        configure_logging(None, level=logging.WARNING)
+        sandbox.advance(hours=1)
+        for night in range(1, nights + 1):
+            edited = 0
+            if night > 1:  # a day passes: some records are edited, then the nightly runs
+                sandbox.advance(hours=23)
+                edited = sandbox.edit(churn, seed=night)
+                sandbox.advance(hours=1)
+            load = os.getloadavg()
+            cpu0, t0 = _cpu(), time.perf_counter()
+            result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False,
+                                 clock=sandbox.now)
+            wall = time.perf_counter() - t0
+            cpu = _cpu() - cpu0
+            figures = _night_figures(settings.store.url, result.run_id)
+            row = {"benchmark": "nightly", "scale": scale, "patients": patients,
+                   "sites": sites, "churn": churn, "night": night, "status": result.status,
+                   "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                   "peak_rss_mib": round(_peak_mib()), "edited": edited,
+                   "load": [round(x, 2) for x in load], "rpm": rpm or 300, **figures}
+            if night > 1:
+                row["incremental"] = figures["fetched"] <= 2 * edited + 10
+            out.append(row)
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in figures["stages"].items())
+            note = ""
+            if night > 1 and not row["incremental"]:
+                note = "  NOT INCREMENTAL: it fetched far more than was edited"
+            print(f"night {night}: {result.status} in {wall:.1f}s wall, {cpu:.1f}s CPU "
+                  f"({stages}); fetched {figures['fetched']} of {figures['records']} records "
+                  f"({edited} edited) in {figures['requests']} requests; peak RSS "
+                  f"{row['peak_rss_mib']} MiB; load {load[0]:.1f}{note}", flush=True)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=23_400)
-    parser.add_argument("--sites", type=int, default=5)
-    parser.add_argument("--seed-repeats", type=int, default=20)
-    parser.add_argument("--requests-per-minute", type=int, default=6000)
+    parser.add_argument("--scale", type=float, default=100,
+                        help="times the study's 234 patients (default 100)")
+    parser.add_argument("--sites", type=int, default=10)
+    parser.add_argument("--churn", type=float, default=0.01,
+                        help="fraction of records edited between nights (default 0.01)")
+    parser.add_argument("--rpm", type=int, default=None,
+                        help="pull.requests_per_minute (default: the setting's default)")
+    parser.add_argument("--seed-repeats", type=int, default=None,
+                        help="re-drawn matchings (default: the study file's)")
+    parser.add_argument("--nights", type=int, default=2)
+    parser.add_argument("--dag-tokens", action="store_true",
+                        help="one DAG token per site instead of the project-wide token")
+    parser.add_argument("--json", action="store_true", help="one JSON line per night")
     args = parser.parse_args()
-
-    t0 = time.perf_counter()
-    registry = generate(GeneratorParams(patients=args.patients, sites=args.sites))
-    print(f"generated {args.patients} patients, {len(registry.records)} rows in "
-          f"{time.perf_counter() - t0:.1f}s")
-    with tempfile.TemporaryDirectory() as tmp, SandboxServer(registry, port=0) as server:
-        path = Path(tmp) / "settings.toml"
-        write_sandbox_settings(server, path)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"\n[pull]\nrequests_per_minute = {args.requests_per_minute}\n")
-        settings = load_settings(path)
-        configure_logging(None, level=logging.WARNING)
-        for night in (1, 2):
-            if night == 2:  # a day of edits: one record in fifty changes
-                from redcap import Project
-
-                project = Project(server.url, server.tokens.project)
-                edits = [{"record_id": r["record_id"], "redcap_repeat_instrument": "",
-                          "redcap_repeat_instance": "", "baseline_notes": "reviewed"}
-                         for r in registry.records[::50] if r["redcap_repeat_instrument"] == ""]
-                project.import_records(edits)
-            t0 = time.perf_counter()
-            result = run_nightly(settings, seed_repeats=args.seed_repeats, show_progress=False)
-            took = time.perf_counter() - t0
-            stages = _stages(settings.store.url, result.run_id)
-            print(f"night {night}: {result.status} in {took:.1f}s ({stages})")
+    rows = run(args.scale, args.sites, args.churn, args.rpm, args.seed_repeats, args.nights,
+               args.dag_tokens)
+    if args.json:
+        for row in rows:
+            print("BENCH " + json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Pull a 100-fold registry (23,400 patients) from the sandbox and time it.
 
-Usage: PYTHONPATH=. python benchmarks/pull_scale.py [--patients N] [--rpm N]
-       [--batch-size N] [--store URL]
+Usage: PYTHONPATH=. python benchmarks/pull_scale.py [--patients N] [--sites N] [--rpm N]
+       [--batch-size N] [--churn F] [--store URL] [--json]
 
 The sandbox runs in this process (a thread) over real loopback HTTP; each site is a
 DAG of one project, pulled with the project-wide token. Prints, per pass (a first full
-pull, then an incremental pull after 1% of records are edited): wall time, HTTP
+pull, then an incremental pull after `--churn` (1 %) of records are edited): wall time, HTTP
 requests, records/s and rows/s. `--rpm` paces requests as in production (REDCap's limit
 is 600/min per address; the default setting is 300); the default here is unpaced, to
 measure the pull itself.
@@ -57,10 +57,13 @@ def _edit(server: SandboxServer, ids: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=23_400)
-    parser.add_argument("--sites", type=int, default=5)
+    parser.add_argument("--sites", type=int, default=10)
     parser.add_argument("--rpm", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--store", default=None, help="store URL (default: a temp SQLite file)")
+    parser.add_argument("--churn", type=float, default=0.01,
+                        help="fraction of records edited before the incremental pull")
+    parser.add_argument("--json", action="store_true", help="one JSON line with both passes")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -78,12 +81,13 @@ def main() -> None:
         url = args.store or f"sqlite:///{Path(tmp) / 'store.sqlite'}"
         settings = Settings(path=Path(tmp) / "settings.toml", store=StoreSettings(url),
                             reports_dir=Path(tmp), sites=sites, pull=pull)
+        passes: dict[str, dict[str, float]] = {}
         with Store.open(url) as store:
             for label in ("full", "incremental"):
                 if label == "incremental":
                     clock.advance(hours=20)
                     ids = sorted({r["record_id"] for r in registry.records})
-                    _edit(server, ids[:: 100])
+                    _edit(server, ids[:: max(1, round(1 / args.churn))])
                     clock.advance(hours=1)
                 t0 = time.perf_counter()
                 outcomes = pull_all(settings, store, clock=clock.now, show_progress=False)
@@ -94,9 +98,20 @@ def main() -> None:
                 fetched = sum(o.stats["fetched"] for o in outcomes)
                 records = sum(o.n_records for o in outcomes)
                 reqs = sum(o.stats["requests"] for o in outcomes)
+                passes[label] = {"seconds": round(seconds, 2), "requests": reqs,
+                                 "fetched": fetched}
                 print(f"{label:>11}: {seconds:6.1f} s, {reqs} requests, {records} records in "
                       f"snapshots, {fetched} fetched, {fetched / seconds:,.0f} fetched records/s, "
                       f"rpm={args.rpm}, batch={args.batch_size}")
+    full, inc = passes["full"], passes["incremental"]
+    print(f"incremental / full: {inc['seconds'] / full['seconds']:.1%} of the time, "
+          f"{inc['requests'] / full['requests']:.1%} of the requests")
+    if args.json:
+        print("BENCH " + json.dumps({"benchmark": "pull", "patients": args.patients,
+                                     "sites": args.sites, "rpm": args.rpm, "churn": args.churn,
+                                     "load": list(os.getloadavg()), **{
+                                         f"{k}_{m}": v for k, p in passes.items()
+                                         for m, v in p.items()}}), flush=True)
 
 
 if __name__ == "__main__":

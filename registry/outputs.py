@@ -30,6 +30,8 @@ __all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "remove_partial_outputs", "write_run
 FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
                     "status", "first_seen", "message", "link", "event", "label", "suggestion")
 _CSV_STATUSES = (*OPEN_STATUSES, "resolved")
+#: Beside the run lock (the tool's state folder): PDFs rendered, by the SHA-256 of their input.
+RENDER_CACHE = Path("cache", "pdf")
 _SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 
 
@@ -101,8 +103,10 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
     report` adds the PDFs later).
     """
     from registry.quality.stage import flags_from_store
+    from registry.reports.batch import RenderBatch, default_workers
     from registry.reports.from_store import site_report_from_store, study_report_from_store
     from registry.reports.payloads import MATCHED_KIND, STUDY_KIND
+    from registry.reports.reuse import site_report_run
     from registry.reports.site import render_site_pdf
     from registry.reports.study import render_study_pdf
 
@@ -112,14 +116,19 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
     flags = flags_from_store(store.flags(run_id))
     # site outputs only for the sites this run validated: another run's flags are not its own
     validated = set(store.flag_sites(run_id))
-    with atomic_dir(final) as tmp:
-        for site in sorted(validated & set(run.snapshots)):
+    studies = store.result_studies(run_id)
+    sites = sorted(validated & set(run.snapshots))
+    # PDFs on every core, each copied instead when its input was rendered before
+    batch = RenderBatch(settings.lock_file.parent / RENDER_CACHE,
+                        workers=default_workers(len(sites) + len(studies)) if pdfs else 0)
+    with atomic_dir(final) as tmp, batch:
+        for site in sites:
             (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
-            if pdfs:
-                site_report = site_report_from_store(store, run_id, site,
-                                                     site_label=labels.get(site, site))
+            if pdfs:  # an unchanged site shows the report of the run it last changed in
+                site_report = site_report_from_store(store, site_report_run(store, run_id, site),
+                                                     site, site_label=labels.get(site, site))
                 render_site_pdf(site_report, tmp / f"site-{site}.pdf")
-        for study in store.result_studies(run_id):
+        for study in studies:
             results = store.results(run_id, study)
             if STUDY_KIND in results:
                 (tmp / f"{study}.json").write_text(

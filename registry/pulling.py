@@ -22,6 +22,7 @@ from registry.log import event, get_logger
 from registry.redcap.client import RedcapClient
 from registry.redcap.pacing import RateLimiter
 from registry.redcap.pull import PreviousPull, Progress, SitePull, fetch_site, local_now
+from registry.redcap.shared import ProjectAnswers, SharedClient
 from registry.settings import Settings, Site
 from registry.store import Store
 
@@ -111,16 +112,25 @@ def _write(store: Store, pulled: SitePull, previous: PreviousPull | None) -> Any
 
 def pull_site(site: Site, settings: Settings, store: Store, *, full: bool = False,
               clock: Callable[[], datetime] = local_now, progress: Progress | None = None,
-              limiter: RateLimiter | None = None) -> SiteOutcome:
+              limiter: RateLimiter | None = None,
+              shared: ProjectAnswers | None = None) -> SiteOutcome:
     """Pull one site into a new snapshot; raise `RegistryError` (nothing written) on failure.
 
     `clock` gives the REDCap server's local time (see `local_now`); tests pass the
-    sandbox's clock.
+    sandbox's clock. `shared` holds the project-level answers of the sites pulled
+    before this one (`pull_all` passes one for all its sites).
     """
     previous = previous_pull(store, site.name)
-    client = RedcapClient(site, settings.pull, limiter=limiter)
+    client: RedcapClient
+    if shared is not None:
+        client = SharedClient(site, settings.pull, shared, limiter=limiter)
+        clock = shared.clock(client.token_key, clock)
+    else:
+        client = RedcapClient(site, settings.pull, limiter=limiter)
     pulled = fetch_site(client, site, settings.pull, previous, force_full=full, clock=clock,
                         progress=progress)
+    if isinstance(client, SharedClient):
+        pulled.stats["shared_answers"] = client.shared_answers
     info = _write(store, pulled, previous)
     changes = pulled.dictionary_changes
     outcome = SiteOutcome(
@@ -152,6 +162,7 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     outcomes: list[SiteOutcome] = []
+    shared = ProjectAnswers()  # project-level calls: once per project, not once per site
     banned: dict[str, str] = {}  # host -> the site that found the ban
     with _progress_display(show_progress) as bars:
         for site in chosen:
@@ -163,7 +174,7 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
                         f"address earlier in this run (see site '{banned[host]}'); ask the "
                         "REDCap administrator to lift the ban")
                 outcomes.append(pull_site(site, settings, store, full=full, clock=clock,
-                                          progress=bars(site.name)))
+                                          progress=bars(site.name), shared=shared))
             except RegistryError as exc:
                 if isinstance(exc, RedcapBanned):
                     banned.setdefault(host, site.name)

@@ -201,6 +201,7 @@ def run_frames(store: Store, snapshots: Mapping[str, int],
     """
     from registry.profile import load_profile
     from registry.schema import schema_from_snapshot
+    from registry.snapshot_frames import snapshot_frame
     from registry.tidy import tidy
 
     if not snapshots:
@@ -215,7 +216,7 @@ def run_frames(store: Store, snapshots: Mapping[str, int],
     if isinstance(profile, str | Path):
         profile = load_profile(profile)
     schema = schema_from_snapshot(metadata, info.project_info, info.details, profile)
-    rows_by_site = {site: store.snapshot_rows(sid) for site, sid in sorted(snapshots.items())}
+    rows_by_site = {site: snapshot_frame(store, sid) for site, sid in sorted(snapshots.items())}
     return tidy(rows_by_site, schema), metadata
 
 

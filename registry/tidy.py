@@ -92,9 +92,14 @@ class Frames(Mapping[str, pd.DataFrame]):
         return self._by_name[self.schema.frame_of(form)]
 
 
-def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]]]) -> pd.DataFrame:
+def _raw_frame(rows_by_site: Mapping[str, Sequence[Mapping[str, object]] | pd.DataFrame]
+               ) -> pd.DataFrame:
     parts = []
     for site, rows in rows_by_site.items():
+        if isinstance(rows, pd.DataFrame):  # already a table (`snapshot_frames`)
+            if len(rows):
+                parts.append(rows.assign(__site=site))
+            continue
         if not rows:
             continue
         keys = tuple(rows[0])
@@ -218,14 +223,15 @@ def _keys(raw: pd.DataFrame, schema: RegistrySchema) -> pd.DataFrame:
 
 
 def tidy(
-    rows_by_site: Mapping[str, Sequence[Mapping[str, object]]],
+    rows_by_site: Mapping[str, Sequence[Mapping[str, object]] | pd.DataFrame],
     schema: RegistrySchema | Sequence[Mapping[str, Any]],
     repeating: Collection[str] | None = None,
 ) -> Frames:
     """Split flat REDCap rows (per site) into typed frames, one per form, by frame name.
 
     `rows_by_site` maps a site name to its flat export rows (dicts of strings, `""`
-    empty; `redcap_repeat_instance` may be an int or a string). `schema` is the
+    empty; `redcap_repeat_instance` may be an int or a string), or to a data frame of
+    them (`registry.snapshot_frames`). `schema` is the
     project's `RegistrySchema`; a bare data dictionary is taken as a classic project
     without a profile whose repeating forms are `repeating` (plus any form seen as a
     `redcap_repeat_instrument`). Rows of a form whose every field is empty are dropped,

@@ -9,9 +9,9 @@ ids), so rendering the same model twice gives the same bytes.
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import tempfile
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,11 +22,16 @@ import jinja2
 from registry.errors import RegistryError
 from registry.reports import format as fmt
 
-__all__ = ["as_date", "environment", "epoch_of", "render_html", "svg_data_uri", "write_pdf"]
+__all__ = ["BATCH", "PDF_MODE", "as_date", "environment", "epoch_of", "render_html",
+           "svg_data_uri", "write_pdf", "write_pdf_now"]
 
 _HERE = Path(__file__).resolve().parent
 TEMPLATES = _HERE / "templates"
 STYLESHEET = _HERE / "style.css"
+#: The file mode of a written report.
+PDF_MODE = 0o644
+#: The `registry.reports.batch.RenderBatch` under way, if any: `write_pdf` queues on it.
+BATCH: ContextVar[Any] = ContextVar("registry_render_batch", default=None)
 
 
 @lru_cache(maxsize=1)
@@ -57,30 +62,24 @@ def render_html(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-class _NoSubsetNagging(logging.Filter):
-    """Drop WeasyPrint's per-render "Using fontTools instead of HarfBuzz-Subset" warning:
-    the fonts are embedded either way and the nightly log should not fill with it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "HarfBuzz-Subset" not in record.getMessage()
-
-
-_NAG_FILTER = _NoSubsetNagging()
-
-
 def write_pdf(html: str, path: str | os.PathLike[str], *, epoch: int = 0) -> Path:
     """Lay `html` out on A4 with the report stylesheet and write it to `path` atomically.
 
     `epoch` (seconds since 1970) is the time stamped into the embedded font subsets
     (fontTools reads SOURCE_DATE_EPOCH); the callers pass the run's time, so the same
-    run gives the same bytes whenever its report is rebuilt.
+    run gives the same bytes whenever its report is rebuilt. Inside a
+    `registry.reports.batch.RenderBatch` the PDF is queued (on a worker process, or
+    copied from the batch's cache) and is complete when the batch ends.
     """
-    import weasyprint  # imported here: ~0.5 s, and only the report command needs it
+    batch = BATCH.get()
+    if batch is not None:
+        return batch.submit(html, Path(path), int(epoch))  # type: ignore[no-any-return]
+    return write_pdf_now(html, path, epoch=epoch)
 
-    for name in ("weasyprint", "weasyprint.progress"):
-        logger = logging.getLogger(name)
-        if _NAG_FILTER not in logger.filters:
-            logger.addFilter(_NAG_FILTER)
+
+def write_pdf_now(html: str, path: str | os.PathLike[str], *, epoch: int = 0) -> Path:
+    """`write_pdf` here and now, whatever batch is under way."""
+    import weasyprint  # imported here: ~0.5 s, and only the report command needs it
 
     target = Path(path)
     try:
@@ -98,7 +97,7 @@ def write_pdf(html: str, path: str | os.PathLike[str], *, epoch: int = 0) -> Pat
     try:
         document = weasyprint.HTML(string=html, base_url=str(TEMPLATES))
         document.write_pdf(tmp, stylesheets=[weasyprint.CSS(filename=str(STYLESHEET))])
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, PDF_MODE)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

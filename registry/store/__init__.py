@@ -172,6 +172,13 @@ class Store:
         with self._read("read a snapshot") as c:
             return _reader.rows_of(c, snapshot_id, record_ids)
 
+    def snapshot_table(self, snapshot_id: int, record_ids: Iterable[str] | None = None
+                       ) -> tuple[list[str], list[tuple[str, ...]]]:
+        """The rows of `snapshot_rows` as (columns, one tuple per row): what a data frame
+        is built from, without a dict per row."""
+        with self._read("read a snapshot") as c:
+            return _reader.table_of(c, snapshot_id, record_ids)
+
     def snapshot_metadata(self, snapshot_id: int) -> list[dict[str, str]] | None:
         """The data dictionary (REDCap metadata rows) the snapshot was pulled with."""
         with self._read("read a snapshot") as c:

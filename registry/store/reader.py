@@ -28,6 +28,7 @@ __all__ = [
     "records_of",
     "rows_of",
     "sites",
+    "table_of",
 ]
 
 
@@ -82,10 +83,9 @@ def record_ids_of(conn: Connection, snapshot_id: int) -> list[str]:
     return sorted(conn.execute(q).scalars(), key=rec.natural_key)
 
 
-def records_of(conn: Connection, snapshot_id: int,
-               record_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, str]]]:
-    """record_id -> full flat rows, in natural record-id order."""
-    columns = _columns(conn, snapshot_id)
+def _payloads(conn: Connection, snapshot_id: int,
+              record_ids: Iterable[str] | None) -> list[Any]:
+    """(record_id, payload) rows of the snapshot's records, in natural record-id order."""
     rv = record_versions
     q = (select(rv.c.record_id, rv.c.payload)
          .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
@@ -98,7 +98,23 @@ def records_of(conn: Connection, snapshot_id: int,
     else:
         found = list(conn.execute(q).all())
     found.sort(key=lambda r: rec.natural_key(r.record_id))
-    return {r.record_id: rec.expand_rows(rec.load_rows(r.payload), columns) for r in found}
+    return found
+
+
+def records_of(conn: Connection, snapshot_id: int,
+               record_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, str]]]:
+    """record_id -> full flat rows, in natural record-id order."""
+    columns = _columns(conn, snapshot_id)
+    return {r.record_id: rec.expand_rows(rec.load_rows(r.payload), columns)
+            for r in _payloads(conn, snapshot_id, record_ids)}
+
+
+def table_of(conn: Connection, snapshot_id: int, record_ids: Iterable[str] | None = None
+             ) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The rows of `rows_of` as (columns, tuples): no dict per row (`records.row_table`)."""
+    columns = _columns(conn, snapshot_id)
+    return rec.row_table((rec.load_rows(r.payload)
+                          for r in _payloads(conn, snapshot_id, record_ids)), columns)
 
 
 def rows_of(conn: Connection, snapshot_id: int,

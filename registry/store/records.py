@@ -26,6 +26,7 @@ __all__ = [
     "expand_rows",
     "load_rows",
     "natural_key",
+    "row_table",
     "sparse_rows",
 ]
 
@@ -81,6 +82,31 @@ def expand_rows(sparse: Iterable[Mapping[str, str]],
                 full[k] = v
         out.append(full)
     return out
+
+
+def row_table(records: Iterable[Iterable[Mapping[str, str]]], columns: Sequence[str]
+              ) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Full export rows as tuples, without a dict per row: (columns, rows).
+
+    The columns are `columns` then any stored column the snapshot does not list (a
+    field since removed), so nothing is lost; `""` where empty. What `expand_rows`
+    gives, as a table a data frame is built from directly.
+    """
+    cols = list(columns)
+    known = set(cols)
+    out: list[tuple[str, ...]] = []
+    for rows in records:
+        for row in rows:
+            if not known.issuperset(row):
+                for k in row:
+                    if k not in known:
+                        known.add(k)
+                        cols.append(k)
+            out.append(tuple([row.get(c, "") for c in cols]))
+    width = len(cols)
+    if out and len(out[0]) < width:  # a column appeared part-way: pad the rows before it
+        out = [r + ("",) * (width - len(r)) for r in out]
+    return cols, out
 
 
 def column_order(records: Iterable[Rows]) -> list[str]:

@@ -92,7 +92,7 @@ def test_the_token_appears_in_no_log_line_store_byte_or_message(served, tmp_path
     configure_logging(settings.log_file, level=logging.DEBUG, console=False)
     served.faults.add("status", status=503, content="record", after=1, count=2)
     served.faults.add("drop_rows", content="record", after=4, count=1)
-    served.faults.add("status", status=500, content="record", after=8, count=None)  # lille
+    served.faults.add("status", status=500, content="record", after=7, count=None)  # lille
     try:
         with Store.open(settings.store.url) as store:
             outcomes = pull_all(settings, store, clock=served.clock.now)

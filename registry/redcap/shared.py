@@ -1,0 +1,138 @@
+"""Project-level answers asked once per REDCap project per pull, not once per site.
+
+Sites that are data access groups of one REDCap project see the same data dictionary,
+project information, version, repeating setup and (with one project-wide token) the
+same DAG list and record-id exports. Asking each of them again costs a request per
+site per call (at the default pace, 0.2 s each) and lengthens the REDCap admin's log.
+`ProjectAnswers` keeps, for one `pull_all`, every such answer REDCap gave; a
+`SharedClient` (a `RedcapClient` for one site) asks it first:
+
+- **per token** (the same token is the same user on the same project): project
+  information, the DAG list, the id-only record exports (all ids, or those changed
+  since a time) and the log of deletions since a time;
+- **per project** (`project_id` of the project information, on one server): the data
+  dictionary, the repeating setup, the instruments and, on a longitudinal project, its
+  events, arms and form-event mapping: the project's design, the same for every user;
+- **per server** (the API URL): REDCap's version.
+
+Only answers are kept, never a failure: a site whose call failed is asked again by the
+next site, which gets its own error. Each site gets its own copy of an answer, so no
+site can change another's. The sites of one token also share the time their pull
+began (`began_at`): it is the earliest, so their next incremental window starts no
+later than it should, and their "changed since" exports are then one request too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from registry.redcap.client import RedcapClient
+from registry.redcap.pacing import RateLimiter
+from registry.settings import PullSettings, Site
+
+__all__ = ["ProjectAnswers", "SharedClient"]
+
+T = TypeVar("T")
+
+
+class ProjectAnswers:
+    """REDCap's answers to project-level calls during one pull of many sites."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[Any, ...], Any] = {}
+        self._began: dict[tuple[Any, ...], datetime] = {}
+
+    def answer(self, key: tuple[Any, ...], ask: Callable[[], T], asker: object, *,
+               deep: bool = True) -> tuple[T, bool]:
+        """The kept answer for `key` (a copy) or `ask()`'s, kept; and whether it was
+        asked by another than `asker` (a site's client), i.e. a request saved.
+
+        `deep=False` copies only the outer list: for record exports, whose rows the
+        pull reads but never changes (a deep copy of 234,000 id rows costs seconds)."""
+        dup: Callable[[Any], Any] = copy.deepcopy if deep else copy.copy
+        if key in self._answers:
+            owner, value = self._answers[key]
+            return dup(value), owner is not asker
+        value = ask()
+        self._answers[key] = (asker, dup(value))
+        return value, False
+
+    def clock(self, key: tuple[Any, ...], clock: Callable[[], datetime]
+              ) -> Callable[[], datetime]:
+        """A clock that gives every site of `key` the time the first one began."""
+        def began() -> datetime:
+            if key not in self._began:
+                self._began[key] = clock()
+            return self._began[key]
+        return began
+
+
+class SharedClient(RedcapClient):
+    """A site's `RedcapClient` that takes project-level answers from `ProjectAnswers`."""
+
+    def __init__(self, site: Site, settings: PullSettings, shared: ProjectAnswers, *,
+                 limiter: RateLimiter | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        super().__init__(site, settings, limiter=limiter, sleep=sleep)
+        self.shared = shared
+        #: answers taken from another site's pull instead of asked again
+        self.shared_answers = 0
+        fingerprint = hashlib.sha256(site.token().reveal().encode("utf-8")).hexdigest()
+        #: the key of this token's answers (the token itself is never kept in it)
+        self.token_key: tuple[str, ...] = ("token", site.url, fingerprint)
+
+    def _shared(self, key: tuple[Any, ...], ask: Callable[[], T], *, deep: bool = True) -> T:
+        value, reused = self.shared.answer(key, ask, self, deep=deep)
+        self.shared_answers += reused
+        return value
+
+    def _project_key(self, call: str) -> tuple[Any, ...]:
+        info, _ = self.shared.answer((*self.token_key, "project"),
+                                     super().project_info, self)  # not a call of the pull's
+        project_id = info.get("project_id")
+        if project_id in (None, ""):
+            return (*self.token_key, call)
+        return ("project", self.site.url, str(project_id), call)
+
+    def project_info(self) -> dict[str, Any]:
+        return self._shared((*self.token_key, "project"), super().project_info)
+
+    def metadata(self) -> list[dict[str, str]]:
+        return self._shared(self._project_key("metadata"), super().metadata)
+
+    def repeating_forms(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("repeatingFormsEvents"), super().repeating_forms)
+
+    def instruments(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("instrument"), super().instruments)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("event"), super().events)
+
+    def arms(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("arm"), super().arms)
+
+    def form_event_mapping(self) -> list[dict[str, Any]]:
+        return self._shared(self._project_key("formEventMapping"), super().form_event_mapping)
+
+    def version(self) -> str | None:
+        return self._shared(("server", self.site.url, "version"), super().version)
+
+    def dags(self) -> list[dict[str, Any]] | None:
+        return self._shared((*self.token_key, "dag"), super().dags)
+
+    def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
+                date_begin: datetime | None = None, with_dag: bool = False,
+                retry_timeout: bool = True) -> list[dict[str, Any]]:
+        def ask() -> list[dict[str, Any]]:
+            return super(SharedClient, self).records(
+                ids=ids, fields=fields, date_begin=date_begin, with_dag=with_dag,
+                retry_timeout=retry_timeout)
+        if ids is not None or not fields:  # a batch of one site's records: its own
+            return ask()
+        return self._shared((*self.token_key, "record", tuple(fields), date_begin, with_dag),
+                            ask, deep=False)

@@ -1,0 +1,171 @@
+"""A run's PDFs: rendered on every core, and never rendered twice from the same input.
+
+Laying out a PDF (WeasyPrint) is pure Python and takes about a second a document,
+more for a long flag list; a run has one per site and one per study, independent of
+each other. Inside `with RenderBatch(cache_dir, workers=n):` every `write_pdf` call
+(`registry.reports.render`) is queued instead of run: the documents are laid out by
+`n` worker processes while the caller builds the next one's HTML, and leaving the
+block waits for all of them (the first failure is raised then, so an output folder
+is never completed with a PDF missing).
+
+**Content-addressed.** A PDF is a pure function of its HTML, the stylesheet, the
+epoch stamped into it and WeasyPrint's version (`render.write_pdf` puts nothing else
+in). Each one rendered is kept in `cache_dir` under the SHA-256 of those; the same
+input again (a rebuilt run, a report that did not change) is copied from there. The
+cache holds patient data: the folder is the owner's only (0700, files 0600), and
+entries unused for `keep_days` are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from registry.log import event, get_logger
+from registry.reports import render
+
+__all__ = ["RenderBatch", "default_workers"]
+
+_log = get_logger("report")
+
+
+def default_workers(documents: int) -> int:
+    """Worker processes worth starting for `documents` PDFs: none for one (a worker's
+    start-up, ~1 s of imports, costs more than it saves), else one per core, at most 2
+    (a run's PDFs are few, and the nightly shares the machine)."""
+    if documents < 2:
+        return 0
+    return max(0, min(2, os.cpu_count() or 1, documents))
+
+
+def _content_key(html: str, epoch: int) -> str:
+    import weasyprint
+
+    digest = hashlib.sha256()
+    for part in (weasyprint.__version__, str(int(epoch)), render.STYLESHEET.read_text("utf-8"),
+                 html):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _render(html: str, path: str, epoch: int) -> list[str]:
+    """In a worker: lay out one PDF; return WeasyPrint's warnings for the parent's log."""
+    caught: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record.getMessage()[:300])
+
+    handler = _Keep(logging.WARNING)
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        render.write_pdf_now(html, path, epoch=epoch)
+    finally:
+        logger.removeHandler(handler)
+    return caught
+
+
+def _warm() -> None:
+    import weasyprint  # noqa: F401  (loaded once per worker, before the first document)
+
+
+class RenderBatch:
+    """Queue a run's `write_pdf` calls; lay them out on `workers` processes (0: here)."""
+
+    def __init__(self, cache_dir: Path | None, *, workers: int = 0,
+                 keep_days: int = 30) -> None:
+        self.cache_dir, self.workers, self.keep_days = cache_dir, workers, keep_days
+        self._pool: Executor | None = None
+        self._jobs: list[tuple[Future[list[str]], Path, Path | None]] = []
+        self._token: Any = None
+        self.rendered = 0
+        self.reused = 0
+
+    def __enter__(self) -> RenderBatch:
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.cache_dir, 0o700)
+        self._token = render.BATCH.set(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        render.BATCH.reset(self._token)
+        try:
+            if exc_type is None:
+                self._finish()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+        if exc_type is None:
+            event(_log, "report.pdfs", rendered=self.rendered, reused=self.reused,
+                  workers=self.workers)
+            self._prune()
+
+    def submit(self, html: str, path: Path, epoch: int) -> Path:
+        """Queue one PDF (or copy it from the cache now); return where it will be."""
+        cached: Path | None = None
+        if self.cache_dir is not None:
+            cached = self.cache_dir / f"{_content_key(html, epoch)}.pdf"
+            if cached.is_file():
+                self._copy(cached, path, render.PDF_MODE)
+                os.utime(cached)  # used: kept another `keep_days`
+                self.reused += 1
+                return path
+        future: Future[list[str]]
+        if self.workers > 0:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_warm)
+            future = self._pool.submit(_render, html, str(path), epoch)
+        else:
+            future = Future()
+            future.set_result(_render(html, str(path), epoch))
+        self._jobs.append((future, path, cached))
+        return path
+
+    def _finish(self) -> None:
+        for future, path, cached in self._jobs:
+            for warning in future.result():  # raises the worker's error, if any
+                event(_log, "report.render_warning", logging.WARNING, file=path.name,
+                      warning=warning)
+            self.rendered += 1
+            if cached is not None:
+                self._copy(path, cached, 0o600)
+        self._jobs.clear()
+
+    @staticmethod
+    def _copy(source: Path, target: Path, mode: int) -> None:
+        """Copy atomically (a temporary name, then a rename) with the file mode `mode`."""
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _prune(self) -> None:
+        if self.cache_dir is None:
+            return
+        cutoff = time.time() - self.keep_days * 86400
+        for entry in self.cache_dir.glob("*.pdf"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except OSError:
+                continue

@@ -1,0 +1,53 @@
+"""Every benchmark script runs at a tiny size and prints its figures.
+
+A benchmark nobody can run is a figure nobody can check: each script is started as
+`make bench` starts it (its own process, this checkout first on the path) on a registry
+of a few dozen patients, and must exit 0 with its figures on stdout. The nightly's
+benchmark must also find night 2 really incremental.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "benchmarks"
+
+SCRIPTS = {
+    "bench.py": ["--scales", "0.1", "--sites", "2", "--no-write", "--seed-repeats", "2"],
+    "pull_scale.py": ["--patients", "40", "--sites", "2", "--json"],
+    "sandbox_export.py": ["--patients", "30", "--batch", "10", "--in-process"],
+    "store_growth.py": ["--big", "30", "--patients", "20", "--nights", "2"],
+    "quality_speed.py": ["30"],
+    "analyses_speed.py": ["--patients", "80", "--repeats", "2"],
+    "analyses_matching.py": ["--patients", "200", "--runs", "1"],
+    "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
+}
+
+
+def test_every_benchmark_script_has_a_smoke_run():
+    scripts = {p.name for p in BENCH.glob("*.py")} - {"sandbox_process.py", "nightly_scale.py"}
+    assert scripts == set(SCRIPTS)  # nightly_scale.py runs under bench.py
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_benchmark_runs_at_a_tiny_size(script):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, str(BENCH / script), *SCRIPTS[script]],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert proc.stdout.strip()
+    if script == "bench.py":
+        rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
+        assert len(rows) == 2 and "night 1 first (full)" in rows[0]
+        assert "night 2 incremental" in rows[1]
+    if script == "pull_scale.py":
+        figures = json.loads(next(ln for ln in proc.stdout.splitlines()
+                                  if ln.startswith("BENCH "))[6:])
+        assert figures["incremental_fetched"] < figures["full_fetched"]

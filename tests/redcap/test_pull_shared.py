@@ -1,0 +1,82 @@
+"""Project-level calls are made once per REDCap project per pull, not once per site.
+
+Counted at the client's door (`RedcapClient._call`: one HTTP request each, retries
+aside) while `pull_all` pulls the three DAG sites of one sandbox project.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from registry.pulling import pull_all
+from registry.redcap.client import RedcapClient
+from registry.store import Store
+from tests.redcap.pull_support import import_rows, settings_for
+from tests.redcap.test_pull_sandbox import _dag_sites
+
+PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
+
+
+@pytest.fixture
+def calls(monkeypatch) -> Counter:
+    seen: Counter = Counter()
+    original = RedcapClient._call
+
+    def counted(self, what, fn, **kwargs):
+        seen[what] += 1
+        return original(self, what, fn, **kwargs)
+
+    monkeypatch.setattr(RedcapClient, "_call", counted)
+    return seen
+
+
+def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeypatch, calls):
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=False))
+    with Store.open(settings.store.url) as store:
+        first = pull_all(settings, store, clock=served.clock.now)
+        assert all(o.ok for o in first), [o.error for o in first]
+        assert {c: calls[c] for c in PROJECT_CALLS} == dict.fromkeys(PROJECT_CALLS, 1)
+        batches = sum(o.stats["batches"] for o in first)
+        assert calls["record"] == 1 + batches  # one id list for the three sites
+        assert [o.stats["shared_answers"] for o in first] == [0, 7, 7]
+
+        served.clock.advance(hours=20)
+        edited = sorted(served.project.records)[:: 40]
+        import_rows(served.url, served.tokens.project, [
+            {"record_id": rid, "redcap_repeat_instrument": "", "redcap_repeat_instance": "",
+             "baseline_notes": "checked"} for rid in edited])
+        served.clock.advance(hours=1)
+        calls.clear()
+        second = pull_all(settings, store, clock=served.clock.now)
+        assert all(o.ok and o.kind == "incremental" for o in second)
+        assert {c: calls[c] for c in PROJECT_CALLS} == dict.fromkeys(PROJECT_CALLS, 1)
+        # the id list and the "changed since" list once for all; then each site's batch
+        assert calls["record"] == 2 + sum(o.stats["batches"] for o in second)
+        assert sum(o.n_changed for o in second) == len(set(edited))
+
+
+def test_dag_tokens_share_the_project_design_not_their_own_answers(served, tmp_path,
+                                                                    monkeypatch, calls):
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=True))
+    with Store.open(settings.store.url) as store:
+        outcomes = pull_all(settings, store, clock=served.clock.now)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    n = len(outcomes)
+    # the dictionary, repeating setup and version are the project's; each token asks
+    # which project it is on, whether it may list DAGs, and its own DAG's ids
+    assert (calls["metadata"], calls["repeatingFormsEvents"], calls["instrument"],
+            calls["version"]) == (1, 1, 1, 1)
+    assert (calls["project"], calls["dag"]) == (n, n)
+    assert calls["record"] == n + sum(o.stats["batches"] for o in outcomes)
+
+
+def test_a_failed_answer_is_not_kept_for_the_next_site(served, tmp_path, monkeypatch, calls):
+    settings = settings_for(tmp_path, _dag_sites(served, monkeypatch, dag_tokens=False))
+    served.faults.add("status", status=403, content="metadata", count=1)
+    with Store.open(settings.store.url) as store:
+        outcomes = pull_all(settings, store, clock=served.clock.now)
+    assert [o.ok for o in outcomes] == [False, True, True]
+    assert "403" in (outcomes[0].error or "")
+    assert calls["metadata"] == 2

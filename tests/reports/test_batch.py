@@ -1,0 +1,61 @@
+"""A run's PDFs on worker processes, and never rendered twice from the same input.
+
+Real WeasyPrint renders, read back: the bytes a worker writes are those of a render in
+this process; the same input again is copied from the owner-only cache.
+"""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from registry.errors import RegistryError
+from registry.reports.batch import RenderBatch, default_workers
+from registry.reports.render import write_pdf, write_pdf_now
+from tests.reports.pdf_text import text
+
+HTML = "<html><body><h1>{title}</h1><p>{body}</p></body></html>"
+
+
+def _docs(n: int) -> list[str]:
+    return [HTML.format(title=f"Site {i}", body="Flag " * (50 * (i + 1))) for i in range(n)]
+
+
+def test_workers_write_the_bytes_a_render_here_writes_and_the_cache_reuses_them(tmp_path):
+    docs = _docs(3)
+    here = [write_pdf_now(html, tmp_path / "here" / f"{i}.pdf", epoch=1_700_000_000)
+            for i, html in enumerate(docs)]
+    cache = tmp_path / "cache"
+    (tmp_path / "out").mkdir()
+    with RenderBatch(cache, workers=2) as batch:
+        paths = [write_pdf(html, tmp_path / "out" / f"{i}.pdf", epoch=1_700_000_000)
+                 for i, html in enumerate(docs)]
+    assert (batch.rendered, batch.reused) == (3, 0)
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in here]
+    assert "Site 2" in text(paths[2])
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    entries = sorted(cache.glob("*.pdf"))
+    assert len(entries) == 3 and all(stat.S_IMODE(e.stat().st_mode) == 0o600 for e in entries)
+
+    (tmp_path / "again").mkdir()
+    with RenderBatch(cache, workers=0) as again:
+        copies = [write_pdf(html, tmp_path / "again" / f"{i}.pdf", epoch=1_700_000_000)
+                  for i, html in enumerate(docs)]
+        write_pdf(docs[0], tmp_path / "again" / "later.pdf", epoch=1_800_000_000)
+    assert (again.rendered, again.reused) == (1, 3)  # another epoch is another input
+    assert [p.read_bytes() for p in copies] == [p.read_bytes() for p in here]
+    assert stat.S_IMODE(copies[0].stat().st_mode) == 0o644
+
+
+def test_a_failed_render_fails_the_batch(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(RegistryError, match="cannot create the report directory"), \
+            RenderBatch(tmp_path / "cache", workers=2):
+        write_pdf(_docs(1)[0], tmp_path / "ok.pdf")
+        write_pdf(_docs(1)[0], tmp_path / "file" / "x" / "site.pdf")
+
+
+def test_one_document_is_rendered_without_a_worker():
+    assert default_workers(1) == 0 and default_workers(0) == 0
+    assert 1 <= default_workers(10) <= 2
