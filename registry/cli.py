@@ -57,14 +57,20 @@ def sandbox(
     rate_limit: Annotated[
         int, typer.Option(help="Requests per minute before the address is banned (0 = off).")
     ] = 0,
+    project: Annotated[
+        Path | None, typer.Option(help="Serve the REDCap project kept in this folder "
+                                       "(dictionary.csv, records.csv, ...) instead.")
+    ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
-    """Serve a synthetic anti-MDA5 DM registry over a REDCap-compatible API on loopback."""
+    """Serve a synthetic anti-MDA5 DM registry (or a project folder) over a REDCap-compatible
+    API on loopback."""
     from registry.sandbox.cli import serve_command
 
     serve_command(
         seed=seed, patients=patients, sites=sites, error_rate=error_rate, true_hr=true_hr,
         host=host, port=port, truth=truth, write_settings=write_settings, rate_limit=rate_limit,
+        project=project,
     )
 
 

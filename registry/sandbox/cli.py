@@ -1,87 +1,35 @@
-"""`registry sandbox`: generate the synthetic registry and serve it until stopped.
+"""`registry sandbox`: serve the synthetic registry, or a project folder, until stopped.
 
-Prints the API URL and the tokens (project-wide and one per DAG), writes the tokens
-to an owner-only file (atomically, mode 600 from creation), optionally the ground
-truth CSV and a settings.toml pointing this tool at the sandbox, then serves until
-Ctrl-C or SIGTERM and exits 0 with one line.
+Without `--project` it generates the synthetic anti-MDA5 registry; with `--project DIR`
+it serves the REDCap project kept in DIR (`registry.sandbox.folder`). It prints the
+API URL and the tokens (project-wide and one per DAG), writes the tokens to an
+owner-only file (atomically, mode 600 from creation), optionally the ground truth CSV
+(synthetic only) and a settings.toml pointing this tool at the sandbox
+(`registry.sandbox.starter`), then serves until Ctrl-C or SIGTERM and exits 0 with one
+line.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 from registry.errors import RegistryError
-from registry.sandbox.project import Tokens
 from registry.sandbox.server import SandboxServer
+from registry.sandbox.starter import (
+    settings_text,
+    token_file_text,
+    write_private,
+    write_sandbox_settings,
+)
 
 __all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "token_file_text",
            "write_private", "write_sandbox_settings"]
 
 #: Where the tokens go without --write-settings (the repository's settings.toml reads it).
 DEFAULT_TOKEN_FILE = Path("var/sandbox/tokens")
-_REPO = Path(__file__).resolve().parents[2]
-_ANTI_MDA5 = _REPO / "registries" / "anti_mda5"  # the synthetic registry's folder
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by its owner only from the first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def token_file_text(tokens: Tokens) -> str:
-    lines = ["# API tokens of a running `registry sandbox` (synthetic data only)."]
-    lines += [f"{key}={value}" for key, value in tokens.env().items()]
-    return "\n".join(lines) + "\n"
-
-
-def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def settings_text(server: SandboxServer, token_file: str) -> str:
-    """A settings.toml for this sandbox: one [[sites]] per DAG, stores under its folder."""
-    lines = [
-        "# Written by `registry sandbox --write-settings`: points registry at a running sandbox.",
-        "[store]", 'url = "sqlite:///var/registry.sqlite"', "",
-        "[reports]", 'dir = "var/reports"', "",
-        "[registry]", f"profile = {_q(str(_ANTI_MDA5 / 'profile.toml'))}", "",
-        "[quality]", f"suites = {_q(str(_ANTI_MDA5 / 'expectations'))}", "",
-        "[[studies]]", f"spec = {_q(str(_ANTI_MDA5 / 'studies' / 'jak_cni.toml'))}", "",
-    ]
-    for dag in server.project.dags:
-        name = dag["unique_group_name"]
-        lines += ["[[sites]]", f"name = {_q(name)}", f"label = {_q(dag['data_access_group_name'])}",
-                  f"url = {_q(server.url)}", f"dag = {_q(name)}",
-                  f"token_file = {_q(token_file)}",
-                  f"token_key = {_q('REGISTRY_TOKEN_' + name.upper())}", ""]
-    return "\n".join(lines)
-
-
-def write_sandbox_settings(server: SandboxServer, path: Path) -> Path:
-    """Write a settings.toml for `server` at `path` and its tokens next to it, in
-    `sandbox.tokens` (mode 600); return the token file's path. Used by the CLI and
-    usable by the demo with an in-process server."""
-    token_path = path.parent / "sandbox.tokens"
-    write_private(token_path, token_file_text(server.tokens))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(settings_text(server, token_path.name), encoding="utf-8")
-    return token_path
 
 
 def _generate(**params: Any) -> Any:
@@ -95,17 +43,22 @@ def _generate(**params: Any) -> Any:
 
 def serve_command(*, seed: int, patients: int, sites: int, error_rate: float, true_hr: float,
                   host: str = "127.0.0.1", port: int = 8765, truth: Path | None = None,
-                  write_settings: Path | None = None, rate_limit: int = 0) -> None:
-    """Generate, serve, print URL and tokens, and block until SIGINT/SIGTERM."""
+                  write_settings: Path | None = None, rate_limit: int = 0,
+                  project: Path | None = None) -> None:
+    """Generate (or read `project`), serve, print URL and tokens, and block until
+    SIGINT/SIGTERM."""
     if rate_limit < 0:
         raise RegistryError(f"--rate-limit should be >= 0, got {rate_limit}")
+    if project is not None and truth is not None:
+        raise RegistryError("--truth is for the synthetic registry; a --project folder has "
+                            "no injected errors")
     stop = threading.Event()  # handlers first: a SIGTERM right after "serving" must count
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _serve(stop, seed=seed, patients=patients, sites=sites, error_rate=error_rate,
                true_hr=true_hr, host=host, port=port, truth=truth,
-               write_settings=write_settings, rate_limit=rate_limit)
+               write_settings=write_settings, rate_limit=rate_limit, folder=project)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -114,13 +67,24 @@ def serve_command(*, seed: int, patients: int, sites: int, error_rate: float, tr
 
 def _serve(stop: threading.Event, *, seed: int, patients: int, sites: int, error_rate: float,
            true_hr: float, host: str, port: int, truth: Path | None,
-           write_settings: Path | None, rate_limit: int) -> None:
-    registry = _generate(seed=seed, patients=patients, sites=sites, error_rate=error_rate,
-                         true_hr=true_hr)
-    server = SandboxServer(registry, host=host, port=port, rate_limit=rate_limit).start()
+           write_settings: Path | None, rate_limit: int, folder: Path | None) -> None:
+    registry = None
+    if folder is not None:
+        server = SandboxServer.from_folder(folder, host=host, port=port,
+                                           rate_limit=rate_limit).start()
+        what = f"project {folder}"
+    else:
+        registry = _generate(seed=seed, patients=patients, sites=sites,
+                             error_rate=error_rate, true_hr=true_hr)
+        server = SandboxServer(registry, host=host, port=port, rate_limit=rate_limit).start()
+        what = f"seed {seed}"
     try:
         notes = []
-        if truth is not None:
+        if server.folder is not None and server.folder.ignored_columns:
+            cols = server.folder.ignored_columns
+            notes.append(f"records.csv columns the dictionary lacks, not served: "
+                         f"{', '.join(cols[:5])}{' ...' if len(cols) > 5 else ''}")
+        if truth is not None and registry is not None:
             registry.truth_csv(truth)
             notes.append(f"ground truth written to {truth}")
         if write_settings is not None:
@@ -131,8 +95,11 @@ def _serve(stop: threading.Event, *, seed: int, patients: int, sites: int, error
             write_private(DEFAULT_TOKEN_FILE, token_file_text(server.tokens))
             notes.append(f"tokens written to {DEFAULT_TOKEN_FILE} (mode 600)")
         project = server.project
+        design = project.design
+        events = (f"{len(design.events)} events in {len(design.arms)} arms, "
+                  if design.longitudinal else "")
         print(f"REDCap sandbox at {server.url}  ({len(project.records)} records, "
-              f"{len(project.dags)} DAGs, seed {seed})", flush=True)
+              f"{len(project.dags)} DAGs, {events}{what})", flush=True)
         width = max([len("project-wide")] + [len(d) for d in project.dag_ids])
         print(f"  {'project-wide'.ljust(width)}  {server.tokens.project}")
         for dag in project.dag_ids:

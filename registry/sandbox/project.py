@@ -1,11 +1,14 @@
 """In-memory state of one sandbox REDCap project, and the operations the API runs on it.
 
-Records are indexed by id, each as a base row (non-repeating forms) plus repeat
-instances keyed by (form, instance), with the times its data changed; a log of
-record creations, updates and deletions; the project's data access groups (DAGs);
-and API tokens scoped to the whole project or to one DAG. Every method takes the
-caller's `Scope`, so a DAG token sees only its own records (REDCAP_API.md §4).
-All access goes through one lock: the HTTP server is threaded.
+Records are indexed by id, each as rows keyed `(event, repeat form, instance)` (see
+`registry.sandbox.export`), with the times its data changed; a log of record
+creations, updates and deletions; the project's data access groups (DAGs); and API
+tokens scoped to the whole project or to one DAG. Every method takes the caller's
+`Scope`, so a DAG token sees only its own records (REDCAP_API.md §4). All access goes
+through one lock: the HTTP server is threaded.
+
+Stored data is kept as given: a value REDCap would refuse today (left over from a
+dictionary change) stays and is served; only imports are validated.
 """
 
 from __future__ import annotations
@@ -15,24 +18,23 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from registry.sandbox.clock import Clock, SystemClock
-from registry.sandbox.schema import Column, Schema, labels_for
+from registry.sandbox.design import Design
+from registry.sandbox.export import ExportOptions, export_rows
+from registry.sandbox.folder import ProjectFolder
+from registry.sandbox.records import RowKey, StoredRecord, natural_key, row_key
+from registry.sandbox.schema import Column, Schema
 
-__all__ = ["LogEntry", "Project", "Scope", "StoredRecord", "Tokens", "natural_key"]
+__all__ = ["LogEntry", "Project", "RowKey", "Scope", "StoredRecord", "Tokens", "natural_key",
+           "row_key"]
 
-_DIGITS = re.compile(r"(\d+)")
 _INTEGER = re.compile(r"^\d+$")
-_REPEAT_KEYS = ("redcap_repeat_instrument", "redcap_repeat_instance")
 _DAG_KEY = "redcap_data_access_group"
-
-
-def natural_key(record_id: str) -> tuple[tuple[int, int | str], ...]:
-    """Numeric-aware sort key: "2" < "10" < "10-1" < "a" (REDCap sorts record names so)."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS.split(record_id) if p)
+_SPECIAL = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance", _DAG_KEY)
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,6 @@ class Tokens:
         return out
 
 
-@dataclass
-class StoredRecord:
-    """One record: non-empty values of its base row and of each repeat instance."""
-
-    record_id: str
-    dag: str
-    base: dict[str, str] = field(default_factory=dict)
-    repeats: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
-    changes: list[datetime] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class LogEntry:
     ts: datetime
@@ -87,19 +78,23 @@ class LogEntry:
 
 
 class Project:
-    """A classic REDCap project with repeating forms and DAGs, held in memory."""
+    """A REDCap project (classic or longitudinal, repeating forms/events, DAGs) in memory.
+
+    `repeating`: the project's `Design`, or the names of a classic project's repeating
+    forms; `form_labels`: instrument labels, where known."""
 
     def __init__(self, metadata: Sequence[Mapping[str, str]], dags: Sequence[Mapping[str, Any]],
-                 rows: Iterable[Mapping[str, Any]] = (), *, repeating: Sequence[str] = (),
+                 rows: Iterable[Mapping[str, Any]] = (), *,
+                 repeating: Design | Sequence[str] = (),
                  project_info: Mapping[str, Any] | None = None, clock: Clock | None = None,
-                 project_id: int = 17) -> None:
+                 project_id: int = 17, form_labels: Mapping[str, str] | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.created = self.clock.now()
-        self.schema = Schema([dict(r) for r in metadata], tuple(repeating))
+        self.schema = Schema([dict(r) for r in metadata], repeating, dict(form_labels or {}))
         self.dags = [dict(d) for d in dags]
         self.dag_ids = {d["unique_group_name"]: int(d["data_access_group_id"]) for d in self.dags}
         self.dag_labels = {d["unique_group_name"]: d["data_access_group_name"] for d in self.dags}
-        self.project_id = project_id
+        self.project_id = int((project_info or {}).get("project_id") or project_id)
         self.project_info = dict(project_info) if project_info else self._default_info()
         self.lock = threading.RLock()
         self.records: dict[str, StoredRecord] = {}
@@ -116,9 +111,33 @@ class Project:
     def from_registry(cls, registry: Any, *, clock: Clock | None = None) -> Project:
         """Build from a `SyntheticRegistry` (metadata, dags, records, repeating, project_info)."""
         repeating = getattr(registry, "repeating", None) or []
-        forms = [r["form_name"] if isinstance(r, Mapping) else str(r) for r in repeating]
-        return cls(registry.metadata, registry.dags, registry.records, repeating=forms,
+        rows = [r if isinstance(r, Mapping) else {"form_name": str(r), "custom_form_label": ""}
+                for r in repeating]
+        return cls(registry.metadata, registry.dags, registry.records,
+                   repeating=Design.from_rows(repeating=rows),
                    project_info=getattr(registry, "project_info", None), clock=clock)
+
+    @classmethod
+    def from_folder(cls, folder: ProjectFolder, *, clock: Clock | None = None) -> Project:
+        """Build from a read project folder. Project info says what the folder says,
+        but `is_longitudinal` and `has_repeating_instruments_or_events` follow its
+        design (REDCap computes them)."""
+        info = dict(folder.project_info) if folder.project_info is not None else None
+        if info is not None:
+            info["is_longitudinal"] = 1 if folder.design.longitudinal else 0
+            info["has_repeating_instruments_or_events"] = 1 if folder.design.has_repeating \
+                else 0
+        project = cls(folder.metadata, folder.dags, folder.records, repeating=folder.design,
+                      project_info=info, clock=clock, form_labels=folder.form_labels)
+        if info is None:
+            project.project_info["project_title"] = folder.path.name
+            project.project_info["project_notes"] = f"Served from {folder.path.name}/ by " \
+                                                    "`registry sandbox --project`."
+        return project
+
+    @property
+    def design(self) -> Design:
+        return self.schema.design
 
     # -- tokens --------------------------------------------------------------------
     def scope_for(self, token: str) -> Scope | None:
@@ -127,6 +146,7 @@ class Project:
     # -- loading -------------------------------------------------------------------
     def _load(self, rows: Iterable[Mapping[str, Any]]) -> None:
         id_field, now = self.schema.id_field, self.created
+        columns = self.schema.column_index
         for row in rows:
             rid = str(row[id_field])
             rec = self.records.get(rid)
@@ -135,13 +155,12 @@ class Project:
                                                        changes=[now])
                 self.log.append(LogEntry(now, "sandbox_generator", f"Create record {rid}",
                                          "", rid, rec.dag, "record_add"))
-            form = str(row.get("redcap_repeat_instrument", "") or "")
+            elif not rec.dag and row.get(_DAG_KEY):
+                rec.dag = str(row[_DAG_KEY])
             values = {k: str(v) for k, v in row.items()
-                      if v not in ("", None) and k in self.schema.column_index and k != id_field}
-            if form:
-                rec.repeats[(form, int(row["redcap_repeat_instance"]))] = values
-            else:
-                rec.base.update(values)
+                      if v not in ("", None) and k in columns and k != id_field}
+            rec.rows.setdefault(row_key(self.design, row), {}).update(_drop_gray(values,
+                                                                                 columns))
         self._sorted = None
 
     def _default_info(self) -> dict[str, Any]:
@@ -151,9 +170,11 @@ class Project:
             "production_time": self.created.strftime("%Y-%m-%d %H:%M:%S"), "in_production": 1,
             "project_language": "English", "purpose": 2, "purpose_other": "",
             "project_notes": "Synthetic registry served by `registry sandbox`.",
-            "custom_record_label": "", "secondary_unique_field": "", "is_longitudinal": 0,
-            "has_repeating_instruments_or_events": 1 if self.schema.repeating else 0,
-            "surveys_enabled": 0, "scheduling_enabled": 0, "record_autonumbering_enabled": 1,
+            "custom_record_label": "", "secondary_unique_field": "",
+            "is_longitudinal": 1 if self.design.longitudinal else 0,
+            "has_repeating_instruments_or_events": 1 if self.schema.has_repeating else 0,
+            "surveys_enabled": 0, "scheduling_enabled": 1 if self.design.scheduling else 0,
+            "record_autonumbering_enabled": 1,
             "randomization_enabled": 0, "ddp_enabled": 0, "project_irb_number": "",
             "project_grant_number": "", "project_pi_firstname": "", "project_pi_lastname": "",
             "display_today_now_button": 1, "missing_data_codes": "", "external_modules": "",
@@ -194,63 +215,14 @@ class Project:
 
     def export_rows(self, ids: Sequence[str], columns: Sequence[Column], *, dag_column: bool,
                     label: bool = False, checkbox_labels: bool = False,
-                    blank_gray: bool = False) -> list[dict[str, Any]]:
-        """Flat rows for these records and columns, as REDCap exports them (§2): the id,
-        repeat columns, DAG column, then the columns in dictionary order; a base row per
-        record then one row per repeat instance of a requested repeating form."""
-        schema = self.schema
-        id_field = schema.id_field
-        with_id = any(c.name == id_field for c in columns)
-        rest = [c for c in columns if c.name != id_field]
-        repeat_cols = with_id and bool(schema.repeating)
-        base_cols = [c for c in rest if not schema.is_repeating(c.form)]
-        rep_forms = {c.form for c in rest if schema.is_repeating(c.form)}
-        form_order = {f: i for i, f in enumerate(schema.forms)}
-        gray = "" if blank_gray else "0"
-        blanks = {c.name: "" for c in rest}
-        # per row kind ("" = base row, else the repeating form): the columns it fills
-        plans: dict[str, list[tuple[Column, str]]] = {}
-        for form in ["", *rep_forms]:
-            plans[form] = [
-                (c, gray if c.kind == "complete" else "0" if c.kind == "checkbox" else "")
-                for c in rest
-                if ((c.form == form) if form else not schema.is_repeating(c.form))]
-
-        def make(rec: StoredRecord, form: str, instance: int | None,
-                 values: Mapping[str, str]) -> dict[str, Any]:
-            row: dict[str, Any] = {}
-            if with_id:
-                row[id_field] = rec.record_id
-            if repeat_cols:
-                row["redcap_repeat_instrument"] = (
-                    (schema.form_label(form) if label else form) if form else "")
-                row["redcap_repeat_instance"] = instance if instance is not None else ""
-            if dag_column:
-                row[_DAG_KEY] = (self.dag_labels.get(rec.dag, rec.dag) if label else rec.dag)
-            row.update(blanks)
-            if label:
-                for col, default in plans[form]:
-                    row[col.name] = labels_for(schema, col, values.get(col.name) or default,
-                                               checkbox_labels)
-            else:
-                for col, default in plans[form]:
-                    row[col.name] = values.get(col.name) or default
-            return row
-
-        out: list[dict[str, Any]] = []
+                    blank_gray: bool = False, events: Sequence[str] | None = None
+                    ) -> list[dict[str, Any]]:
+        """Flat rows for these records and columns, as REDCap exports them (§2)."""
+        opts = ExportOptions(dag_column=dag_column, label=label, checkbox_labels=checkbox_labels,
+                             blank_gray=blank_gray, events=events)
         with self.lock:
-            for rid in ids:
-                rec = self.records.get(rid)
-                if rec is None:
-                    continue
-                if with_id or base_cols:
-                    out.append(make(rec, "", None, rec.base))
-                if rep_forms:
-                    keys = sorted((k for k in rec.repeats if k[0] in rep_forms),
-                                  key=lambda k: (form_order[k[0]], k[1]))
-                    out.extend(make(rec, form, inst, rec.repeats[(form, inst)])
-                               for form, inst in keys)
-        return out
+            records = [self.records[i] for i in ids if i in self.records]
+            return export_rows(self.schema, records, columns, opts, self.dag_labels)
 
     # -- writing -------------------------------------------------------------------
     def next_record_name(self, scope: Scope) -> str:
@@ -303,54 +275,59 @@ class Project:
             return [(rid, sent) for sent, rid in renamed.items()]
 
     def _apply_row(self, rec: StoredRecord, row: Mapping[str, str], overwrite: bool) -> list[str]:
-        schema = self.schema
-        form = row.get("redcap_repeat_instrument", "") or ""
-        if form:
-            raw = str(row.get("redcap_repeat_instance", "") or "1")
-            if raw == "new":
-                raw = str(1 + max((i for f, i in rec.repeats if f == form), default=0))
-            instance = int(raw)
-            target = rec.repeats.setdefault((form, instance), {})
-            prefix = f"[instance = {instance}], "
-        else:
-            target, prefix = rec.base, ""
+        design, id_field = self.design, self.schema.id_field
+        if str(row.get("redcap_repeat_instance", "")) == "new":
+            event = str(row.get("redcap_event_name", "")) if design.longitudinal else ""
+            form = str(row.get("redcap_repeat_instrument", ""))
+            last = max((i or 1 for e, f, i in rec.rows if e == event and f == form
+                        and i is not None), default=0)
+            row = {**row, "redcap_repeat_instance": str(last + 1)}
+        key = row_key(design, row)
+        target = rec.rows.setdefault(key, {})
         details = []
-        for key, value in row.items():
-            col = schema.column_index.get(key)
-            if col is None or key == schema.id_field:
+        for name, value in row.items():
+            if name == id_field or name in _SPECIAL or name not in self.schema.column_index:
                 continue
-            if (col.form != form) if form else schema.is_repeating(col.form):
-                continue  # a value for another form's row: REDCap drops it too
-            old = target.get(key, "")
-            if value == "" and not overwrite:
-                continue
-            if value == old:
+            old = target.get(name, "")
+            if (value == "" and not overwrite) or value == old:
                 continue
             if value == "":
-                del target[key]
+                del target[name]
             else:
-                target[key] = value
-            details.append(f"{key} = '{value}'")
+                target[name] = value
+            details.append(f"{name} = '{value}'")
+        prefix = f"[instance = {key[2]}], " if key[2] is not None else ""
+        if design.longitudinal and details:
+            prefix = f"[event = {key[0]}], {prefix}" if key[0] else prefix
         return [prefix + ", ".join(details)] if details and prefix else details
 
-    def delete(self, scope: Scope, ids: Sequence[str], *, instrument: str = "",
-               repeat_instance: int | None = None) -> int:
-        """Delete whole records (or one form's data); raise KeyError listing unknown ids."""
+    def delete(self, scope: Scope, ids: Sequence[str], *, instrument: str = "", event: str = "",
+               arm: str = "", repeat_instance: int | None = None) -> int:
+        """Delete whole records, a record's arm, or one form's data (on one event, one
+        instance); raise KeyError listing unknown ids."""
         with self.lock:
             visible = set(self.visible_ids(scope, ids))
             missing = [i for i in dict.fromkeys(ids) if i not in visible]
             if missing:
                 raise KeyError(", ".join(missing))
             now = self.clock.now()
+            arm_events = ({e.unique_name for e in self.design.events if str(e.arm) == arm}
+                          if arm else set())
             for rid in dict.fromkeys(ids):
                 rec = self.records[rid]
                 if instrument:
-                    self._delete_form(rec, instrument, repeat_instance)
+                    self._delete_form(rec, instrument, event, repeat_instance)
                     rec.changes.append(now)
                     self.log.append(LogEntry(now, scope.username, f"Update record (API) {rid}",
                                              f"Delete form data: {instrument}", rid, rec.dag,
                                              "record_edit"))
                     continue
+                if arm_events:
+                    for key in [k for k in rec.rows if k[0] in arm_events]:
+                        del rec.rows[key]
+                    if rec.rows:
+                        rec.changes.append(now)
+                        continue
                 del self.records[rid]
                 self.log.append(LogEntry(now, scope.username, f"Delete record (API) {rid}",
                                          f"{self.schema.id_field} = '{rid}'", rid, rec.dag,
@@ -358,14 +335,19 @@ class Project:
             self._sorted = None
             return len(dict.fromkeys(ids))
 
-    def _delete_form(self, rec: StoredRecord, form: str, instance: int | None) -> None:
-        if self.schema.is_repeating(form):
-            for key in [k for k in rec.repeats if k[0] == form]:
-                if instance is None or key[1] == instance:
-                    del rec.repeats[key]
-        else:
-            for name in self.schema.form_columns([form]):
-                rec.base.pop(name, None)
+    def _delete_form(self, rec: StoredRecord, form: str, event: str,
+                     instance: int | None) -> None:
+        names = set(self.schema.form_columns([form]))
+        for key in list(rec.rows):
+            ev, rep_form, inst = key
+            if event and ev != event:
+                continue
+            if rep_form == form:
+                if instance is None or inst == instance:
+                    del rec.rows[key]
+            elif not rep_form and (instance is None or inst in (None, instance)):
+                for name in names:
+                    rec.rows[key].pop(name, None)
 
     # -- log -----------------------------------------------------------------------
     def log_rows(self, scope: Scope, *, logtype: str = "", user: str = "", record: str = "",
@@ -392,6 +374,19 @@ class Project:
                 continue
             out.append(e.as_row())
         return out
+
+
+def _drop_gray(values: dict[str, str], columns: Mapping[str, Column]) -> dict[str, str]:
+    """An exported row shows `<form>_complete` 0 for a form never saved (REDCap's gray
+    icon) as for one saved Incomplete; with no other value on the form it was never
+    saved, so nothing is stored (and exportBlankForGrayFormStatus blanks it again)."""
+    gray = [k for k, v in values.items() if v == "0" and columns[k].kind == "complete"]
+    if not gray:
+        return values
+    saved = {columns[k].form for k, v in values.items()
+             if columns[k].kind != "complete" and not (columns[k].kind == "checkbox"
+                                                       and v == "0")}
+    return {k: v for k, v in values.items() if k not in gray or columns[k].form in saved}
 
 
 def _new_token() -> str:

@@ -1,18 +1,24 @@
 """What a REDCap data dictionary implies for the API: export columns, choices, forms.
 
 REDCap never exports a dictionary row as it stands: a checkbox becomes one
-`field___code` column per choice, descriptive fields vanish, and each instrument
-gains a `<form>_complete` column after its last field (REDCAP_API.md §2). The
-sandbox derives all of that once per project from the metadata rows, so export,
+`field___code` column per choice (the code lower-cased, `-` and `.` made `_`, other
+characters dropped: `Project::getExtendedCheckboxCodeFormatted`), descriptive fields
+vanish, and each instrument gains a `<form>_complete` column after its last field
+(REDCAP_API.md §2). The sandbox derives all of that once per project from the
+metadata rows and the project's `Design` (events, mapping, repetition), so export,
 import validation and `exportFieldNames` agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["COMPLETE_CHOICES", "Column", "Schema", "empty_row", "labels_for", "parse_choices"]
+from registry.sandbox.design import Design
+
+__all__ = ["COMPLETE_CHOICES", "Column", "Schema", "checkbox_code", "empty_row", "labels_for",
+           "parse_choices"]
 
 #: `<form>_complete` codes and the labels REDCap shows for them.
 COMPLETE_CHOICES = {"0": "Incomplete", "1": "Unverified", "2": "Complete"}
@@ -20,6 +26,15 @@ _YESNO = {"1": "Yes", "0": "No"}
 _TRUEFALSE = {"1": "True", "0": "False"}
 _NO_DATA_TYPES = {"descriptive"}
 _NO_EXPORT_NAME_TYPES = {"descriptive", "file"}
+
+
+_NOT_CODE = re.compile(r"[^a-z_0-9]")
+
+
+def checkbox_code(code: str) -> str:
+    """A choice code as it appears in its checkbox column name (`1` -> `1`, `-1` -> `_1`,
+    `1.5` -> `1_5`, `Yes A` -> `yesa`)."""
+    return _NOT_CODE.sub("", code.replace("-", "_").replace(".", "_").lower())
 
 
 def parse_choices(text: str) -> dict[str, str]:
@@ -46,10 +61,16 @@ class Column:
 
 @dataclass
 class Schema:
-    """The export view of a data dictionary (classic project, optional repeating forms)."""
+    """The export view of a data dictionary and the project's design.
+
+    `repeating` is the project's `Design`, or (classic projects) the names of its
+    repeating forms; `form_labels` the instrument labels (`content=instrument`), where
+    known, else derived from the form names."""
 
     metadata: list[dict[str, str]]
-    repeating: tuple[str, ...] = ()
+    repeating: Design | Sequence[str] = ()
+    form_labels: Mapping[str, str] = field(default_factory=dict)
+    design: Design = field(init=False)
     fields: dict[str, dict[str, str]] = field(init=False)
     forms: list[str] = field(init=False)
     columns: list[Column] = field(init=False)
@@ -57,6 +78,8 @@ class Schema:
     choices: dict[str, dict[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.design = (self.repeating if isinstance(self.repeating, Design)
+                       else Design.classic(self.repeating))
         self.fields = {row["field_name"]: row for row in self.metadata}
         self.forms = list(dict.fromkeys(row["form_name"] for row in self.metadata))
         self.choices = {}
@@ -75,8 +98,8 @@ class Schema:
                 elif ftype == "truefalse":
                     self.choices[name] = dict(_TRUEFALSE)
                 if ftype == "checkbox":
-                    columns += [Column(f"{name}___{code}", name, form, ftype, code)
-                                for code in self.choices[name]]
+                    columns += [Column(f"{name}___{checkbox_code(code)}", name, form, ftype,
+                                       code) for code in self.choices[name]]
                 else:
                     columns.append(Column(name, name, form, ftype))
             columns.append(Column(f"{form}_complete", f"{form}_complete", form, "complete"))
@@ -92,12 +115,17 @@ class Schema:
     def form_of(self, column: str) -> str:
         return self.column_index[column].form
 
-    def is_repeating(self, form: str) -> bool:
-        return form in self.repeating
+    @property
+    def has_repeating(self) -> bool:
+        """Whether the project repeats any form or event (export gains the repeat columns)."""
+        return self.design.has_repeating
+
+    def is_repeating(self, form: str, event: str = "") -> bool:
+        return self.design.is_repeating_form(form, event)
 
     def form_label(self, form: str) -> str:
-        """The instrument label REDCap would show (the sandbox derives it from the name)."""
-        return form.replace("_", " ").capitalize()
+        """The instrument label: from `form_labels`, else derived from the name."""
+        return self.form_labels.get(form) or form.replace("_", " ").capitalize()
 
     def columns_for(self, names: Iterable[str]) -> list[Column]:
         """Export columns for requested field names (base names, `f___code`, `_complete`),

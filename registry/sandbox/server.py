@@ -1,16 +1,11 @@
-"""`SandboxServer`: the sandbox project behind a threaded HTTP server on loopback.
+"""`SandboxServer`: a sandbox project behind a threaded HTTP server on loopback.
 
-`/api/` speaks REDCap's API (see `api.py`); `/_sandbox/...` is a small admin door,
-not part of REDCap, so a test can drive a server running in another process:
-
-- `GET  /_sandbox/health`      -> `{"status": "ok", "records": N, "now": ..., ...}`
-- `GET  /_sandbox/faults`      -> `{"faults": [...], "rate_limit": N, "banned": [...]}`
-- `POST /_sandbox/faults`      body: one fault object or a list, e.g.
-  `{"kind": "status", "status": 503, "count": 2, "after": 1, "content": "record"}`
-  (keys as `Faults.add`); answers like GET
-- `DELETE /_sandbox/faults` (or `POST /_sandbox/faults/clear`): drop every fault, lift bans
-- `POST /_sandbox/rate_limit`  body `{"per_minute": N}`
-- `POST /_sandbox/clock`       body `{"advance_seconds": S}` (only with a `ManualClock`)
+`/api/` speaks REDCap's API (`registry.sandbox.api`), and with `?type=module&prefix=
+vanderbilt_dataQuality&page=export|import&NOAUTH&pid=N` the Data Quality API module
+(`registry.sandbox.dq_module`) over the project's Data Resolution Workflow
+(`server.dq`, `registry.sandbox.dq`). `/_sandbox/...` is a small admin door, not part of
+REDCap, so a test can drive a server in another process: faults, rate limit, clock, and
+the DRW as a coordinator sees it (`registry.sandbox.admin` lists the endpoints).
 """
 
 from __future__ import annotations
@@ -18,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -27,10 +23,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from registry.errors import RegistryError
 from registry.sandbox import api
-from registry.sandbox.clock import Clock, ManualClock, SystemClock
+from registry.sandbox.admin import AdminError, admin_get, admin_post
+from registry.sandbox.clock import Clock, SystemClock
+from registry.sandbox.dq import DataQuality
+from registry.sandbox.dq_module import handle_module
 from registry.sandbox.faults import BAN_MESSAGE, PROXY_PAGE, Faults
+from registry.sandbox.folder import ProjectFolder, read_folder
 from registry.sandbox.formats import Reply, error_reply, text_reply
-from registry.sandbox.project import Project, Tokens
+from registry.sandbox.imports import ImportRefused, parse_import
+from registry.sandbox.project import Project, Scope, Tokens
 
 __all__ = ["SandboxPortInUse", "SandboxServer"]
 
@@ -49,6 +50,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-reply (a timeout under load, a test's dropped
+        connection) is no server error; anything else is printed as socketserver does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self.sockets_lock:
@@ -104,11 +111,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- verbs -------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = urlsplit(self.path).path.rstrip("/")
-        sandbox = self.server.sandbox
-        if path == "/_sandbox/health":
-            self._json(200, sandbox.health())
-        elif path == "/_sandbox/faults":
-            self._json(200, sandbox.faults.snapshot())
+        if path.startswith("/_sandbox/"):
+            try:
+                self._json(200, admin_get(self.server.sandbox, path))
+            except AdminError as exc:
+                self._json(exc.status, {"error": str(exc)})
         else:
             self._not_post()
 
@@ -122,42 +129,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_post()
 
     def do_POST(self) -> None:  # noqa: N802
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
         body = self._body()
-        if path.startswith("/_sandbox/"):
-            self._admin(path.rstrip("/"), body)
-        elif path.rstrip("/") == "/api":
-            self._api(body)
+        if url.path.startswith("/_sandbox/"):
+            self._admin(url.path.rstrip("/"), body)
+        elif url.path.rstrip("/") == "/api":
+            self._api(body, dict(parse_qsl(url.query, keep_blank_values=True)))
         else:
             self._send(text_reply("Not Found", 404, "text/plain"))
 
     # -- /_sandbox ---------------------------------------------------------------------
     def _admin(self, path: str, body: bytes) -> None:
-        sandbox = self.server.sandbox
         try:
-            data = json.loads(body or b"{}")
-            if path == "/_sandbox/faults":
-                for spec in data if isinstance(data, list) else [data]:
-                    sandbox.faults.add(**spec)
-            elif path == "/_sandbox/faults/clear":
-                sandbox.faults.clear()
-            elif path == "/_sandbox/rate_limit":
-                sandbox.faults.set_rate_limit(int(data["per_minute"]))
-            elif path == "/_sandbox/clock":
-                if not isinstance(sandbox.clock, ManualClock):
-                    self._json(409, {"error": "this server runs on real time"})
-                    return
-                sandbox.clock.advance(float(data["advance_seconds"]))
-            else:
-                self._json(404, {"error": f"no admin endpoint {path}"})
-                return
+            self._json(200, admin_post(self.server.sandbox, path, json.loads(body or b"{}")))
+        except AdminError as exc:
+            self._json(exc.status, {"error": str(exc)})
         except (ValueError, TypeError, KeyError) as exc:
             self._json(400, {"error": str(exc)})
-            return
-        self._json(200, sandbox.health())
 
     # -- /api/ -------------------------------------------------------------------------
-    def _api(self, body: bytes) -> None:
+    def _api(self, body: bytes, query: dict[str, str]) -> None:
         sandbox = self.server.sandbox
         params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         address = self.client_address[0]
@@ -165,7 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         if faults.is_banned(address):
             self._banned(address)
             return
-        content = params.get("content", "")
+        module = query.get("type") == "module"
+        content = "module" if module else params.get("content", "")
         export = (content == "record" and "data" not in params
                   and params.get("action", "").lower() not in ("delete", "import"))
         decision = faults.decide(content, address, record_export=export)
@@ -188,8 +180,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(text_reply(PROXY_PAGE, 502, "text/html"))
             return
         try:
-            reply = api.handle(sandbox.project, params,
-                               drop_rows=fault.drop if kind == "drop_rows" and fault else None)
+            if module:
+                token = params.get("token", "").strip()
+                reply = handle_module(sandbox.dq, query, params, token.isalnum() and
+                                      sandbox.project.scope_for(token) is not None)
+            else:
+                reply = api.handle(sandbox.project, params,
+                                   drop_rows=fault.drop if kind == "drop_rows" and fault
+                                   else None)
         except Exception:  # a sandbox bug: answer like a crashed PHP page, keep the trace
             traceback.print_exc()
             reply = text_reply("Internal Server Error", 500, "text/plain")
@@ -212,6 +210,7 @@ class SandboxServer:
     """A REDCap-compatible API for one sandbox project, on loopback, in a thread.
 
     `SandboxServer(registry)` takes a `SyntheticRegistry` (or a ready `Project`);
+    `SandboxServer.from_folder(path)` serves a project kept as files;
     `start()`/`stop()` or `with SandboxServer(...) as server:`; then `server.url`
     (ends `/api/`), `server.tokens.project`, `server.tokens["paris"]`,
     `server.project`, `server.faults`, `server.clock`.
@@ -224,11 +223,24 @@ class SandboxServer:
             raise ValueError("give a registry or a project, not both")
         self.clock: Clock = clock or (project.clock if project else SystemClock())
         self.registry = registry
+        self.folder: ProjectFolder | None = None  # set by `from_folder`
         self.project = project or Project.from_registry(registry, clock=self.clock)
         self.faults = Faults(rate_limit)
+        self.dq = DataQuality(self.project)
         self.host, self._port = host, port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_folder(cls, path: Any, *, host: str = "127.0.0.1", port: int = 0,
+                    clock: Clock | None = None, rate_limit: int = 0) -> SandboxServer:
+        """A server for the project kept in folder `path` (see `registry.sandbox.folder`);
+        a missing or unreadable file is a `FolderError` naming it."""
+        folder = read_folder(path)
+        project = Project.from_folder(folder, clock=clock or SystemClock())
+        server = cls(project=project, host=host, port=port, rate_limit=rate_limit)
+        server.folder = folder
+        return server
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> SandboxServer:
@@ -292,6 +304,31 @@ class SandboxServer:
     @property
     def truth(self) -> Any:
         return getattr(self.registry, "truth", None)
+
+    def set_value(self, record: str, field: str, value: str, *, event: str = "",
+                  instance: int | None = None, username: str = "coordinator"
+                  ) -> dict[str, int]:
+        """A coordinator changes one value on the form (a blank value erases it); checked
+        as an import is (`ImportRefused` with REDCap's lines), logged as `username`."""
+        project = self.project
+        schema, design = project.schema, project.design
+        col = schema.column_index.get(field)
+        if col is None:
+            raise ImportRefused(f"The following fields were not found in the project as "
+                                f"real data fields: {field}")
+        row = {schema.id_field: record, field: value}
+        if design.longitudinal:
+            event = event or design.event_names[0]
+            row["redcap_event_name"] = event
+        if design.is_repeating_event(event) or design.is_repeating_form(col.form, event):
+            row["redcap_repeat_instrument"] = "" if design.is_repeating_event(event) \
+                else col.form
+            row["redcap_repeat_instance"] = str(instance or 1)
+        scope = Scope(username)
+        with project.lock:
+            rows = parse_import(project, scope, json.dumps([row]), "json", overwrite=True)
+            project.import_rows(scope, rows, overwrite=True)
+        return {"count": 1}
 
     def health(self) -> dict[str, Any]:
         with self.project.lock:

@@ -8,12 +8,14 @@ import socket
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import redcap
 
 from registry.sandbox.cli import write_private
+from registry.sandbox.server import SandboxServer
 from registry.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,3 +132,61 @@ def test_written_settings_reach_every_site_in_process(sandbox, tmp_path):
         dags = {sandbox.project.records[r["record_id"]].dag
                 for r in project.export_records(fields=["record_id"])}
         assert dags == {site.dag}
+
+
+CLASSIC = REPO / "tests" / "scenarios" / "classic"
+
+
+def test_serve_a_project_folder_and_write_its_settings(tmp_path):
+    """`--project DIR`: the folder's project is served; --write-settings gives one site (no
+    DAGs), its token file, the default severities and a starting profile to complete."""
+    settings_path = tmp_path / "conf" / "settings.toml"
+    proc, lines = _start(["--port", "0", "--project", str(CLASSIC),
+                          "--write-settings", str(settings_path)], tmp_path)
+    try:
+        assert lines[0].endswith(f"(8 records, 0 DAGs, project {CLASSIC})")
+        settings = load_settings(settings_path)
+        assert [(s.name, s.dag) for s in settings.sites] == [
+            ("classic_scenario_one_row_per_record", None)]
+        assert settings.studies == ()
+        assert settings.quality.suites == settings_path.parent / "expectations"
+        assert (settings.quality.suites / "_dictionary.json").exists()
+        project = redcap.Project(settings.sites[0].url, settings.sites[0].token().reveal())
+        assert len(project.export_records(fields=["record_id"])) == 8
+        profile = tomllib.loads((settings_path.parent / "profile.toml").read_text())
+        assert profile["patient"] == {"form": "demographics"}
+        assert profile["roles"] == {"birth": "dob", "entry": "enrol_date",
+                                    "last_follow_up": "last_contact", "death": "death_date"}
+    finally:
+        assert _stop(proc)[0] == 0
+
+
+def test_a_bad_project_folder_is_one_line_and_non_zero(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "dictionary.csv").write_text("field_name,form_name,field_type\n"
+                                                   "record_id,f,text\n")
+    done = subprocess.run([sys.executable, "-m", "registry", "sandbox", "--port", "0",
+                           "--project", str(tmp_path / "p")], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (f"registry: {tmp_path / 'p' / 'records.csv'}: missing (a project "
+                           "folder needs dictionary.csv and records.csv)\n")
+
+
+def test_written_settings_for_a_dag_folder_project_have_one_site_per_dag(tmp_path):
+    from registry.sandbox.cli import write_sandbox_settings
+
+    with SandboxServer.from_folder(REPO / "tests" / "scenarios" / "dags") as server:
+        write_sandbox_settings(server, tmp_path / "settings.toml")
+        settings = load_settings(tmp_path / "settings.toml")
+        assert [(s.name, s.label, s.dag) for s in settings.sites] == [
+            ("hpital_nord_lille", "Hôpital Nord (Lille)", "hpital_nord_lille"),
+            ("universittskliniku", "Universitätsklinikum Köln", "universittskliniku"),
+            ("ospedale_san_raffa", "Ospedale San Raffaele – Milano", "ospedale_san_raffa")]
+        for site in settings.sites:
+            project = redcap.Project(site.url, site.token().reveal())
+            ids = {r["record_id"] for r in project.export_records(fields=["record_id"])}
+            assert ids and {server.project.records[i].dag for i in ids} == {site.dag}
+        profile = tomllib.loads((tmp_path / "profile.toml").read_text())
+        assert profile["patient"] == {"form": "intake"}
+        assert profile["registry"]["title"] == "DAG scenario: three hospitals"

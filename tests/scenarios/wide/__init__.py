@@ -1,0 +1,1 @@
+"""The generated very wide scenario project (see generate.py and README.md)."""
