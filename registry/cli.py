@@ -26,12 +26,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Exit codes: 0 all good, 1 partial (a site or a study failed), 2 bad usage or "
+    "settings, 3 the run failed or another run is going on. Every command takes "
+    "--settings PATH.",
+    # click's plain help: flags read as plain switches, and `--help` starts fast
+    rich_markup_mode=None,
 )
 
 SettingsOption = Annotated[
-    Path, typer.Option("--settings", help="Path to settings.toml.", show_default=True)
+    Path, typer.Option("--settings", metavar="PATH", help="Path to settings.toml.",
+                       show_default=True)
 ]
 DEFAULT_SETTINGS = Path("settings.toml")
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also print the log lines on stderr.")
+]
+SitesOption = Annotated[
+    list[str] | None,
+    typer.Option("--site", metavar="NAME", help="Only this site (repeatable)."),
+]
 
 
 @app.callback()
@@ -63,8 +76,11 @@ def sandbox(
     ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
-    """Serve a synthetic anti-MDA5 DM registry (or a project folder) over a REDCap-compatible
-    API on loopback."""
+    """Serve a synthetic registry (or a project folder) over the REDCap API.
+
+    The synthetic anti-MDA5 DM registry, or the REDCap project in --project DIR, over a
+    REDCap-compatible API on loopback.
+    """
     from registry.sandbox.cli import serve_command
 
     serve_command(
@@ -76,26 +92,31 @@ def sandbox(
 
 @app.command()
 def pull(
-    site: Annotated[
-        list[str] | None,
-        typer.Option("--site", metavar="NAME", help="Pull only this site (repeatable)."),
-    ] = None,
+    site: SitesOption = None,
     full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
     = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Pull every configured site from REDCap into the store as a new snapshot."""
+    """Pull every site from REDCap into a new snapshot each.
+
+    Incremental after the first pull; full on a schedule or with --full.
+    """
     from registry.commands.pull import pull_command
 
-    raise typer.Exit(pull_command(settings, sites=site or None, full=full))
+    raise typer.Exit(pull_command(settings, sites=site or None, full=full, verbose=verbose))
 
 
 @app.command()
 def status(
-    runs: Annotated[int, typer.Option(help="How many recent runs to list.")] = 10,
+    runs: Annotated[int, typer.Option(min=1, help="How many recent runs to list.")] = 10,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
-    """Show per site the last pull and snapshot, and the outcome of the last runs."""
+    """Show each site's last pull and the last runs.
+
+    Per site the newest snapshot and pull attempt; the last runs' outcomes; the newest
+    run's stages. Read-only: it never waits for a run.
+    """
     from registry.commands.status import status_command
 
     raise typer.Exit(status_command(settings, runs=runs))
@@ -103,52 +124,66 @@ def status(
 
 @app.command()
 def validate(
-    site: Annotated[
-        list[str] | None, typer.Option("--site", help="Only this site (repeatable).")
-    ] = None,
+    site: SitesOption = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Check the latest snapshot of each site; save flags and write flags-<site>.csv."""
+    """Check each site's latest snapshot; save the flags.
+
+    Writes flags-<site>.csv into the run's folder.
+    """
     from registry.commands.quality import validate_command
 
-    raise typer.Exit(validate_command(settings, site))
+    raise typer.Exit(validate_command(settings, site or None, verbose=verbose))
 
 
 @app.command()
 def flags(
-    site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
+    site: SitesOption = None,
     status: Annotated[
         list[str] | None,
-        typer.Option("--status", help="new, open, reopened or resolved (repeatable)."),
+        typer.Option("--status", metavar="STATUS",
+                     help="new, open, reopened or resolved (repeatable)."),
     ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
-    """Print the flags of the last validation (open and just-resolved)."""
+    """Print the current flags, with their REDCap links.
+
+    Each site's last validation: open flags and those resolved that night.
+    """
     from registry.commands.quality import flags_command
 
-    raise typer.Exit(flags_command(settings, site, status))
+    raise typer.Exit(flags_command(settings, site or None, status or None))
 
 
 @app.command()
-def analyse(settings: SettingsOption = DEFAULT_SETTINGS) -> None:
-    """Run the studies on each site's latest snapshot; write <study>.json, -matched.csv, .pdf."""
+def analyse(settings: SettingsOption = DEFAULT_SETTINGS, verbose: VerboseOption = False) -> None:
+    """Run the studies on each site's latest snapshot.
+
+    Writes <study>.json, <study>-matched.csv and <study>.pdf into the run's folder.
+    """
     from registry.commands.analyse import analyse_command
 
-    raise typer.Exit(analyse_command(settings))
+    raise typer.Exit(analyse_command(settings, verbose=verbose))
 
 
 @app.command()
 def report(
     run: Annotated[
-        str | None, typer.Option("--run", help="Run id to (re)build the reports of (default: "
-                                 "the newest run).")
+        str | None, typer.Option("--run", metavar="RUN_ID",
+                                 help="Run to (re)build the outputs of (default: the newest "
+                                 "finished run).")
     ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Write a run's PDFs (site-<site>.pdf per site, <study>.pdf per study) from the store."""
+    """Rebuild a run's output folder from the store.
+
+    The PDFs, CSVs and JSON, identical to the night's.
+    """
     from registry.commands.report import report_command
 
-    raise typer.Exit(report_command(settings, run))
+    raise typer.Exit(report_command(settings, run, verbose=verbose))
 
 
 @app.command()
@@ -156,25 +191,37 @@ def nightly(
     full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
     = False,
     settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Pull, validate, analyse and report for every site and study, as one run.
+    """Pull, validate, analyse and report, as one run.
 
-    Exit codes: 0 all good, 1 partial (a site or study failed), 2 bad settings,
-    3 run failed (or another run is going on).
+    Exit codes: 0 all good, 1 partial (a site or study failed), 2 bad usage or
+    settings, 3 run failed (or another run is going on).
     """
     from registry.commands.nightly import nightly_command
 
-    raise typer.Exit(nightly_command(settings, full=full))
+    raise typer.Exit(nightly_command(settings, full=full, verbose=verbose))
 
 
 @app.command()
 def demo(
-    nights: Annotated[int, typer.Option(help="Nights to run (data entry in between).")] = 2,
+    nights: Annotated[int, typer.Option(min=1, help="Nights to run (data entry in between).")]
+    = 2,
+    settings: Annotated[
+        Path, typer.Option("--settings", metavar="PATH",
+                           help="Where the demo writes the settings it runs with; its store, "
+                           "reports and log go beside them.", show_default=True)
+    ] = Path("var/demo/settings.toml"),
+    verbose: VerboseOption = False,
 ) -> None:
-    """Run the whole nightly against the embedded sandbox and say where the PDFs are."""
+    """Two nights against the embedded sandbox, end to end.
+
+    Starts the sandbox, runs the nightly around a day of data entry, and says where
+    the PDFs are.
+    """
     from registry.commands.demo import demo_command
 
-    raise typer.Exit(demo_command(nights=nights))
+    raise typer.Exit(demo_command(nights=nights, settings_path=settings, verbose=verbose))
 
 
 def main(argv: list[str] | None = None) -> None:

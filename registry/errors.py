@@ -19,6 +19,7 @@ __all__ = [
     "SettingsError",
     "StoreError",
     "SuiteDefinitionError",
+    "UsageError",
 ]
 
 
@@ -37,6 +38,13 @@ class RegistryError(Exception):
 
 class SettingsError(RegistryError):
     """settings.toml (or a token it names) is missing, malformed or inconsistent."""
+
+    exit_code = 2
+
+
+class UsageError(RegistryError):
+    """The command line asks for something that does not exist or cannot be done
+    (an unknown site or status, a run that has no outputs)."""
 
     exit_code = 2
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.atomic import atomic_dir
+from registry.errors import RegistryError
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
@@ -100,8 +101,20 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
     """Write run `run_id`'s whole output folder from the store; return its path.
 
     `pdfs` False writes only the CSV and JSON files (`registry validate`; `registry
-    report` adds the PDFs later).
+    report` adds the PDFs later). A disk that cannot take them (full, read-only) is a
+    `RegistryError` (exit 3): the temporary folder is removed and the earlier run
+    folders are left as they were.
     """
+    try:
+        return _write(settings, store, run_id, pdfs)
+    except OSError as exc:  # a full or read-only disk: the earlier folders stay as they were
+        reason = exc.strerror or str(exc)
+        raise RegistryError(f"cannot write the outputs of run {run_id} in "
+                            f"{settings.reports_dir}: {reason}; earlier outputs are "
+                            "untouched") from exc
+
+
+def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
     from registry.quality.stage import flags_from_store
     from registry.reports.batch import RenderBatch, default_workers
     from registry.reports.from_store import site_report_from_store, study_report_from_store

@@ -31,7 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import AnalysisInputError, RegistryError
+from registry.errors import (
+    AnalysisInputError,
+    RegistryError,
+    SettingsError,
+    StoreError,
+    UsageError,
+)
 from registry.lock import run_lock
 from registry.log import event, get_logger
 from registry.settings import Settings
@@ -306,7 +312,7 @@ def run_analyse(settings: Settings) -> AnalyseRun:
     from registry.outputs import write_run_outputs
 
     if not settings.studies:
-        raise AnalysisInputError(f"{settings.path}: no [[studies]] to analyse")
+        raise SettingsError(f"{settings.path}: no [[studies]] to analyse")
     with run_session(settings) as store:
         latest = _latest_snapshots(store, [s.name for s in settings.sites])
         if not latest:
@@ -329,11 +335,15 @@ def run_report(settings: Settings, run_id: str | None = None) -> Path:
         if run_id is None:
             run_id = latest_run_id(store)
         else:
-            run = store.run(run_id)
+            try:
+                run = store.run(run_id)
+            except StoreError as exc:
+                raise UsageError(exc.message) from None
             if run.status not in FINISHED_STATUSES or not run.snapshots:
-                why = "used no snapshot" if run.status in FINISHED_STATUSES else run.status
-                raise RegistryError(f"run {run_id} {why}: it has no outputs to rebuild "
-                                    "(`registry status` lists the finished runs)")
+                why = "used no snapshot" if run.status in FINISHED_STATUSES else \
+                    f"is {run.status}"
+                raise UsageError(f"run {run_id} {why}: it has no outputs to rebuild "
+                                 "(`registry status` lists the finished runs)")
         return write_run_outputs(settings, store, run_id)
 
 

@@ -1,30 +1,44 @@
 """What each `registry` command prints: one function per command, on top of `registry.run`.
 
-`registry.cli` parses the command line and calls these; each one loads the settings,
-starts logging, calls a flow of `registry.run` (or reads the store), prints, and
-returns the exit code. Expected failures are raised as `RegistryError` and printed by
-the CLI as one line.
+`registry.cli` parses the command line and calls these; each one loads the settings
+(`load`), starts logging if it writes (`start`), calls a flow of `registry.run` (or
+reads the store), prints, and returns the exit code. Expected failures are raised as
+`RegistryError` and printed by the CLI as one line.
+
+Log lines go to the log file (`[log] file`, by default `registry.log` beside the run
+lock, `var/registry.log`); stderr gets one line per failure, and the log lines as well
+only with `--verbose`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
+from registry.errors import SettingsError
 from registry.log import configure_logging
 from registry.settings import Settings, load_settings
 
-__all__ = ["start"]
+__all__ = ["load", "log_file", "start"]
 
 
-def start(settings_path: Path) -> Settings:
-    """Load the settings and send log lines where a command's belong.
+def load(settings_path: Path) -> Settings:
+    """The settings, or one line saying how to get a settings file."""
+    if not settings_path.exists():
+        raise SettingsError(
+            f"settings file {settings_path} not found: name yours with --settings PATH, or "
+            f"try the tool on the demo sandbox: `registry sandbox --write-settings "
+            f"{settings_path}` (or `registry demo`)")
+    return load_settings(settings_path)
 
-    In a terminal only warnings and errors reach stderr; under a scheduler every line
-    does (INFO), and always the log file when settings name one.
-    """
-    settings = load_settings(settings_path)
-    tty = sys.stderr.isatty()
-    configure_logging(settings.log_file, level=logging.WARNING if tty else logging.INFO)
+
+def log_file(settings: Settings) -> Path:
+    """Where a command's log lines go: `[log] file`, else beside the run lock."""
+    return settings.log_file or settings.lock_file.with_name("registry.log")
+
+
+def start(settings_path: Path, *, verbose: bool = False) -> Settings:
+    """Load the settings and send the log lines to the log file (and stderr if verbose)."""
+    settings = load(settings_path)
+    configure_logging(log_file(settings), level=logging.INFO, console=verbose)
     return settings

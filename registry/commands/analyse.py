@@ -5,15 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from registry.commands import start
 from registry.run import run_analyse
-from registry.settings import load_settings
 
 __all__ = ["analyse_command"]
 
 
-def analyse_command(settings_path: Path) -> int:
+def analyse_command(settings_path: Path, *, verbose: bool = False) -> int:
     """Run the studies on each site's latest snapshot, print each outcome and the folder."""
-    result = run_analyse(load_settings(settings_path))
+    result = run_analyse(start(settings_path, verbose=verbose))
     if not result.validated:
         print("note: no validation yet, so no record is left out for blocking flags "
               "(run `registry validate` first)", file=sys.stderr)

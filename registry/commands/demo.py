@@ -16,11 +16,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from registry.commands import log_file
+from registry.errors import UsageError
 from registry.log import configure_logging
 
 __all__ = ["demo_command"]
 
 DEMO_DIR = Path("var/demo")
+_MARKER = ".registry-demo"
 
 
 def _day_of_data_entry(server: Any, registry: Any, clean: Any) -> list[str]:
@@ -62,7 +65,26 @@ def _day_of_data_entry(server: Any, registry: Any, clean: Any) -> list[str]:
     return lines
 
 
-def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
+def _demo_folder(settings_path: Path) -> Path:
+    """The folder the demo fills, emptied of an earlier demo; never a folder of other files.
+
+    The default `var/demo/` and any folder an earlier demo marked are the demo's own and
+    are emptied; a folder holding anything else is refused (the demo would delete it).
+    """
+    folder = settings_path.parent
+    if folder.exists() and any(folder.iterdir()):
+        if folder.resolve() != DEMO_DIR.resolve() and not (folder / _MARKER).exists():
+            raise UsageError(f"{folder} holds files that are not an earlier demo's: give "
+                             "--settings a path in an empty or new folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _MARKER).write_text("written by `registry demo`; the next demo here empties "
+                                  "this folder\n", encoding="utf-8")
+    return folder
+
+
+def demo_command(*, nights: int = 2, seed_repeats: int = 50,
+                 settings_path: Path = DEMO_DIR / "settings.toml", verbose: bool = False) -> int:
     """Run the demo; return the exit code of the last night."""
     from registry.run import run_nightly
     from registry.sandbox.cli import write_sandbox_settings
@@ -70,14 +92,11 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
     from registry.sandbox.server import SandboxServer
     from registry.settings import load_settings
 
-    if DEMO_DIR.exists():
-        shutil.rmtree(DEMO_DIR)
-    DEMO_DIR.mkdir(parents=True)
+    folder = _demo_folder(settings_path)
     print("registry demo: generating the synthetic registry (234 patients, 5 sites) ...")
     registry = generate(GeneratorParams())
     clean = generate(GeneratorParams(error_rate=0.0))  # the same patients, as entered right
-    registry.truth_csv(DEMO_DIR / "truth.csv")
-    settings_path = DEMO_DIR / "settings.toml"
+    registry.truth_csv(folder / "truth.csv")
     with SandboxServer(registry, port=0) as server:
         write_sandbox_settings(server, settings_path)
         with settings_path.open("a", encoding="utf-8") as fh:
@@ -85,7 +104,7 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
             fh.write('\n[log]\nfile = "var/registry.log"\n'
                      '\n[pull]\nrequests_per_minute = 6000\n')
         settings = load_settings(settings_path)
-        configure_logging(settings.log_file, level=logging.WARNING)
+        configure_logging(log_file(settings), level=logging.INFO, console=verbose)
         print(f"registry demo: sandbox serving at {server.url}")
         result = None
         for night in range(1, nights + 1):
@@ -113,6 +132,6 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50) -> int:
         if busiest is not None:
             site = busiest.stem.removeprefix("flags-")
             print(f"  {out / f'site-{site}.pdf'}   a coordinator's list of what to fix")
-    print(f"Injected errors (ground truth): {DEMO_DIR / 'truth.csv'}")
+    print(f"Injected errors (ground truth): {folder / 'truth.csv'}")
     print(f"Settings used: {settings_path}  (try: registry status --settings {settings_path})")
     return result.exit_code

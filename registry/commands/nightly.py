@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from registry.commands import start
+from registry.commands import log_file, start
 from registry.errors import RegistryError
 from registry.log import get_logger
 from registry.run import EXIT_FAILED, describe, run_nightly
@@ -38,9 +38,9 @@ def _stage_display(tty: bool) -> Iterator[Callable[[str], None] | None]:
         yield lambda name: status.update(_STAGE_WORDS.get(name, name) + " ...")
 
 
-def nightly_command(settings_path: Path, *, full: bool = False) -> int:
+def nightly_command(settings_path: Path, *, full: bool = False, verbose: bool = False) -> int:
     """`registry nightly`: run, print what happened and where the outputs are."""
-    settings = start(settings_path)
+    settings = start(settings_path, verbose=verbose)
     tty = sys.stderr.isatty()
     try:
         with _stage_display(tty) as on_stage:
@@ -50,7 +50,7 @@ def nightly_command(settings_path: Path, *, full: bool = False) -> int:
     except Exception as exc:  # a bug: keep its traceback in the log, exit 3 (not Python's 1)
         _log.exception('event=run.crashed error="%s"', describe(exc).replace('"', "'"))
         print(f"registry nightly: the run failed on an unexpected error ({describe(exc)}); "
-              "its traceback is in the log", file=sys.stderr)
+              f"its traceback is in the log, {log_file(settings)}", file=sys.stderr)
         return EXIT_FAILED
     for line in result.lines:
         print(line)

@@ -13,13 +13,13 @@ __all__ = ["pull_command"]
 
 
 def pull_command(settings_path: Path, *, sites: Sequence[str] | None = None,
-                 full: bool = False) -> int:
+                 full: bool = False, verbose: bool = False) -> int:
     """Pull, print one line per site, return the exit code.
 
     0: every site pulled; 1: some site failed (one line each on stderr). Bad settings
     or an unknown site raise `SettingsError` (exit 2) before anything is pulled.
     """
-    settings = start(settings_path)
+    settings = start(settings_path, verbose=verbose)
     outcomes = run_pull(settings, sites=sites, full=full, show_progress=sys.stderr.isatty())
     for outcome in outcomes:
         if outcome.ok:

@@ -1,4 +1,4 @@
-"""`registry validate` and `registry flags`: the quality stage's tables."""
+"""`registry validate` and `registry flags`: the quality stage's counts and flags."""
 
 from __future__ import annotations
 
@@ -8,29 +8,35 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from registry.commands import load, start
 from registry.console import make_console
-from registry.errors import RegistryError
+from registry.errors import UsageError
 from registry.quality.lifecycle import OPEN_STATUSES
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
+from registry.store.records import natural_key
 
-__all__ = ["flags_command", "list_flags", "validate_command"]
+__all__ = ["FLAG_STATUSES", "flags_command", "list_flags", "validate_command"]
 
-_STATUSES = (*OPEN_STATUSES, "resolved")
+#: What `registry flags --status` accepts: the open statuses and just-resolved flags.
+FLAG_STATUSES = (*OPEN_STATUSES, "resolved")
+_STYLE = {"new": "bold yellow", "reopened": "bold magenta", "resolved": "green",
+          "blocking": "red"}
 
 
-def validate_command(settings_path: Path, sites: Sequence[str] | None = None,
-                     console: Console | None = None) -> int:
+def validate_command(settings_path: Path, sites: Sequence[str] | None = None, *,
+                     verbose: bool = False, console: Console | None = None) -> int:
     """Run the quality stage and print per site how many flags are new/open/resolved."""
     from registry.run import run_validate
 
-    run = run_validate(load_settings(settings_path), sites)
+    run = run_validate(start(settings_path, verbose=verbose), sites)
     console = console or make_console()
     table = Table(title=f"Validation run {run.run_id}")
-    for col in ("site", *_STATUSES):
+    for col in ("site", *FLAG_STATUSES):
         table.add_column(col, justify="left" if col == "site" else "right")
     for site, counts in run.counts.items():
-        table.add_row(site, *(str(counts.get(s, 0)) for s in _STATUSES))
+        table.add_row(site, *(str(counts.get(s, 0)) for s in FLAG_STATUSES))
     console.print(table)
     for path in run.files:
         console.print(f"wrote {path}")
@@ -40,35 +46,66 @@ def validate_command(settings_path: Path, sites: Sequence[str] | None = None,
     return 0
 
 
-def list_flags(settings: Settings, site: str | None = None,
+def list_flags(settings: Settings, sites: Sequence[str] | None = None,
                statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Each site's newest flag set (open and just-resolved flags), optionally filtered."""
+    """Each site's newest flag set (open and just-resolved flags), optionally filtered.
+
+    Only finished runs' sets count; a resolved flag is listed the night it got resolved.
+    """
     from registry.quality.stage import flags_from_store
     from registry.store import Store
 
     with Store.open(settings.store.url) as store:
-        flags = store.flags(site=site, status=list(statuses) if statuses else None)
-    return [f for f in flags_from_store(flags) if f.get("reported", True)]
+        flags = store.flags(status=list(statuses) if statuses else None)
+    return [f for f in flags_from_store(flags)
+            if f.get("reported", True) and (not sites or f["site"] in sites)]
 
 
-def flags_command(settings_path: Path, site: str | None, statuses: Sequence[str] | None,
-                  console: Console | None = None) -> int:
-    """Print the newest flags (optionally one site, some statuses)."""
-    bad = [s for s in statuses or [] if s not in _STATUSES]
+def _check_statuses(statuses: Sequence[str] | None) -> None:
+    bad = [s for s in statuses or () if s not in FLAG_STATUSES]
     if bad:
-        raise RegistryError(f"unknown status {', '.join(bad)}; use {', '.join(_STATUSES)}")
-    settings = load_settings(settings_path)
+        raise UsageError(f"unknown status {', '.join(repr(s) for s in bad)}: use "
+                         f"{', '.join(FLAG_STATUSES)}")
+
+
+def _instance(flag: dict[str, Any]) -> str:
+    return "" if flag.get("instance") in (None, "") else f" #{flag['instance']}"
+
+
+def flags_command(settings_path: Path, sites: Sequence[str] | None = None,
+                  statuses: Sequence[str] | None = None,
+                  console: Console | None = None) -> int:
+    """Print the newest flags, one block per flag, readable at 80 columns.
+
+    A block: site, record, form (and instance) and field; then severity, status, since
+    when and the rule; the message; the link to the REDCap form, on a line of its own
+    and never cut, so a terminal can open it.
+    """
+    _check_statuses(statuses)
+    settings = load(settings_path)
+    for name in sites or ():
+        settings.site(name)  # an unknown name fails now, with the known ones
+    rows = list_flags(settings, sites, statuses)
     console = console or make_console()
-    rows = list_flags(settings, site, statuses)
-    table = Table(title=f"{len(rows)} flag(s)")
-    for col in ("site", "record", "form", "inst", "field", "rule", "severity", "status",
-                "first seen", "message"):
-        table.add_column(col, overflow="fold")
+    by_status = {s: sum(f["status"] == s for f in rows) for s in FLAG_STATUSES}
+    console.print(Text(f"{len(rows)} flag(s): " + ", ".join(
+        f"{n} {s}" for s, n in by_status.items()), style="bold"))
+    rows.sort(key=lambda f: (f["site"], natural_key(str(f["record_id"])),
+                             f["severity"] != "blocking",
+                             f["form"], str(f.get("instance") or ""), f["field"]))
     for f in rows:
         first = f.get("first_seen")
-        table.add_row(f["site"], f["record_id"], f["form"],
-                      "" if f.get("instance") is None else str(f["instance"]), f["field"],
-                      f["rule_id"], f["severity"], f["status"],
-                      first.date().isoformat() if first else "", f.get("message") or "")
-    console.print(table)
+        console.print()
+        console.print(Text.assemble(
+            (f"{f['site']}  record {f['record_id']}", "bold"),
+            f"  {f['form']}{_instance(f)}", (f"  {f['field']}" if f["field"] else "")))
+        console.print(Text.assemble(
+            "  ", (f["severity"], _STYLE.get(f["severity"], "")), ", ",
+            (f["status"], _STYLE.get(f["status"], "")),
+            f", since {first.date().isoformat()}" if first else "", f", {f['rule_id']}"))
+        console.print(Text("  " + (f.get("message") or "")))
+        if f.get("link"):
+            link = str(f["link"])
+            console.print(Text("  " + link, style=f"link {link}"), no_wrap=True, crop=False,
+                          overflow="ignore")
     return 0

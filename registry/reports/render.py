@@ -99,10 +99,7 @@ def write_pdf_now(html: str, path: str | os.PathLike[str], *, epoch: int = 0) ->
         document.write_pdf(tmp, stylesheets=[weasyprint.CSS(filename=str(STYLESHEET))])
         os.chmod(tmp, PDF_MODE)
         os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RegistryError(f"cannot write the report {target}: {exc.strerror}") from exc
-    except BaseException:
+    except BaseException:  # a full disk too: `registry.outputs` says so naming the run
         tmp.unlink(missing_ok=True)
         raise
     finally:

@@ -75,7 +75,7 @@ def test_validate_twice_then_flags(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert f"{len(paris)} flag(s)" in shown.stdout
     bad = _cli(settings, "flags", "--status", "closed")
-    assert bad.returncode != 0 and "unknown status closed" in bad.stderr
+    assert bad.returncode == 2 and "unknown status 'closed'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 

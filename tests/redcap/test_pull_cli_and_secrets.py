@@ -55,8 +55,11 @@ def test_pull_command_pulls_every_site(served, tmp_path):
     lines = result.stdout.splitlines()
     assert [ln.split(":")[0] for ln in lines] == ["paris", "lyon"]
     assert all("full pull -> snapshot" in ln for ln in lines)
-    assert "event=pull.done site=lyon" in result.stderr  # not a terminal: plain log lines
+    assert result.stderr == ""  # log lines go to the log file only ...
     assert (tmp_path / "var" / "registry.log").read_text().count("event=pull.snapshot") == 2
+    verbose = _run(path, {"T_P": served.tokens.project, "T_L": served.tokens["lyon"]},
+                   "--verbose")
+    assert verbose.returncode == 0 and "event=pull.done site=lyon" in verbose.stderr  # ... or too
 
 
 def test_wrong_token_and_unreachable_server_fail_one_line_per_site(served, tmp_path):

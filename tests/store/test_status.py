@@ -59,7 +59,10 @@ def test_status_command(tmp_path: Path, store_url: str, make_records, make_recor
                      str(snap.id)]
     lyon = next(line for line in out.splitlines() if "lyon" in line and "never" in line)
     assert "failed (REDCap unreachable)" in lyon
-    assert run_id in out and "partial" in out and f"paris #{snap.id}" in out
+    run = next(line for line in out.splitlines() if line.startswith(run_id))
+    cells = re.split(r"\s{2,}", run.strip())
+    assert cells[:4] == [run_id, "nightly", "partial", "3"]
+    assert cells[5] == "1 fresh; failed: pull:lyon"
     assert "REGISTRY_TOKEN" not in out
 
 

@@ -1,0 +1,68 @@
+"""`registry flags` and `registry status` read at 80 columns, as a new user sees them.
+
+The CLI in a subprocess with COLUMNS=80, on a copy of the session's good night (with
+a failed pull added to its record, as a night with an unreachable site leaves it).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from registry.settings import load_settings
+from registry.store import Store
+from tests.nightly.conftest import env
+
+SITES = ("lille", "lyon", "paris")
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "registry", *args, "--settings",
+                           str(folder / "settings.toml")], env={**env(), "COLUMNS": "80"},
+                          capture_output=True, text=True, timeout=120, cwd=folder)
+
+
+def test_flags_at_80_columns_one_block_per_flag_with_its_whole_link(night_dir, baseline):
+    with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
+        flags = [f for f in store.flags(baseline.run_id) if f["site"] in ("lille", "paris")]
+    assert flags
+    done = _cli(night_dir, "flags", "--site", "lille", "--site", "paris")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{len(flags)} flag(s): ")
+    links = [ln.strip() for ln in lines if ln.strip().startswith("http")]
+    assert sorted(links) == sorted(f["link"] for f in flags)  # every link whole, one line
+    assert all(len(ln) <= 80 for ln in lines if not ln.strip().startswith("http")), \
+        max(lines, key=len)
+    heads = [ln for ln in lines if ln and not ln.startswith(" ") and "record " in ln]
+    assert len(heads) == len(flags)
+    assert {h.split()[0] for h in heads} == {"lille", "paris"}  # both --site values kept
+    shown = " ".join(done.stdout.split())
+    assert all(" ".join(f["message"].split()) in shown for f in flags)
+
+
+def test_status_at_80_columns_cuts_no_word_and_drops_no_column(night_dir, baseline):
+    reason = ("site 'lille': REDCap at http://127.0.0.1:9/api/ could not be reached "
+              "(connection refused); check that REDCap is up and the URL is right")
+    with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
+        run = store.start_run("nightly")
+        for site in SITES:
+            store.stage(run, "pull", site, "failed" if site == "lille" else "succeeded",
+                        message=reason if site == "lille" else None)
+        store.finish_run(run, "partial", 1, reason)
+    done = _cli(night_dir, "status")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert all(len(ln) <= 80 for ln in lines), max(lines, key=len)
+    words = set(done.stdout.split())
+    headers = {"site", "pull", "pulled", "at", "records", "+", "~", "-", "snap", "last",
+               "run", "kind", "outcome", "exit", "took", "snapshots,", "message", "stage",
+               "detail"}
+    assert headers <= words
+    assert {"succeeded", "partial", "failed"} <= words
+    assert not [w for w in words if w.startswith("succee") and w != "succeeded"]
+    tokens = set(re.findall(r"[\w'/.:-]+", done.stdout))
+    assert set(re.findall(r"[\w'/.:-]+", reason)) <= tokens  # wrapped, never cut
+    assert baseline.run_id in words and run in words
