@@ -52,7 +52,7 @@ def _replicate(args: tuple[int, int, float, bool]) -> dict[str, float]:
     seed, patients, true_hr, second = args
     reg = generate(GeneratorParams(seed=seed, patients=patients, sites=5, error_rate=0.0,
                                    true_hr=true_hr))
-    fr = tidy(reg.rows_by_site(), reg.metadata)
+    fr = tidy(reg.rows_by_site(), reg.schema())
     cohort = build_cohort(STUDY, fr)
     plan = plan_matching(cohort, STUDY)
     out: dict[str, float] = {"sets": float(len(plan.exposed))}
