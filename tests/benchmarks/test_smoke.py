@@ -29,6 +29,7 @@ SCRIPTS = {
     "analyses_speed.py": ["--patients", "80", "--repeats", "2"],
     "analyses_matching.py": ["--patients", "200", "--runs", "1"],
     "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
+    "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
     "cli_startup.py": ["--runs", "1"],
 }
 
