@@ -7,13 +7,14 @@ import of `registry`. Entry point: `run_study(parse_study(text), frames, exclude
 from analyses.balance import BalanceTable, balance_table
 from analyses.errors import AnalysisError, StudyDataError, StudySpecError
 from analyses.matching import MatchResult, match
-from analyses.run import Analysis, SeedSpread, StudyResult, censor_at_crossover, run_study
+from analyses.results import Analysis, Estimate, StudyResult
+from analyses.run import censor_at_crossover, run_study
 from analyses.study import StudySpec, parse_study, study_from_mapping
 from analyses.survival import CoxResult, KMResult, cox, cox_fast, kaplan_meier
 
 __all__ = [
-    "Analysis", "AnalysisError", "BalanceTable", "CoxResult", "KMResult", "MatchResult",
-    "SeedSpread", "StudyDataError", "StudyResult", "StudySpec", "StudySpecError",
+    "Analysis", "AnalysisError", "BalanceTable", "CoxResult", "Estimate", "KMResult",
+    "MatchResult", "StudyDataError", "StudyResult", "StudySpec", "StudySpecError",
     "balance_table", "censor_at_crossover", "cox", "cox_fast", "kaplan_meier", "match",
     "parse_study", "run_study", "study_from_mapping",
 ]

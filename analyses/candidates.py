@@ -10,10 +10,10 @@ row order. `CandidateIndex` counts them and finds the r-th of them per set witho
 building the lists: listing them for every exposed patient is what made planning
 quadratic in patients (issue #14).
 
-How: each key's records, in row order, are cut into blocks of about sqrt(n); per set
-the number present in each block comes from two `searchsorted` per block (done once,
-at planning), so the r-th candidate is found in O(sqrt(n)) work, vectorised over all
-the draws of all sets at once.
+How: each key's records, in row order, are cut into blocks of up to 32; per set the number
+present in each block comes from two `searchsorted` per block (done once, at
+planning), so the r-th candidate is found by a binary search over the blocks and a
+scan of one block, vectorised over all the draws of all sets at once.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class CandidateIndex:
             b = int(np.searchsorted(rec_key, kid, "right"))
             queries = np.flatnonzero(q_key == kid)
             rows, lo, hi = rec_rows[a:b], rec_lo[a:b], rec_hi[a:b]
-            block = max(16, math.isqrt(max(len(rows), 1)))
+            block = min(16, max(8, math.isqrt(max(len(rows), 1))))
             days = q_day[queries]
             n_blocks = -(-len(rows) // block)
             cum = np.zeros((n_blocks + 1, len(queries)), np.int64)
@@ -141,15 +141,25 @@ class CandidateIndex:
             key = self._keys[int(k)]
             at = np.flatnonzero(kid == k)
             slot, r = self._slot[sets[at]], ranks[at]
-            cols = key.cum[:, slot]                          # (blocks + 1) x picks
-            blk = (cols <= r).sum(axis=0) - 1                # block holding rank r
-            r_in = r - cols[blk, np.arange(len(at))]
-            idx = blk[:, None] * key.block + np.arange(key.block)[None, :]
-            valid = idx < len(key.rows)
-            idx = np.where(valid, idx, 0)
+            # the block holding rank r: the last b with cum[b] <= r (binary search)
+            lo = np.zeros(len(at), np.int64)
+            hi = np.full(len(at), key.cum.shape[0] - 1, np.int64)
+            while True:
+                open_ = hi - lo > 1
+                if not open_.any():
+                    break
+                mid = (lo + hi) // 2
+                below = key.cum[mid, slot] <= r
+                lo = np.where(open_ & below, mid, lo)
+                hi = np.where(open_ & ~below, mid, hi)
+            blk = lo
+            r_in = r - key.cum[blk, slot]
+            idx = (blk[:, None] * key.block + np.arange(key.block)[None, :]).astype(np.int32)
+            np.minimum(idx, len(key.rows) - 1, out=idx)     # past the end: never present
             day = self.q_day[sets[at]][:, None]
-            present = valid & (key.lo[idx] <= day) & (day < key.hi[idx])
-            seen = np.cumsum(present, axis=1)
+            present = (key.lo[idx] <= day) & (day < key.hi[idx])
+            present[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+            seen = np.cumsum(present, axis=1, dtype=np.int16)
             j = np.argmax(seen > r_in[:, None], axis=1)
             out[at] = key.rows[idx[np.arange(len(at)), j]]
         return out

@@ -1,148 +1,65 @@
-"""One entry point: `run_study(spec, frames, excluded, seed) -> StudyResult`.
+"""One entry point: `run_study(spec, frames, excluded) -> StudyResult`.
 
 Pure: tidy frames in, a frozen result out; the registry side writes `<study>.json`
-(`StudyResult.to_json`), `<study>-matched.csv` (`StudyResult.matched`) and the report.
+(`StudyResult.to_json`, schema docs/study-json.schema.json), `<study>-matched.csv`
+(`StudyResult.matched`) and the report.
 
-Analyses, in `<study>.json` order: the main one (records without blocking flags, the
-study's exact matching, stratified Cox), one per subgroup (rows of the main matched
-data whose columns equal the filter), then two sensitivity analyses resting on other
-data: all records including flagged ones (matched again with the same seed), and
-controls censored on the day they start the exposure themselves. Beside them: KM
-curves per analysis, Table 1, infections, and the spread of the HR over re-drawn
-matchings (`seed_repeats` seeds), because which controls the draw picks moves the HR
-at this cohort size.
+The design is a risk-set-matched cohort: each exposed patient, on its index day, gets
+up to k controls drawn among patients then at risk and not yet exposed, equal on the
+exact-matching variables; all are followed forward for the outcome. (The paper calls
+it a nested case-control study; sets are sampled on the exposure, not the outcome.)
+
+Analyses, in `<study>.json` order:
+1. the headline: records without blocking flags, the stratified Cox model combined
+   over M re-drawn matchings (`analyses.headline`, `analyses.combine`), so that it does
+   not depend on the seed; estimand "start now vs not now" (controls stay controls);
+2. one per subgroup (the same draws' rows whose columns equal the filter);
+3. sensitivity analyses: the paper's design (one draw, the study's seed); all records,
+   flagged ones included (the same draws' random numbers); per protocol (controls
+   censored at crossover, inverse-probability-of-censoring weights); the full cohort
+   with exposure as a time-varying covariate.
+Beside them: the ICU-subgroup interaction, KM at fixed days, Table 1 at the index day,
+infections, the proportional-hazards test, the spread of the HR over the draws.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from analyses.balance import BalanceTable, balance_table
-from analyses.cohort import Cohort, build_cohort, get_frame
+from analyses.balance import balance_table
+from analyses.cohort import build_cohort, get_frame
+from analyses.combine import combine_draws
 from analyses.errors import StudyDataError
-from analyses.infections import InfectionResult, compare_infections, count_infections
-from analyses.matching import MatchPlan, MatchResult, match, plan_matching
+from analyses.headline import DrawFit, Draws, fit_stack, km_over_draws, subgroup_mask
+from analyses.infections import compare_infections, count_infections, infection_detail
+from analyses.matching import match, plan_matching
+from analyses.perprotocol import full_cohort, per_protocol
+from analyses.ph import schoenfeld_test
+from analyses.results import Analysis, Counts, Estimate, StudyResult
 from analyses.study import StudySpec
-from analyses.survival import CoxResult, KMResult, cox, kaplan_meier
+from analyses.survival import cox, kaplan_meier
 
-__all__ = ["Analysis", "SeedSpread", "StudyResult", "censor_at_crossover", "run_study"]
+__all__ = ["censor_at_crossover", "run_study"]
 
-#: Why the primary CI uses the variance it does (benchmarks/RESULTS.md, "analyses").
-VARIANCE_RATIONALE = {
-    "model": ("Primary CI: model-based (inverse information). On the synthetic generator, "
-              "in study-size cohorts (234 patients, ~27 sets of 1 exposed + 2 controls) it "
-              "covered the true HR in 97 % of 300 replicates against 90 % for the clustered "
-              "robust CI, and 94 % against 89 % with 116 sets: in strata this small the "
-              "sandwich is biased downwards (benchmarks/RESULTS.md). The robust CI is shown "
-              "beside it."),
-    "robust": ("Primary CI: clustered (robust, by patient) variance, chosen by the study file "
-               "because controls are reused across sets; in study-size simulations it "
-               "under-covered (90 %), so read it beside the model-based CI."),
-}
-CROSSOVER_BASIS = "controls censored on the day they start the exposure themselves"
-ALL_RECORDS_BASIS = "all records, including those with blocking flags"
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """One Cox analysis with its KM curves; `filter` None means other data (`basis`)."""
-
-    name: str
-    filter: dict[str, Any] | None
-    basis: str
-    cox: CoxResult
-    km: KMResult
-
-    def summary(self) -> pd.DataFrame:
-        """The Cox row with the analysis's filter / basis."""
-        out = self.cox.summary()
-        out["filter"] = pd.Series([self.filter], dtype=object)
-        out["basis"] = self.basis
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        """The analysis as in `<study>.json`."""
-        c = self.cox
-        out: dict[str, Any] = {
-            "name": self.name, "filter": self.filter, "n_sets": c.n_sets,
-            "n_exposed": c.n_exposed, "n_controls": c.n_controls, "events": c.events,
-            "hr": c.hr, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p}
-        if self.filter is None:
-            out["basis"] = self.basis
-        return out
-
-
-@dataclass(frozen=True)
-class SeedSpread:
-    """HR over `n` re-drawn matchings (seeds seed+1 ... seed+n), beside the main HR."""
-
-    n: int
-    hrs: tuple[float, ...]
-    median: float
-    low: float              # 2.5th percentile
-    high: float             # 97.5th percentile
-    sd_log_hr: float
-    se_model_main: float    # the main analysis's model-based SE of log HR
-    not_estimable: int
-
-    def summary(self) -> str:
-        """One sentence for a PI."""
-        return (f"Over {self.n} re-drawn matchings the HR ranged {self.low:.2f}-{self.high:.2f} "
-                f"(2.5th-97.5th percentile, median {self.median:.2f}); the SD of log HR due "
-                f"to the draw is {self.sd_log_hr:.2f}, "
-                f"{self.sd_log_hr / self.se_model_main:.0%} of the model's own SE.")
-
-
-@dataclass(frozen=True)
-class StudyResult:
-    """Everything a run gives; frames are read-only by convention.
-
-    `analyses`: main, subgroups, sensitivity (see module docstring).
-    `matched`: `<study>-matched.csv` rows (set_id, record_id, site, exposed, index_day,
-    time, event, then the matching and subgroup columns).
-    `match`: the full matching (with patient_id, crossover_day, every variable).
-    `flow`: patient counts registry -> eligible -> exposed -> matched.
-    """
-
-    study: str
-    seed: int
-    analyses: tuple[Analysis, ...]
-    matched: pd.DataFrame
-    match: MatchResult
-    balance: BalanceTable
-    infections: InfectionResult | None
-    seed_spread: SeedSpread | None
-    flow: dict[str, int]
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def main(self) -> Analysis:
-        """The main analysis."""
-        return self.analyses[0]
-
-    def to_json(self, snapshot: str | int | None = None,
-                run_id: str | int | None = None) -> dict[str, Any]:
-        """`<study>.json` as specified in DESIGN.md."""
-        return {"study": self.study, "snapshot": snapshot, "run_id": run_id,
-                "analyses": [a.to_json() for a in self.analyses]}
-
-    def summary(self) -> pd.DataFrame:
-        """One row per analysis: counts, HR, CIs (primary, model, robust), p, message."""
-        rows = []
-        for a in self.analyses:
-            c = a.cox
-            rows.append({"analysis": a.name, "basis": a.basis, "n_sets": c.n_sets,
-                         "n_exposed": c.n_exposed, "n_controls": c.n_controls,
-                         "events": c.events, "hr": c.hr, "ci_low": c.ci_low,
-                         "ci_high": c.ci_high, "p": c.p, "model_ci": c.model_ci,
-                         "robust_ci": c.robust_ci, "message": c.message})
-        return pd.DataFrame(rows)
+HEADLINE_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus "
+                     "not starting now, among patients at risk on that day with the same "
+                     "{matching}; controls who start later stay controls")
+PP_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus never "
+               "starting within {h} days (controls censored when they start, weighted by "
+               "the inverse probability of staying unexposed given ICU status over time)")
+TV_ESTIMAND = ("hazard ratio of {outcome} in the {h} days after starting {exp} versus time "
+               "not yet exposed, over all eligible patients (no sampling), by time since "
+               "the origin and the matching variables")
+ALL_RECORDS_BASIS = "all records, including those with blocking flags (the same draws)"
+DESIGN_BASIS = "the paper's design: one matching drawn with the study's seed {seed}"
+PP_BASIS = "per protocol: controls censored when they start the exposure, IPC-weighted"
+TV_BASIS = "full cohort, exposure as a time-varying covariate (all eligible controls)"
+CLEAN_BASIS = "records without blocking flags"
 
 
 def censor_at_crossover(rows: pd.DataFrame) -> pd.DataFrame:
@@ -162,16 +79,35 @@ def _subset(rows: pd.DataFrame, flt: dict[str, Any]) -> pd.DataFrame:
     return rows[keep]
 
 
+def _row_counts(rows: pd.DataFrame) -> Counts:
+    ctrl = rows["exposed"] == 0
+    return Counts(int(rows["set_id"].nunique()), int((rows["exposed"] == 1).sum()),
+                  float(ctrl.sum()), float(rows.loc[ctrl, "patient_id"].nunique()),
+                  float(rows["event"].sum()), float(rows.loc[~ctrl, "event"].sum()),
+                  float(rows.loc[ctrl, "event"].sum()))
+
+
+def _with_control(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of sets with at least one control (a set without one is not counted)."""
+    n = rows.groupby("set_id")["exposed"].transform("size")
+    return rows[n > 1].reset_index(drop=True)
+
+
 def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozenset(),
-              seed: int = 0, seed_repeats: int | None = None,
-              engine: Literal["lifelines", "fast"] = "lifelines") -> StudyResult:
+              seed: int | None = None, seed_repeats: int | None = None,
+              engine: Literal["lifelines", "fast"] = "lifelines", *,
+              min_draws: int = 50, mc_se: float = 0.005) -> StudyResult:
     """Run the whole study on tidy `frames` (mapping or object with the frame attributes).
 
-    `excluded`: patient_ids with flags of the study's `exclude_severities` (the registry
-    side computes them); the main analysis leaves them out, a sensitivity analysis
-    keeps them. `seed_repeats` overrides the study's (0 = skip the seed spread).
-    Raises `StudyDataError` when the data cannot give a main analysis at all.
+    `excluded`: patient_ids with flags of the study's `exclude_severities`; the headline
+    leaves them out, a sensitivity analysis keeps them. `seed`: the master seed (default
+    the study's `seed`). `seed_repeats`: at most this many re-drawn matchings (default
+    the study's; 0 = none, the one draw is then the headline); the draws stop once the
+    Monte-Carlo SE of the headline log HR is `mc_se` (at least `min_draws`).
+    Raises `StudyDataError` when the data cannot give a headline analysis at all.
     """
+    seed = spec.seed if seed is None else seed
+    max_draws = spec.seed_repeats if seed_repeats is None else seed_repeats
     cohort = build_cohort(spec, frames, excluded)
     if cohort.flow["exposed"] == 0:
         labels = " + ".join("/".join(g) for g in spec.exposure.groups)
@@ -179,30 +115,86 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
             f"study {spec.name!r}: no exposed patient ({labels} taken at once) among "
             f"{cohort.flow['eligible']} eligible patients; nothing to match — check the "
             f"treatments frame and the study's exposure labels")
-    plan = plan_matching(cohort, spec)      # seed-independent: reused by the seed spread
-    m = match(cohort, spec, seed, plan)
-    rows = m.rows
-    analyses = [_analysis(spec, "main", {}, "records without blocking flags", rows, engine)]
-    for sg in spec.subgroups:
-        analyses.append(_analysis(spec, sg.name, sg.filter, "", _subset(rows, sg.filter),
-                                  engine))
+    words = _words(spec)
+    plan = plan_matching(cohort, spec)
+    design = match(cohort, spec, seed, plan)
+    rows = _with_control(design.rows)
+    design_cox = cox(rows, "paper's design", spec.variance, engine)
+    design_an = Analysis("paper's design", "sensitivity", None,
+                         DESIGN_BASIS.format(seed=seed), HEADLINE_ESTIMAND.format(**words),
+                         Estimate.from_cox(design_cox), _row_counts(rows))
+    analyses: list[Analysis] = []
+    draws = None
+    interaction = None
+    clean_vs_all = None
+    pp = None
+    if max_draws > 0:
+        draws = Draws.make(plan, spec, seed=seed, min_draws=min_draws, max_draws=max_draws,
+                           mc_se=mc_se)
+        head = draws.headline
+        analyses.append(Analysis("main", "headline", {}, CLEAN_BASIS,
+                                 HEADLINE_ESTIMAND.format(**words),
+                                 Estimate.from_combined(head.combined, spec.variance),
+                                 head.counts))
+        sub_fits = {}
+        for sg in spec.subgroups:
+            keep = subgroup_mask(draws.stack, cohort, spec, plan, sg.filter)
+            f = fit_stack(draws.stack.subset(keep))
+            sub_fits[sg.name] = (sg, f)
+            analyses.append(Analysis(sg.name, "subgroup", sg.filter, "",
+                                     HEADLINE_ESTIMAND.format(**words),
+                                     Estimate.from_combined(f.combined, spec.variance),
+                                     f.counts))
+        interaction = _interactions(sub_fits, spec.variance)
+    else:
+        analyses.append(Analysis("main", "headline", {}, CLEAN_BASIS + " (one draw)",
+                                 HEADLINE_ESTIMAND.format(**words),
+                                 Estimate.from_cox(design_cox), _row_counts(rows)))
+        for sg in spec.subgroups:
+            sub = _subset(rows, sg.filter)
+            analyses.append(Analysis(sg.name, "subgroup", sg.filter, "",
+                                     HEADLINE_ESTIMAND.format(**words),
+                                     Estimate.from_cox(cox(sub, sg.name, spec.variance,
+                                                           engine)), _row_counts(sub)))
+    analyses.append(design_an)
+    # all records, flagged ones included: the same draws (common random numbers)
     if cohort.flow["excluded_flags"] == 0:
-        # nothing was excluded: the same cohort and seed give the same matching and fits
-        analyses.append(Analysis("all records", None, ALL_RECORDS_BASIS,
-                                 replace(analyses[0].cox, name="all records"),
-                                 replace(analyses[0].km, name="all records")))
+        everyone, all_plan, all_draws = cohort, plan, draws
     else:
         everyone = build_cohort(spec, frames, frozenset())
-        m_all = match(everyone, spec, seed)
-        analyses.append(_analysis(spec, "all records", None, ALL_RECORDS_BASIS, m_all.rows,
-                                  engine))
-    analyses.append(_analysis(spec, "censor at crossover", None, CROSSOVER_BASIS,
-                              censor_at_crossover(rows), engine))
+        all_plan = plan_matching(everyone, spec)
+        all_draws = (Draws.make(all_plan, spec, seed=seed, min_draws=min_draws,
+                                max_draws=max_draws, mc_se=mc_se, n_draws=draws.n_draws)
+                     if draws is not None else None)
+    if all_draws is not None and draws is not None:
+        f_all = all_draws.headline
+        analyses.append(Analysis("all records", "sensitivity", None, ALL_RECORDS_BASIS,
+                                 HEADLINE_ESTIMAND.format(**words),
+                                 Estimate.from_combined(f_all.combined, spec.variance),
+                                 f_all.counts))
+        clean_vs_all = _clean_vs_all(draws.headline, f_all)
+        pp = per_protocol(draws.stack, cohort, spec, plan)
+        analyses.append(Analysis("per protocol", "sensitivity", None, PP_BASIS,
+                                 PP_ESTIMAND.format(**words),
+                                 Estimate.from_combined(pp.combined, spec.variance),
+                                 pp.counts))
+    else:
+        all_rows = _with_control(match(everyone, spec, seed, all_plan).rows)
+        analyses.append(Analysis("all records", "sensitivity", None, ALL_RECORDS_BASIS,
+                                 HEADLINE_ESTIMAND.format(**words),
+                                 Estimate.from_cox(cox(all_rows, "all records",
+                                                       spec.variance, engine)),
+                                 _row_counts(all_rows)))
+    tv = full_cohort(cohort, spec, plan)
+    analyses.append(Analysis(
+        "full cohort", "sensitivity", None, TV_BASIS, TV_ESTIMAND.format(**words),
+        Estimate("cohort", "model", tv.beta, tv.se, None, not_estimable=tv.message,
+                 note="model-based variance (each patient's rows are disjoint in time)"),
+        Counts(0, tv.n_exposed, float(tv.n_patients - tv.n_exposed), float(tv.n_patients),
+               float(tv.events), float(tv.events_exposed),
+               float(tv.events - tv.events_exposed))))
 
-    n_rep = spec.seed_repeats if seed_repeats is None else seed_repeats
-    spread = _seed_spread(cohort, spec, seed, n_rep, analyses[0].cox,
-                          plan) if n_rep else None
-    infections = None
+    infections = detail = None
     if spec.infections is not None:
         inf_frame = get_frame(frames, spec.infections.frame, spec.infections.event)
         if spec.infections.severities:
@@ -214,21 +206,98 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
         counts = count_infections(rows, inf_frame, spec.infections.date,
                                   cohort.table["origin"])
         infections = compare_infections(rows, counts)
-    flow = {**cohort.flow, "exposed_after_end": m.exposed_after_end, "sets": m.n_sets,
-            "sets_short": m.n_short, "sets_without_control": m.n_without_control,
+        detail = infection_detail(rows, inf_frame, spec.infections.date,
+                                  cohort.table["origin"])
+    km_draws = km_over_draws(draws.stack, spec.horizon_days) if draws is not None else None
+    flow = {**cohort.flow, "exposed_after_end": design.exposed_after_end,
+            "exposed_before_entry": design.exposed_before_entry,
+            "sets": design.n_sets - design.n_without_control,
+            "sets_short": design.n_short - design.n_without_control,
+            "sets_without_control": design.n_without_control,
             "control_rows": int((rows["exposed"] == 0).sum()),
             "distinct_controls": int(rows.loc[rows["exposed"] == 0, "patient_id"].nunique()),
             "controls_later_exposed": int(rows["crossover_day"].notna().sum())}
     return StudyResult(
         study=spec.name, seed=seed, analyses=tuple(analyses), matched=_csv_rows(rows, spec),
-        match=m, balance=balance_table(rows, spec.balance), infections=infections,
-        seed_spread=spread, flow=flow, notes=_notes(spec, cohort, m, analyses, spread))
+        match=design, design_rows=rows, balance=balance_table(rows, spec.balance),
+        infections=infections, infection_detail=detail,
+        km=kaplan_meier(rows, "paper's design", spec.km_times), km_draws=km_draws,
+        km_times=tuple(t for t in spec.km_times if t > 0), draws=draws,
+        interaction=interaction, clean_vs_all=clean_vs_all, per_protocol=pp,
+        ph=schoenfeld_test(rows, None if design_cox.hr is None else math.log(design_cox.hr),
+                           design_cox.se_model),
+        flow=flow, words=words, horizon=spec.horizon_days, ratio=spec.ratio,
+        notes=_notes(spec, cohort, design, analyses))
 
 
-def _analysis(spec: StudySpec, name: str, flt: dict[str, Any] | None, basis: str,
-              rows: pd.DataFrame, engine: Literal["lifelines", "fast"]) -> Analysis:
-    return Analysis(name, flt, basis, cox(rows, name, spec.variance, engine),
-                    kaplan_meier(rows, name, spec.km_times))
+def _interactions(sub_fits: dict[str, Any], variance: str) -> list[dict[str, Any]]:
+    """Ratio of the HRs of two subgroups that split on one variable, per draw, combined."""
+    out = []
+    items = list(sub_fits.values())
+    for i, (a, fa) in enumerate(items):
+        for b, fb in items[i + 1:]:
+            if len(a.items) != 1 or len(b.items) != 1 or a.items[0][0] != b.items[0][0]:
+                continue
+            d = fa.fit.beta - fb.fit.beta
+            se_m = np.sqrt(fa.fit.se_model ** 2 + fb.fit.se_model ** 2)
+            se_r = np.sqrt(fa.fit.se_robust ** 2 + fb.fit.se_robust ** 2)
+            reasons = [ra or rb for ra, rb in zip(fa.reasons, fb.reasons, strict=True)]
+            c = combine_draws(d, se_m, se_r, reasons)
+            est = Estimate.from_combined(c, variance)
+            out.append({"variable": a.items[0][0], "subgroups": [a.name, b.name],
+                        "ratio_of_hr": est.hr, **{k: v for k, v in est.to_json().items()
+                                                   if k != "hr"}})
+    return out
+
+
+def _clean_vs_all(clean: DrawFit, everyone: DrawFit) -> dict[str, Any]:
+    """Clean vs all records over the same draws: the ratio of HRs and whether the draws
+    can tell it from 20 % (|log ratio| vs log 1.25, beyond 1.96 Monte-Carlo SEs)."""
+    d = everyone.fit.beta - clean.fit.beta
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return {"ratio": None, "verdict": "not estimable", "n_draws": 0}
+    mean = float(d.mean())
+    mc = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.inf
+    edge = math.log(1.25)
+    if abs(mean) - 1.96 * mc > edge:
+        verdict = "differs"
+    elif abs(mean) + 1.96 * mc < edge:
+        verdict = "within 20%"
+    else:
+        verdict = "cannot tell"
+    return {"ratio": math.exp(mean), "log_ratio": mean, "mc_se": mc,
+            "ratio_low": math.exp(mean - 1.96 * mc), "ratio_high": math.exp(mean + 1.96 * mc),
+            "verdict": verdict, "n_draws": int(len(d)), "threshold": 0.2}
+
+
+def _words(spec: StudySpec) -> dict[str, str]:
+    outcome = " or ".join(r.column.replace("_date", "").replace("_", " ")
+                          for r in spec.outcome_dates)
+    return {"outcome": outcome, "h": str(spec.horizon_days), "exp": spec.exposure.label,
+            "matching": " and ".join(spec.matching_exact) or "time since the origin"}
+
+
+def _notes(spec: StudySpec, cohort: Any, m: Any, analyses: list[Analysis]
+           ) -> tuple[str, ...]:
+    notes = list(cohort.notes)
+    short = m.n_short - m.n_without_control
+    if short:
+        notes.append(f"{short} exposed patient(s) found fewer than {spec.ratio} eligible "
+                     "controls; their sets are kept.")
+    if m.n_without_control:
+        notes.append(f"{m.n_without_control} exposed patient(s) found no eligible control; "
+                     "their sets add nothing to the conditional Cox model and are not "
+                     "counted as sets or exposed patients.")
+    if m.exposed_after_end:
+        notes.append(f"{m.exposed_after_end} exposed patient(s) started the exposure on or "
+                     f"after their last day of follow-up and were left out.")
+    if m.exposed_before_entry:
+        notes.append(f"{m.exposed_before_entry} exposed patient(s) started the exposure "
+                     "before entering the registry (prevalent users) and were left out.")
+    notes.extend(f"{a.name}: {a.estimate.not_estimable}" for a in analyses
+                 if a.estimate.not_estimable)
+    return tuple(notes)
 
 
 def _csv_rows(rows: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
@@ -236,46 +305,10 @@ def _csv_rows(rows: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                                 *(c for sg in spec.subgroups for c in sg.filter)]))
     out = rows[["set_id", "record_id", "site", "exposed", "index_day", "time", "event",
                 *extra]].copy()
+    for col in extra:        # booleans written one way, as exposed and event are: 0/1
+        values = out[col]
+        if pd.api.types.is_bool_dtype(values) or set(values.dropna().unique()) <= {True,
+                                                                                   False}:
+            out[col] = values.astype("boolean").astype("Int64")
     return out.astype({"set_id": int, "exposed": int, "index_day": int, "time": int,
                        "event": int})
-
-
-def _seed_spread(cohort: Cohort, spec: StudySpec, seed: int, n: int,
-                 main: CoxResult, plan: MatchPlan) -> SeedSpread | None:
-    if main.se_model is None:
-        return None
-    hrs, bad = [], 0
-    for s in range(seed + 1, seed + 1 + n):
-        c = cox(match(cohort, spec, s, plan, variables=False).rows, "seed", spec.variance,
-                "fast")
-        if c.hr is None:
-            bad += 1
-        else:
-            hrs.append(c.hr)
-    if not hrs:
-        return None
-    logs = np.log(hrs)
-    return SeedSpread(n, tuple(hrs), float(np.median(hrs)),
-                      float(np.percentile(hrs, 2.5)), float(np.percentile(hrs, 97.5)),
-                      float(np.std(logs, ddof=1)) if len(hrs) > 1 else 0.0,
-                      main.se_model, bad)
-
-
-def _notes(spec: StudySpec, cohort: Cohort, m: MatchResult, analyses: list[Analysis],
-           spread: SeedSpread | None) -> tuple[str, ...]:
-    notes = list(cohort.notes)
-    notes.append(m.summary() + ".")
-    if m.n_short:
-        notes.append(f"{m.n_short} exposed patient(s) found fewer than {spec.ratio} eligible "
-                     f"controls; their sets are kept ({m.n_without_control} with no control "
-                     f"at all, which add nothing to the conditional Cox model).")
-    if m.exposed_after_end:
-        notes.append(f"{m.exposed_after_end} exposed patient(s) started the exposure on or "
-                     f"after their last day of follow-up and were left out.")
-    notes.append(VARIANCE_RATIONALE[spec.variance])
-    notes.extend(f"{a.name}: {a.cox.message}" for a in analyses if a.cox.message)
-    if spread is not None:
-        notes.append(spread.summary())
-    if not math.isfinite(float(m.rows["time"].sum())):
-        notes.append("some follow-up times are not finite; check the outcome dates")
-    return tuple(notes)

@@ -93,7 +93,7 @@ def _wald(beta: float, se: float) -> tuple[tuple[float, float], float]:
 
 def _not_estimable(df: pd.DataFrame) -> str:
     if df.empty:
-        return "no matched rows"
+        return "no matched set has both an exposed patient and a control"
     span = df.groupby("set_id")["exposed"].agg(["min", "max"])
     informative = span[(span["min"] == 0) & (span["max"] == 1)].index
     sub = df[df["set_id"].isin(informative)]

@@ -53,7 +53,7 @@ def main() -> None:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
             print(f"| {n:,} | {res.flow['sets']:,} | {reps} | {took:.1f} s | "
-                  f"{res.main.cox.hr!r} |", flush=True)
+                  f"{res.main.estimate.hr!r} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["STUDY_SEED", "StudyOutcome", "analyse_run", "load_study"]
 
-#: The matching is drawn with this seed, so a rerun on the same snapshots gives the same sets.
+#: The default master seed (a study file's `[study] seed` overrides it): a rerun on the
+#: same snapshots gives the same draws.
 STUDY_SEED = 20250101
 
 _log = get_logger("analyse")
@@ -103,8 +104,10 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
             spec = load_study(path, getattr(frames, "schema", None))
             name = spec.name
             excluded = blocking_patients(flags, spec.exclude_severities)
-            result = run_study(spec, frames, excluded, seed=STUDY_SEED,
-                               seed_repeats=seed_repeats)
+            an = settings.analyses
+            result = run_study(spec, frames, excluded,
+                               seed_repeats=seed_repeats if seed_repeats is not None
+                               else an.draws, min_draws=an.min_draws, mc_se=an.draws_mc_se)
             payloads = study_payloads(result, spec, snapshot=_snapshot_text(snapshots),
                                       run_id=run_id, labels=labels,
                                       exposed_label=spec.exposure.label)
@@ -117,12 +120,11 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
             event(_log, "analyse.failed", logging.ERROR, study=name, error=message)
             outcomes.append(StudyOutcome(study=name, ok=False, error=message))
             continue
-        main = result.main.cox
-        outcome = StudyOutcome(study=spec.name, ok=True, n_exposed=main.n_exposed,
-                               n_controls=main.n_controls,
-                               hr=None if main.hr is None or main.hr != main.hr else main.hr)
-        event(_log, "analyse.study", study=spec.name, exposed=main.n_exposed,
-              controls=main.n_controls, events=main.events, hr=outcome.hr,
-              excluded=len(excluded))
+        head, counts = result.main.estimate, result.main.counts
+        outcome = StudyOutcome(study=spec.name, ok=True, n_exposed=counts.n_exposed,
+                               n_controls=int(round(counts.n_controls)), hr=head.hr)
+        event(_log, "analyse.study", study=spec.name, exposed=counts.n_exposed,
+              controls=counts.n_controls, events=counts.events, hr=outcome.hr,
+              draws=head.n_draws, excluded=len(excluded))
         outcomes.append(outcome)
     return outcomes

@@ -132,6 +132,21 @@ class QualitySettings:
 
 
 @dataclass(frozen=True)
+class AnalysesSettings:
+    """How many re-drawn matchings the studies' headline combines (`[analyses]`).
+
+    The draws stop once the Monte-Carlo SE of the headline log HR is `draws_mc_se`
+    (what another master seed would move it by), with at least `min_draws` and at most
+    `draws` (None: the study file's `seed_repeats`). Defaults keep the 100x nightly in
+    its budget (benchmarks/RESULTS.md); there is no bootstrap (the CI is analytic).
+    """
+
+    draws: int | None = None
+    min_draws: int = 50
+    draws_mc_se: float = 0.005
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path
     store: StoreSettings
@@ -139,6 +154,7 @@ class Settings:
     sites: tuple[Site, ...]
     pull: PullSettings = field(default_factory=PullSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    analyses: AnalysesSettings = field(default_factory=AnalysesSettings)
     studies: tuple[Path, ...] = ()
     log_file: Path | None = None
     #: The registry profile (what REDCap cannot say: frames, roles, cross-form columns);
@@ -302,7 +318,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     base = path.resolve().parent
 
     _Reader(path, data, "", {"store", "reports", "sites", "pull", "quality", "studies", "log",
-                             "run", "registry"})
+                             "run", "registry", "analyses"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
     reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
@@ -310,6 +326,14 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     quality = _Reader(path, _table(path, data, "quality"), "quality", {"suites"})
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
     run = _Reader(path, _table(path, data, "run"), "run", {"lock_file"})
+    an = _Reader(path, _table(path, data, "analyses"), "analyses",
+                 {"draws", "min_draws", "draws_mc_se"})
+    an_defaults = AnalysesSettings()
+    draws = an.get("draws", int)
+    analyses = AnalysesSettings(
+        draws=None if draws is None else an.positive("draws", 1),
+        min_draws=an.positive("min_draws", an_defaults.min_draws),
+        draws_mc_se=an.positive("draws_mc_se", an_defaults.draws_mc_se, integer=False))
 
     defaults = PullSettings()
     pull_settings = PullSettings(
@@ -364,5 +388,6 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         studies=tuple(studies),
         log_file=_relative(base, log_file) if log_file else None,
         profile=_relative(base, profile) if profile else None,
+        analyses=analyses,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
     )

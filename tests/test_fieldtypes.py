@@ -62,10 +62,11 @@ def test_date_parser_turns_impossible_dates_into_nat_and_reports_them() -> None:
 
 
 def test_integer_parser_rejects_decimals_and_words() -> None:
+    # "3.0" is refused as REDCap's integer validation refuses it (^[-+]?\d+$)
     typed, bad = field_type(META["mda5_titre"]).parse(pd.Series(["12", "1.5", "abc", "",
                                                                  " 7 ", "3.0"]))
-    assert typed.isna().tolist() == [False, True, True, True, False, False]
-    assert bad.tolist() == [False, True, True, False, False, False]
+    assert typed.isna().tolist() == [False, True, True, True, False, True]
+    assert bad.tolist() == [False, True, True, False, False, True]
     assert int(typed.iloc[4]) == 7
 
 
@@ -127,3 +128,64 @@ def test_parsers_never_raise_and_report_every_unreadable_value(values: list[str]
     # every value is either empty, read, or reported; never two of these
     assert ((typed.isna() & ~empty) == bad).all() or ft.dtype == "string"
     assert not (bad & empty).any()
+
+
+@pytest.mark.parametrize(("validation", "good", "bad"), [
+    ("date_dmy", ["2024-02-29"], ["2023-02-29", "29-02-2024", "2024-2-9"]),
+    ("datetime_mdy", ["2024-02-29 09:05", "2024-02-29 9:05"], ["2024-02-29 24:00",
+                                                             "2024-02-29"]),
+    ("datetime_seconds_ymd", ["2024-02-29 23:59:59"], ["2024-02-29 23:59"]),
+    ("time", ["09:05", "9:05", "23:59"], ["24:00", "09:5", "0905"]),
+    ("time_hh_mm_ss", ["09:05:00"], ["09:05"]),
+    ("time_mm_ss", ["59:59"], ["60:00", "5:30"]),
+    ("integer", ["12", "-3", "+4"], ["3.0", "1e3", "abc"]),
+    ("number", ["12", "-1.5", ".5", "1e3"], ["1,5", "5.", "abc"]),
+    ("number_1dp", ["12.5", "-0.1"], ["12", "12.50", "12,5"]),
+    ("number_4dp", ["1.2345"], ["1.234"]),
+    ("number_comma_decimal", ["12", "1,5"], ["1.5", "abc"]),
+    ("number_2dp_comma_decimal", ["1,25"], ["1.25", "1,2"]),
+    ("email", ["a.b@example.org", "x@sub.example.health"], ["a@", "a b@example.org"]),
+    ("phone", ["615-322-2222", "(615) 322-2222"], ["123", "115-322-2222"]),
+    ("zipcode", ["37212", "37212-1234"], ["3721", "ABCDE"]),
+    ("alpha_only", ["Abc"], ["ab1", "a b"]),
+    ("postalcode_french", ["75014"], ["99999"]),
+])
+def test_every_redcap_validation_reads_as_redcap_stores_it(validation: str, good: list[str],
+                                                          bad: list[str]) -> None:
+    ft = field_type(_row("text", validation))
+    typed, refused = ft.parse(pd.Series(good + bad + [""], dtype=object))
+    assert refused.tolist() == [False] * len(good) + [True] * len(bad) + [False]
+    assert typed.iloc[:len(good)].notna().all() and typed.iloc[len(good):].isna().all()
+    assert ft.expected and "_" not in ft.expected  # plain words, not a validation name
+
+
+def test_comma_decimals_become_numbers_and_times_compare_as_times() -> None:
+    typed, _ = field_type(_row("text", "number_1dp_comma_decimal")).parse(
+        pd.Series(["12,5", "-0,1"]))
+    assert str(typed.dtype) == "Float64" and typed.tolist() == [12.5, -0.1]
+    typed, _ = field_type(_row("text", "time")).parse(pd.Series(["9:05", "10:00"]))
+    assert typed.tolist() == ["09:05", "10:00"] and typed.iloc[0] < typed.iloc[1]
+
+
+def test_bounds_read_today_now_and_every_type() -> None:
+    from registry.fieldtypes import BoundError, bounds
+
+    def row(validation: str, lo: str, hi: str, ftype: str = "text") -> dict[str, str]:
+        return {**_row(ftype, validation), "text_validation_min": lo,
+                "text_validation_max": hi}
+
+    day = date(2025, 6, 30)
+    assert bounds(row("date_dmy", "2000-01-01", "today"), today=day) == (
+        pd.Timestamp("2000-01-01"), pd.Timestamp("2025-06-30"))
+    lo, hi = bounds(row("datetime_ymd", "today", "today"), today=day)
+    assert (lo, hi) == (pd.Timestamp("2025-06-30"), pd.Timestamp("2025-06-30 23:59:59"))
+    assert bounds(row("datetime_ymd", "", "now"), today=day, now=pd.Timestamp(
+        "2025-06-30 10:00").to_pydatetime())[1] == pd.Timestamp("2025-06-30 10:00")
+    assert bounds(row("number_2dp_comma_decimal", "0,5", "10"), today=day) == (0.5, 10.0)
+    assert bounds(row("time", "6:00", "22:00"), today=day) == ("06:00", "22:00")
+    assert bounds(row("", "", "", "slider"), today=day) == (0.0, 100.0)
+    assert bounds(row("email", "a", "b"), today=day) == (None, None)
+    with pytest.raises(BoundError, match="not a date"):
+        bounds(row("date_ymd", "soon", ""), today=day)
+    with pytest.raises(BoundError, match="not a whole number"):
+        bounds(row("integer", "ten", ""), today=day)

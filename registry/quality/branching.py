@@ -1,192 +1,378 @@
-"""REDCap branching logic -> a per-row "shown" column (True / False / NA).
+"""Branching logic and calculations evaluated on the tidy frames, across forms and events.
 
-Only the subset the dictionary uses is read (a clear error otherwise):
-`[field] = 'value'`, `<>`, `!=`, `<`, `<=`, `>`, `>=`, checkbox `[field(code)]`,
-numbers, `''` (empty), `and`, `or`, parentheses. Literals are turned into the tidy
-value of the field (a choice code into its label, '1'/'0' of a yes/no into True/False)
-so the logic evaluates on the typed frames. A row whose controlling field is empty
-gets NA: neither "shown" nor "hidden", so one missing answer does not cascade into
-flags on the fields it controls (the missing answer is flagged itself).
+`RecordEnv(rows, form, ...)` is the environment `registry.quality.logic` evaluates an
+expression in, for the rows of one form: a reference to a field of the same form reads
+the row itself; a field of another form reads that form's row of the same record, in the
+same event (`[event][field]` or `[previous-event-name][field]` another event), and for a
+repeating form the same instance inside a repeating event, else instance 1 (or the
+instance the reference names: `[field][2]`, `[field][last-instance]`). Typed values are
+turned back into REDCap's text (a choice label into its code, a yes/no into 1/0, a date
+into Y-M-D) so the logic reads them as REDCap does.
+
+`shown(logic, env)` gives the per-row "branching logic shows this field" column (True,
+False, NA where it cannot be known, e.g. the controlling answer is empty); `describe`
+says the logic in a coordinator's words.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["BranchingError", "Logic", "describe", "evaluate", "parse"]
+from registry.fieldtypes import checkbox_code, choices, validation_of
+from registry.quality.logic import (
+    Call,
+    Literal,
+    LogicError,
+    Node,
+    Op,
+    Ref,
+    Val,
+    evaluate,
+    from_dates,
+    from_number,
+    from_text,
+    parse,
+    truth,
+)
 
-_TOKEN = re.compile(r"""\s*(?:
-    (?P<field>\[[A-Za-z0-9_]+(?:\([A-Za-z0-9_-]+\))?\])
-  | (?P<op><>|!=|<=|>=|=|<|>)
-  | (?P<str>'[^']*'|"[^"]*")
-  | (?P<num>-?\d+(?:\.\d+)?)
-  | (?P<word>and|or)\b
-  | (?P<paren>[()])
-)""", re.VERBOSE | re.IGNORECASE)
+__all__ = ["BranchingError", "RecordEnv", "describe", "parse", "shown"]
 
+#: Kept for callers that catch it by this name: unreadable or unsupported logic.
+BranchingError = LogicError
 
-class BranchingError(ValueError):
-    """The branching logic uses syntax this reader does not support."""
-
-
-@dataclass(frozen=True)
-class Logic:
-    """A parsed expression: a comparison (field, code, op, literal) or an and/or node."""
-
-    kind: str  # "cmp", "and", "or"
-    field: str = ""
-    code: str = ""
-    op: str = ""
-    value: str = ""
-    parts: tuple[Logic, ...] = ()
-
-    def fields(self) -> set[str]:
-        """Names of the fields the logic reads."""
-        if self.kind == "cmp":
-            return {self.field}
-        return set().union(*(p.fields() for p in self.parts))
+_EVENT_SMART = ("event-name", "previous-event-name", "next-event-name", "first-event-name",
+                "last-event-name")
+_INSTANCE_SMART = ("first-instance", "last-instance", "previous-instance", "next-instance",
+                   "current-instance")
+_VALUE_SMART = ("event-name", "arm-number", "record-name", "current-instance")
+_FIELD = re.compile(r"^([a-z0-9_]+)(?:\(([^()]+)\))?$", re.IGNORECASE)
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise BranchingError(f"cannot read branching logic at {text[pos:pos + 20]!r}")
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return out
+def _strings(series: pd.Series | None, n: int) -> np.ndarray:
+    if series is None:
+        return np.full(n, "", dtype=object)
+    if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
+        out = series.to_numpy(dtype=object, na_value="")
+        if series.dtype == object and len(out) and not all(isinstance(v, str) for v in out):
+            out = np.array([str(v) for v in out], dtype=object)
+        return out
+    return series.astype(object).where(series.notna(), "").astype(str).to_numpy(dtype=object)
 
 
-def parse(text: str) -> Logic:
-    """Parse REDCap branching logic; raises BranchingError on unsupported syntax."""
-    toks = _tokens(text)
-    pos = 0
+class RecordEnv:
+    """Where a reference points, for the rows of one form (see the module docstring).
 
-    def peek() -> tuple[str, str]:
-        return toks[pos] if pos < len(toks) else ("", "")
-
-    def expr(level: str) -> Logic:
-        nonlocal pos
-        sub = "and" if level == "or" else "atom"
-        parts = [expr(sub) if sub == "and" else atom()]
-        while peek()[0] == "word" and peek()[1].lower() == level:
-            pos += 1
-            parts.append(expr(sub) if sub == "and" else atom())
-        return parts[0] if len(parts) == 1 else Logic(kind=level, parts=tuple(parts))
-
-    def atom() -> Logic:
-        nonlocal pos
-        kind, val = peek()
-        if kind == "paren" and val == "(":
-            pos += 1
-            inner = expr("or")
-            if peek() != ("paren", ")"):
-                raise BranchingError(f"unbalanced parentheses in {text!r}")
-            pos += 1
-            return inner
-        if kind != "field":
-            raise BranchingError(f"expected [field] = 'value' in {text!r}")
-        ref = val[1:-1]
-        name, _, code = ref.partition("(")
-        pos += 1
-        okind, op = peek()
-        if okind != "op":
-            raise BranchingError(f"expected a comparison after [{ref}] in {text!r}")
-        pos += 1
-        lkind, lit = peek()
-        if lkind not in ("str", "num"):
-            raise BranchingError(f"expected a value after [{ref}] {op} in {text!r}")
-        pos += 1
-        literal = lit[1:-1] if lkind == "str" else lit
-        return Logic(kind="cmp", field=name, code=code.rstrip(")"),
-                     op="!=" if op == "<>" else op, value=literal)
-
-    result = expr("or")
-    if pos != len(toks):
-        raise BranchingError(f"unexpected {toks[pos][1]!r} in {text!r}")
-    return result
-
-
-def _choices(meta: Mapping[str, str]) -> dict[str, str]:
-    out = {}
-    for part in meta.get("select_choices_or_calculations", "").split("|"):
-        code, sep, label = part.partition(",")
-        if sep:
-            out[code.strip()] = label.strip()
-    return out
-
-
-def _literal(meta: Mapping[str, str], value: str) -> object:
-    ftype = meta.get("field_type", "")
-    validation = meta.get("text_validation_type_or_show_slider_number", "")
-    if ftype in ("yesno", "truefalse"):
-        return {"1": True, "0": False}.get(value, value)
-    if ftype in ("radio", "dropdown"):
-        return _choices(meta).get(value, value)
-    if validation in ("integer", "number") or ftype == "calc":
-        return float(value)
-    if validation.startswith("date"):
-        return pd.Timestamp(value)
-    return value
-
-
-def evaluate(logic: Logic, frame: pd.DataFrame,
-             dictionary: Mapping[str, Mapping[str, str]]) -> pd.Series:
-    """Per-row truth of the logic on a tidy frame (boolean with NA where unknowable).
-
-    Raises BranchingError when the logic reads a field the frame does not hold.
+    `frames` maps every form name to its tidy frame; `dictionary` field name -> row;
+    `events` the unique event names in project order with their arm (empty on a classic
+    project); `repeating(form, event)` whether that form repeats there (a repeating event
+    counts: every form of it repeats with it); `repeating_events` the repeating events.
     """
-    if logic.kind in ("and", "or"):
-        parts = [evaluate(p, frame, dictionary) for p in logic.parts]
-        out = parts[0]
-        for p in parts[1:]:
-            out = (out & p) if logic.kind == "and" else (out | p)
-        return out.astype("boolean")
-    meta = dictionary.get(logic.field)
-    if meta is None:
-        raise BranchingError(f"branching logic names unknown field [{logic.field}]")
-    column = f"{logic.field}___{logic.code}" if logic.code else logic.field
-    if column not in frame.columns:
-        raise BranchingError(f"branching logic reads [{logic.field}], not on this form")
-    series = frame[column]
-    if logic.value == "" and logic.op in ("=", "!="):
-        empty = series.isna()
-        return (empty if logic.op == "=" else ~empty).astype("boolean")
-    if logic.code:
-        literal: object = {"1": True, "0": False}.get(logic.value, logic.value)
-    else:
-        literal = _literal(meta, logic.value)
-    if isinstance(literal, float):
-        series = pd.to_numeric(series, errors="coerce")
-    ops = {"=": series.__eq__, "!=": series.__ne__, "<": series.__lt__,
-           "<=": series.__le__, ">": series.__gt__, ">=": series.__ge__}
-    result = pd.Series(ops[logic.op](literal), index=frame.index).astype("boolean")
-    return result.mask(series.isna())  # unknown where the value is missing
+
+    def __init__(self, rows: pd.DataFrame, form: str, frames: Mapping[str, pd.DataFrame],
+                 dictionary: Mapping[str, Mapping[str, str]], *, today: pd.Timestamp,
+                 now: pd.Timestamp | None = None, events: Sequence[tuple[str, Any]] = (),
+                 repeating: Callable[[str, str], bool] | None = None,
+                 repeating_events: frozenset[str] = frozenset()) -> None:
+        self.rows = rows
+        self.columns = {str(k): v for k, v in rows.items()}  # rows[name] is slow on wide frames
+        self.form = form
+        self.frames = frames
+        self.dictionary = dictionary
+        self.n = len(rows)
+        self.today = pd.Timestamp(today)
+        self.now = pd.Timestamp(now) if now is not None else self.today + pd.Timedelta(
+            hours=23, minutes=59, seconds=59)
+        self.events = [e for e, _ in events]
+        self.arm_of = {e: a for e, a in events}
+        self.repeating = repeating or (lambda f, e: False)
+        self.repeating_events = repeating_events
+        self.patient = _strings(self.columns.get("patient_id"), self.n)
+        self.event = _strings(self.columns.get("event"), self.n)
+        self.instance = self._instances(rows)
+        self._vals: dict[tuple[str, str], Val] = {}
+        self._series: dict[str, dict[str, pd.Series]] = {}
+        self._index: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._positions: dict[tuple[str, str, str], np.ndarray] = {}
+
+    @staticmethod
+    def _instances(frame: pd.DataFrame) -> np.ndarray:
+        if "instance" not in frame.columns:
+            return np.full(len(frame), -1, dtype=np.int64)
+        return frame["instance"].astype("Float64").fillna(-1).to_numpy("int64")
+
+    # -- reading a reference ----------------------------------------------------------
+
+    def ref(self, ref: Ref) -> Val:
+        parts = list(ref.parts)
+        if len(parts) == 1 and parts[0].lower() in _VALUE_SMART:
+            return self._smart_value(parts[0].lower())
+        event_spec = ""
+        if len(parts) > 1 and (parts[0] in self.arm_of or parts[0].lower() in _EVENT_SMART):
+            event_spec = parts.pop(0)
+        match = _FIELD.match(parts[0]) if parts else None
+        if match is None:
+            raise LogicError(f"[{']['.join(ref.parts)}] is not a field this reader knows "
+                             "(smart variables other than event, arm, record and instance "
+                             "ones are not supported)")
+        name, code = match.group(1), match.group(2)
+        instance_spec = parts[1] if len(parts) > 1 else ""
+        if len(parts) > 2:
+            raise LogicError(f"[{']['.join(ref.parts)}] has more brackets than "
+                             "[event][field][instance]")
+        meta = self.dictionary.get(name)
+        if meta is None:
+            raise LogicError(f"the logic names [{name}], which is not a field of the project")
+        if meta.get("field_type") == "checkbox":
+            if not code:
+                raise LogicError(f"checkbox [{name}] needs a choice: [{name}(code)]")
+            column = f"{name}___{checkbox_code(code)}"
+        elif code:
+            raise LogicError(f"[{name}({code})]: only checkbox fields take a choice code")
+        else:
+            column = name
+        form = meta["form_name"]
+        if form == self.form and event_spec in ("", "event-name") and instance_spec in (
+                "", "current-instance"):
+            return self._column_val(self.rows, form, column, meta, own=True)
+        positions = self._lookup(form, event_spec, instance_spec)
+        target = self.frames.get(form)
+        if target is None:
+            return from_text(np.full(self.n, "", dtype=object))
+        val = self._column_val(target, form, column, meta, own=False)
+        return _take(val, positions)
+
+    def _smart_value(self, name: str) -> Val:
+        if name == "event-name":
+            return from_text(self.event)
+        if name == "record-name":
+            return from_text(_strings(self.columns.get("record_id"), self.n))
+        if name == "arm-number":
+            arms = [str(self.arm_of.get(e, "") or "") for e in self.event]
+            return from_text(np.array(arms, dtype=object))
+        return from_text(np.array([str(i) if i >= 0 else "" for i in self.instance],
+                                  dtype=object))
+
+    def _column_val(self, frame: pd.DataFrame, form: str, column: str,
+                    meta: Mapping[str, str], own: bool) -> Val:
+        key = ("" if own else form, column)
+        if key not in self._vals:
+            if own:
+                series = self.columns.get(column)
+            else:
+                if form not in self._series:
+                    self._series[form] = {str(k): v for k, v in frame.items()}
+                series = self._series[form].get(column)
+            self._vals[key] = value_of(series, meta, len(frame))
+        return self._vals[key]
+
+    # -- finding the row a reference points at -----------------------------------------
+
+    def _target_keys(self, form: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(patient, event, instance) of every row of a form's frame."""
+        if form not in self._index:
+            frame = self.frames.get(form, pd.DataFrame())
+            n = len(frame)
+            self._index[form] = (_strings(frame.get("patient_id"), n),
+                                 _strings(frame.get("event"), n), self._instances(frame))
+        return self._index[form]
+
+    def _target_events(self, spec: str) -> np.ndarray:
+        if spec in ("", "event-name"):
+            return self.event
+        if spec in self.arm_of:
+            return np.full(self.n, spec, dtype=object)
+        out = np.full(self.n, "", dtype=object)
+        for i, event in enumerate(self.event):
+            arm = self.arm_of.get(event)
+            same_arm = [e for e in self.events if self.arm_of.get(e) == arm]
+            if not same_arm:
+                continue
+            if spec == "first-event-name":
+                out[i] = same_arm[0]
+            elif spec == "last-event-name":
+                out[i] = same_arm[-1]
+            elif event in same_arm:
+                k = same_arm.index(event) + (1 if spec == "next-event-name" else -1)
+                out[i] = same_arm[k] if 0 <= k < len(same_arm) else ""
+        return out
+
+    def _lookup(self, form: str, event_spec: str, instance_spec: str) -> np.ndarray:
+        key = (form, event_spec, instance_spec)
+        if key in self._positions:
+            return self._positions[key]
+        events = self._target_events(event_spec)
+        patients, target_events, target_instances = self._target_keys(form)
+        instances = np.full(self.n, -1, dtype=np.int64)
+        repeats = np.array([self.repeating(form, e) for e in events], dtype=bool) \
+            if len(events) else np.zeros(0, bool)
+        if repeats.any():
+            wanted = self._instance_numbers(form, events, instance_spec,
+                                            (patients, target_events, target_instances))
+            instances = np.where(repeats, wanted, -1)
+        positions = _find(patients, target_events, target_instances, self.patient, events,
+                          instances)
+        self._positions[key] = positions
+        return positions
+
+    def _instance_numbers(self, form: str, events: np.ndarray, spec: str,
+                          target: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        if spec.isdigit():
+            return np.full(self.n, int(spec), dtype=np.int64)
+        if spec in ("first-instance", "last-instance"):
+            rows = pd.DataFrame({"p": target[0], "e": target[1], "i": target[2]})
+            agg = rows.groupby(["p", "e"])["i"].agg(
+                "min" if spec == "first-instance" else "max")
+            got = agg.reindex(pd.MultiIndex.from_arrays([self.patient, events]))
+            return got.fillna(-1).to_numpy("int64")
+        if spec in ("current-instance", "previous-instance", "next-instance"):
+            shift = {"current-instance": 0, "previous-instance": -1, "next-instance": 1}[spec]
+            return np.where(self.instance >= 0, self.instance + shift, -1)
+        if spec:
+            raise LogicError(f"[{spec}] is not an instance (a number or first-, last-, "
+                             "previous-, next-, current-instance)")
+        same_event = np.isin(events, list(self.repeating_events)) & (events == self.event)
+        return np.where(same_event & (self.instance >= 0), self.instance, 1)
 
 
-def describe(logic: Logic, dictionary: Mapping[str, Mapping[str, str]]) -> str:
-    """The logic in words for a coordinator: "Still taken at last follow-up? is No"."""
-    if logic.kind != "cmp":
-        joiner = " and " if logic.kind == "and" else " or "
-        return joiner.join(describe(p, dictionary) for p in logic.parts)
-    meta = dictionary.get(logic.field, {})
-    label = meta.get("field_label", logic.field) or logic.field
-    if logic.code:
-        label = f"{label}: {_choices(meta).get(logic.code, logic.code)} ticked"
-        return label if logic.value == "1" else f"not ({label})"
-    value = _literal(meta, logic.value) if logic.value else "empty"
-    if isinstance(value, bool):
-        value = "Yes" if value else "No"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    words = {"=": "is", "!=": "is not", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-    return f"{label} {words[logic.op]} {value}"
+def _find(patients: np.ndarray, events: np.ndarray, instances: np.ndarray,
+          want_patients: np.ndarray, want_events: np.ndarray,
+          want_instances: np.ndarray) -> np.ndarray:
+    """Position of each wanted (patient, event, instance) among the target rows, -1 if
+    none (the first row where a key repeats)."""
+    p_codes, _ = pd.factorize(np.concatenate([patients, want_patients]))
+    e_codes, _ = pd.factorize(np.concatenate([events, want_events]))
+    n_e = int(e_codes.max()) + 2 if len(e_codes) else 1
+    all_inst = np.concatenate([instances, want_instances]) + 1
+    n_i = int(all_inst.max()) + 2 if len(all_inst) else 1
+    keys = (p_codes.astype(np.int64) * n_e + e_codes) * n_i + all_inst
+    target, wanted = keys[:len(patients)], keys[len(patients):]
+    first = ~pd.Series(target).duplicated().to_numpy()
+    index = pd.Index(target[first])
+    found = index.get_indexer(wanted)
+    mapped = np.flatnonzero(first)
+    return np.where(found >= 0, mapped[np.maximum(found, 0)], -1)
+
+
+def _take(val: Val, positions: np.ndarray) -> Val:
+    """The values at `positions` (-1: no such row, blank)."""
+    hit = positions >= 0
+    idx = np.maximum(positions, 0)
+
+    def pick(arr: np.ndarray | None, fill: Any) -> np.ndarray | None:
+        if arr is None:
+            return None
+        if len(arr) == 0:
+            return np.full(len(positions), fill, dtype=arr.dtype)
+        return np.where(hit, arr[idx], fill)
+
+    when = pick(val.when, np.datetime64("NaT"))
+    return Val(pick(val.text_, ""), pick(val.num, np.nan),  # type: ignore[arg-type]
+               np.ones(len(positions), bool), when, val.unit)
+
+
+def value_of(series: pd.Series | None, meta: Mapping[str, str], n: int) -> Val:
+    """A tidy column as REDCap's values: codes for choices, 1/0, Y-M-D dates, numbers."""
+    if series is None:
+        return from_text(np.full(n, "", dtype=object))
+    ftype = meta.get("field_type", "")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        kind = (validation_of(meta).kind if validation_of(meta) else "date")  # type: ignore[union-attr]
+        unit = {"datetime": "m", "datetime_seconds": "s"}.get(kind, "D")
+        return from_dates(series.to_numpy("datetime64[ns]"), unit)
+    if isinstance(series.dtype, pd.BooleanDtype) or series.dtype == bool:
+        num = series.astype("Float64").to_numpy("float64", na_value=np.nan)
+        return from_number(num)
+    if pd.api.types.is_numeric_dtype(series):
+        return from_number(series.astype("Float64").to_numpy("float64", na_value=np.nan))
+    text = _strings(series, n)
+    if ftype in ("radio", "dropdown"):
+        codes = {label: code for code, label in choices(meta).items()}
+        mapped = pd.Series(text, dtype=object).map(codes)
+        text = mapped.where(mapped.notna(), pd.Series(text, dtype=object)).to_numpy(object)
+    return from_text(text)
+
+
+def shown(logic: Node, env: RecordEnv) -> pd.Series:
+    """Per row: True where the logic shows the field, False where it hides it, NA where
+    it cannot be known (an answer it depends on is empty)."""
+    value = evaluate(logic, env)
+    true, known = truth(value)
+    out = pd.array(true, dtype="boolean")
+    out[~known] = pd.NA
+    return pd.Series(out, index=env.rows.index)
+
+
+# --- in words ------------------------------------------------------------------------
+
+
+def _label(name: str, dictionary: Mapping[str, Mapping[str, str]]) -> str:
+    meta = dictionary.get(name, {})
+    return (meta.get("field_label") or name).strip() or name
+
+
+def _ref_words(ref: Ref, dictionary: Mapping[str, Mapping[str, str]]) -> tuple[str, str, str]:
+    """(label, field name, checkbox code) of a reference, with "(at <event>)"."""
+    parts = list(ref.parts)
+    event = ""
+    if len(parts) > 1 and (parts[0] not in dictionary or parts[0].lower() in _EVENT_SMART):
+        event = parts.pop(0)
+    match = _FIELD.match(parts[0]) if parts else None
+    if match is None:
+        return "[" + "][".join(ref.parts) + "]", "", ""
+    name, code = match.group(1), match.group(2) or ""
+    label = _label(name, dictionary)
+    if event:
+        label = f"{label} (at {event.replace('-name', '')})"
+    return label, name, code
+
+
+def describe(logic: Node, dictionary: Mapping[str, Mapping[str, str]]) -> str:
+    """The logic in a coordinator's words: "Still taken at last follow-up? is No"."""
+    return _words(logic, dictionary, top=True)
+
+
+def _words(node: Node, dictionary: Mapping[str, Mapping[str, str]], top: bool = False) -> str:
+    if isinstance(node, Op) and node.op in ("and", "or"):
+        text = f" {node.op} ".join(_words(a, dictionary) for a in node.args)
+        return text if top else f"({text})" if node.op == "or" else text
+    if isinstance(node, Op) and node.op == "not":
+        return f"not ({_words(node.args[0], dictionary, top=True)})"
+    if isinstance(node, Op) and node.op in ("=", "!=") and isinstance(node.args[0], Ref) \
+            and isinstance(node.args[1], Literal):
+        label, name, code = _ref_words(node.args[0], dictionary)
+        value = node.args[1].value
+        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        meta = dictionary.get(name, {})
+        if code:
+            choice = choices(meta).get(code, code)
+            ticked = (text == "1") == (node.op == "=")
+            return f"{label}: {choice} {'ticked' if ticked else 'not ticked'}"
+        if text == "":
+            return f"{label} {'is empty' if node.op == '=' else 'is filled in'}"
+        shown_value = choices(meta).get(text, text)
+        return f"{label} {'is' if node.op == '=' else 'is not'} {shown_value}"
+    return _expression(node, dictionary)
+
+
+def _expression(node: Node, dictionary: Mapping[str, Mapping[str, str]]) -> str:
+    if isinstance(node, Literal):
+        v = node.value
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else (
+            str(v) if isinstance(v, float) else f"'{v}'")
+    if isinstance(node, Ref):
+        label, _, code = _ref_words(node, dictionary)
+        return f"{label} ({code})" if code else label
+    if isinstance(node, Call):
+        return f"{node.name}({', '.join(_expression(a, dictionary) for a in node.args)})"
+    if node.op == "neg":
+        return f"-{_expression(node.args[0], dictionary)}"
+    if node.op in ("and", "or", "not"):
+        return _words(node, dictionary)
+    symbol = {"=": "=", "!=": "≠"}.get(node.op, node.op)
+    a, b = (_expression(x, dictionary) for x in node.args)
+    return f"{a} {symbol} {b}"

@@ -1,13 +1,25 @@
-"""Rules derived from the REDCap data dictionary at run time, never written by hand.
+"""Rules derived from the REDCap data dictionary at run time, for every form of any project.
 
-For every field of the dictionary:
+For every field of the dictionary (the record id and descriptive fields aside), on the
+frame its form lives in (`schema.frame_of(form)`):
 
-    dictionary.<field>.type      value unreadable as its validation type (from tidy's
-                                 conformance frame: impossible dates, text in a number)
-    dictionary.<field>.range     outside the validation min/max ("today" = run date)
-    dictionary.<field>.choices   radio/dropdown value not one of the choices
-    dictionary.<field>.required  required field empty (where its branching logic shows it)
-    dictionary.<field>.hidden    a value although the branching logic hides the field
+    dictionary.<field>.type      a value REDCap's validation refuses (tidy's conformance
+                                 frame: 2023-02-30, text in a number, 12 in a
+                                 "1 decimal" field, a malformed e-mail or time)
+    dictionary.<field>.range     outside the validation min/max (`today`, `now` = the run)
+    dictionary.<field>.choices   radio/dropdown code not one of the choices
+    dictionary.<field>.required  required field empty where its branching logic shows it
+                                 (a checkbox: no box ticked), on events holding its form
+    dictionary.<field>.hidden    a value (a ticked box) where the branching logic hides it
+    dictionary.<field>.calc      a calculated field whose stored value differs from its
+                                 formula recomputed from the fields it reads
+
+Rules keep GX's vocabulary (so they can run through GX as well); the columns they need
+are added to the frames by `add_dictionary_columns`: `show__<field>` (the branching
+logic, see `registry.quality.branching`), `checked__<field>` (boxes ticked) and
+`calc__<field>` (the formula's value). A rule that cannot run (a min that is not a date,
+logic that cannot be read, a formula naming a missing field) is listed in `problems`
+with the reason, and becomes an `error` result naming the field and the text.
 
 Severities come from `expectations/_dictionary.json` (defaults per check, overrides
 per field, `"off"` to skip a check); without that file the defaults below apply.
@@ -18,21 +30,37 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from registry.errors import SuiteDefinitionError
-from registry.quality.branching import BranchingError, describe, evaluate, parse
+from registry.fieldtypes import (
+    BoundError,
+    bounds,
+    checkbox_columns,
+    choices,
+    field_type,
+    format_bound,
+    validation_of,
+)
+from registry.quality.branching import RecordEnv, describe, shown
+from registry.quality.logic import LogicError, Node, evaluate, parse, refs
 from registry.quality.suites import SEVERITIES, Rule
+from registry.schema import RegistrySchema
 
 __all__ = [
     "CHECKS",
     "DEFAULT_SEVERITY",
     "DerivedConfig",
-    "add_branching_columns",
-    "conformance_failures",
+    "DerivedRules",
+    "add_dictionary_columns",
+    "calc_column",
+    "checked_column",
+    "computed_from",
     "derive_rules",
     "fields_of",
     "load_derived_config",
@@ -40,11 +68,13 @@ __all__ = [
     "show_column",
 ]
 
-CHECKS = ("type", "range", "choices", "required", "hidden")
+CHECKS = ("type", "range", "choices", "required", "hidden", "calc")
 DEFAULT_SEVERITY = {"type": "blocking", "range": "blocking", "choices": "blocking",
-                    "required": "warning", "hidden": "warning"}
+                    "required": "warning", "hidden": "warning", "calc": "warning"}
 _DIMENSION = {"type": "conformance", "range": "plausibility", "choices": "conformance",
-              "required": "completeness", "hidden": "completeness"}
+              "required": "completeness", "hidden": "completeness", "calc": "plausibility"}
+#: Field types that hold no value (descriptive) or a value REDCap computes (calc).
+_NO_ENTRY = ("descriptive", "calc")
 
 DerivedConfig = dict[str, Any]
 
@@ -52,6 +82,16 @@ DerivedConfig = dict[str, Any]
 def show_column(field: str) -> str:
     """Name of the per-row "branching logic shows this field" column."""
     return f"show__{field}"
+
+
+def checked_column(field: str) -> str:
+    """Name of the per-row "boxes ticked" count of a checkbox field."""
+    return f"checked__{field}"
+
+
+def calc_column(field: str) -> str:
+    """Name of the per-row "value of the formula" column of a calculated field."""
+    return f"calc__{field}"
 
 
 def load_derived_config(path: str | Path | None) -> DerivedConfig:
@@ -92,177 +132,293 @@ def _severity(config: DerivedConfig, field: str, check: str) -> str:
     return str(config["fields"].get(field, {}).get(check, config["defaults"][check]))
 
 
-def _choice_labels(meta: Mapping[str, str]) -> list[str]:
-    out = []
-    for part in meta.get("select_choices_or_calculations", "").split("|"):
-        code, sep, label = part.partition(",")
-        if sep:
-            out.append(label.strip())
-    return out
-
-
 def _esc(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _bound(text: str, validation: str, today: dt.date) -> Any:
-    if text == "":
+def _label(meta: Mapping[str, str]) -> str:
+    return (meta.get("field_label") or meta["field_name"]).strip() or meta["field_name"]
+
+
+def _json_bound(value: Any) -> Any:
+    """A min/max in plain JSON, as GX reads it: ISO text for dates and times."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ")
+    return value
+
+
+def computed_from(metadata: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Calculated field -> the fields its formula reads (what a coordinator should check)."""
+    out: dict[str, tuple[str, ...]] = {}
+    names = {m["field_name"] for m in metadata}
+    for meta in metadata:
+        if meta.get("field_type") != "calc":
+            continue
+        try:
+            node = parse(meta.get("select_choices_or_calculations", ""))
+        except LogicError:
+            continue
+        inputs = []
+        for ref in refs(node):
+            for part in ref.parts:
+                name = part.split("(")[0]
+                if name in names and name not in inputs:
+                    inputs.append(name)
+        out[meta["field_name"]] = tuple(inputs)
+    return out
+
+
+@dataclass(frozen=True)
+class DerivedRules:
+    """The dictionary's rules, and why some of them cannot run (rule id -> reason)."""
+
+    rules: list[Rule]
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def _event_condition(schema: RegistrySchema, form: str) -> dict[str, Any] | None:
+    """On a longitudinal project: only rows of the events that hold the form."""
+    if not schema.longitudinal:
         return None
-    if validation.startswith("date"):
-        return today.isoformat() if text.strip().lower() == "today" else text
-    return float(text)
+    events = sorted(schema.events_of(form))
+    if not events:
+        return None
+    return {"type": "comparison", "column": {"name": "event"}, "operator": "IN",
+            "parameter": events}
 
 
-def derive_rules(metadata: Sequence[Mapping[str, str]], *, today: dt.date,
-                 config: DerivedConfig | None = None,
-                 form_frames: Mapping[str, str] | None = None) -> list[Rule]:
-    """GX rules (range, choices, required, hidden) for every field of the dictionary.
+def _and(*conds: dict[str, Any] | None) -> dict[str, Any] | None:
+    present = [c for c in conds if c]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else {"type": "and", "conditions": present}
 
-    `form_frames` maps a form to its frame name (`RegistrySchema.frames()` inverted);
-    a form it does not list is its own frame.
 
-    The `type` check has no GX rule: tidy already tried to read each value as its type
-    and listed the failures in `conformance`; see `conformance_failures`.
+def _show_is(field: str, value: bool) -> dict[str, Any]:
+    return {"type": "comparison", "column": {"name": show_column(field)}, "operator": "==",
+            "parameter": value}
+
+
+def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | None = None,
+                 config: DerivedConfig | None = None) -> DerivedRules:
+    """The dictionary's rules for every form of the project (see the module docstring).
+
+    The `type` rules are pseudo-rules (type `conformance`): tidy already tried to read
+    each value as REDCap would and listed the refusals in its `conformance` frame.
     """
     config = config or load_derived_config(None)
-    dictionary = {m["field_name"]: m for m in metadata}
+    dictionary = {m["field_name"]: m for m in schema.metadata}
+    inputs = computed_from(schema.metadata)
     rules: list[Rule] = []
+    problems: dict[str, str] = {}
 
-    def add(field: str, check: str, frame: str, etype: str, kwargs: dict[str, Any],
-            message: str, suggestion: str) -> None:
-        sev = _severity(config, field, check)
+    def add(meta: Mapping[str, str], check: str, etype: str, kwargs: dict[str, Any],
+            message: str, suggestion: str, problem: str | None = None) -> None:
+        name = meta["field_name"]
+        sev = _severity(config, name, check)
         if sev == "off":
             return
-        rules.append(Rule(id=f"dictionary.{field}.{check}", type=etype, kwargs=kwargs,
-                          frame=frame, field=field, severity=sev, dimension=_DIMENSION[check],
-                          message=message, suggestion=suggestion, suite="dictionary"))
+        rule = Rule(id=f"dictionary.{name}.{check}", type=etype, kwargs=kwargs,
+                    frame=schema.frame_of(meta["form_name"]), field=name, severity=sev,
+                    dimension=_DIMENSION[check], message=message, suggestion=suggestion,
+                    suite="dictionary", computed_from=inputs.get(name, ()))
+        rules.append(rule)
+        if problem:
+            problems[rule.id] = problem
 
-    for i, meta in enumerate(metadata):
-        field, form, ftype = meta["field_name"], meta["form_name"], meta["field_type"]
-        frame = (form_frames or {}).get(form, form)
-        if i == 0 or ftype in ("descriptive", "calc", "file"):
-            continue  # the record id, calculated and file fields are not entered by hand
-        label = _esc(meta.get("field_label") or field)
-        validation = meta.get("text_validation_type_or_show_slider_number", "")
-        vmin = _bound(meta.get("text_validation_min", ""), validation, today)
-        vmax = _bound(meta.get("text_validation_max", ""), validation, today)
-        if ftype == "text" and (vmin is not None or vmax is not None) and validation in (
-                "date_ymd", "date_dmy", "date_mdy", "integer", "number"):
-            lo = "" if vmin is None else str(vmin).removesuffix(".0")
-            hi = "" if vmax is None else str(vmax).removesuffix(".0")
-            if meta.get("text_validation_max", "").strip().lower() == "today":
-                hi = f"today ({hi})"  # "no future dates"
-            bounds = (f"between {lo} and {hi}" if lo and hi else
-                      f"at least {lo}" if lo else f"at most {hi}")
-            add(field, "range", frame, "expect_column_values_to_be_between",
-                {"column": field, "min_value": vmin, "max_value": vmax},
-                f"{label} is {{{field}}}; it should be {bounds}",
-                "Correct the value; dates after today or before the range are typos.")
+    for meta in schema.metadata:
+        name, ftype = meta["field_name"], meta.get("field_type", "")
+        if name == schema.id_field or ftype == "descriptive":
+            continue
+        label = _esc(_label(meta))
+        ftype_info = field_type(meta)
+        check_inputs = _check_inputs(inputs.get(name, ()), dictionary)
+        if ftype_info.kind not in ("free text", "choice", "file"):
+            expected = ftype_info.expected
+            add(meta, "type", "conformance", {"column": name},
+                f"{label} holds '{{value}}', which is not {_esc(expected)}",
+                check_inputs or f"Re-enter the value as {_esc(expected)}.")
+        _range_rule(meta, label, add, today, now)
         if ftype in ("radio", "dropdown"):
-            labels = _choice_labels(meta)
-            add(field, "choices", frame, "expect_column_values_to_be_in_set",
-                {"column": field, "value_set": labels},
-                f"{label} holds code '{{{field}}}', not one of the choices "
+            labels = list(choices(meta).values())
+            add(meta, "choices", "expect_column_values_to_be_in_set",
+                {"column": name, "value_set": labels},
+                f"{label} holds code '{{{name}}}', not one of the choices "
                 f"({_esc(', '.join(labels))})",
                 "Pick one of the choices offered in the form.")
-        logic_text = meta.get("branching_logic", "").strip()
-        shown_when = ""
+        if ftype == "calc":
+            _calc_rule(meta, label, add, check_inputs)
+            continue
+        logic_text = (meta.get("branching_logic") or "").strip()
+        shown_when, problem = "", None
         if logic_text:
             try:
                 shown_when = _esc(describe(parse(logic_text), dictionary))
-            except BranchingError:
+            except LogicError as exc:
                 shown_when = _esc(logic_text)
-        required = meta.get("required_field", "") == "y"
-        if ftype == "checkbox":
-            continue  # several columns; a ticked box where hidden is not checked (yet)
-        if required:
-            cond = ({"type": "comparison", "column": {"name": show_column(field)},
-                     "operator": "==", "parameter": True} if logic_text else None)
-            kwargs: dict[str, Any] = {"column": field}
-            if cond:
-                kwargs["row_condition"] = cond
+                problem = f"branching logic of {name} cannot be read: {logic_text!r} ({exc})"
+        events = _event_condition(schema, meta["form_name"])
+        column = checked_column(name) if ftype == "checkbox" else name
+        if (meta.get("required_field") or "").strip().lower() == "y":
+            cond = _and(_show_is(name, True) if logic_text else None, events)
             when = f" (required when {shown_when})" if logic_text else ""
-            add(field, "required", frame, "expect_column_values_to_not_be_null", kwargs,
-                f"{label} is empty{when}", "Fill in the field; it is required.")
+            if ftype == "checkbox":
+                add(meta, "required", "expect_column_values_to_be_between",
+                    _with(cond, column=column, min_value=1),
+                    f"{label}: no box is ticked{when}", "Tick at least one box; the field "
+                    "is required.", problem)
+            else:
+                add(meta, "required", "expect_column_values_to_not_be_null",
+                    _with(cond, column=column), f"{label} is empty{when}",
+                    "Fill in the field; it is required.", problem)
         if logic_text:
-            add(field, "hidden", frame, "expect_column_values_to_be_null",
-                {"column": field, "row_condition": {
-                    "type": "comparison", "column": {"name": show_column(field)},
-                    "operator": "==", "parameter": False}},
-                f"{label} holds {{{field}}} but should be empty: it applies only when "
-                f"{shown_when}",
-                "Either clear the value or correct the answer that hides the field.")
-    return rules
+            cond = _and(_show_is(name, False), events)
+            what = "has boxes ticked" if ftype == "checkbox" else f"holds {{{name}}}"
+            add(meta, "hidden", "expect_column_values_to_be_between" if ftype == "checkbox"
+                else "expect_column_values_to_be_null",
+                _with(cond, column=column, **({"max_value": 0} if ftype == "checkbox" else {})),
+                f"{label} {what} but should be empty: it applies only when {shown_when}",
+                "Either clear the value or correct the answer that hides the field.", problem)
+    return DerivedRules(rules, problems)
 
 
-def add_branching_columns(prepared: Mapping[str, pd.DataFrame],
-                          metadata: Sequence[Mapping[str, str]],
-                          form_frames: Mapping[str, str] | None = None) -> tuple[
-                              dict[str, pd.DataFrame], dict[str, str]]:
-    """Add a `show__<field>` column per field with branching logic to its frame.
+def _with(cond: dict[str, Any] | None, **kwargs: Any) -> dict[str, Any]:
+    return {**kwargs, "row_condition": cond} if cond else dict(kwargs)
 
-    Returns the frames and, per field whose logic cannot be read here, the reason
-    (its required/hidden rules then end as `error` rows, not silently passed).
+
+def _check_inputs(names: Iterable[str], dictionary: Mapping[str, Mapping[str, str]]) -> str:
+    labels = [_label(dictionary[n]) for n in names if n in dictionary]
+    if not labels:
+        return ""
+    return (f"REDCap calculates this field: check the fields it is computed from "
+            f"({_esc(', '.join(labels))}), then save the form so REDCap recalculates it.")
+
+
+def _range_rule(meta: Mapping[str, str], label: str, add: Any, today: dt.date,
+                now: dt.datetime | None) -> None:
+    name = meta["field_name"]
+    if meta.get("field_type") not in ("text", "slider"):
+        return
+    if not ((meta.get("text_validation_min") or "").strip()
+            or (meta.get("text_validation_max") or "").strip()
+            or meta.get("field_type") == "slider"):
+        return
+    validation = validation_of(meta)
+    if validation is None or validation.kind == "text":
+        return
+    try:
+        lo, hi = bounds(meta, today=today, now=now)
+    except BoundError as exc:
+        add(meta, "range", "expect_column_values_to_be_between", {"column": name},
+            f"{label} is {{{name}}}", "Correct the dictionary's min/max of this field.",
+            f"the min/max of {name} cannot be read: {exc}")
+        return
+    lo_text = format_bound(meta, "min", lo) if lo is not None else ""
+    hi_text = format_bound(meta, "max", hi) if hi is not None else ""
+    bounds_text = (f"between {lo_text} and {hi_text}" if lo_text and hi_text else
+                   f"at least {lo_text}" if lo_text else f"at most {hi_text}")
+    future = (meta.get("text_validation_max") or "").strip().lower() in ("today", "now")
+    suggestion = ("Correct the value; a date in the future is usually a typo (2052 for "
+                  "2025)." if future else "Correct the value; check the digits and the unit.")
+    add(meta, "range", "expect_column_values_to_be_between",
+        {"column": name, "min_value": _json_bound(lo), "max_value": _json_bound(hi)},
+        f"{label} is {{{name}}}; it should be {_esc(bounds_text)}", suggestion)
+
+
+def _calc_rule(meta: Mapping[str, str], label: str, add: Any, check_inputs: str) -> None:
+    name = meta["field_name"]
+    formula = (meta.get("select_choices_or_calculations") or "").strip()
+    problem = None
+    try:
+        parse(formula)
+    except LogicError as exc:
+        problem = f"the formula of {name} cannot be read: {formula!r} ({exc})"
+    add(meta, "calc", "expect_column_pair_values_to_be_equal",
+        {"column_A": name, "column_B": calc_column(name),
+         "ignore_row_if": "either_value_is_missing"},
+        f"{label} is {{{name}}} but its formula gives {{{calc_column(name)}}}",
+        check_inputs or "REDCap calculates this field: save the form so it is recalculated.",
+        problem)
+
+
+# --- the columns the rules read ------------------------------------------------------
+
+
+def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema, *,
+                           today: dt.date, now: dt.datetime | None = None) -> tuple[
+                               dict[str, pd.DataFrame], dict[str, str]]:
+    """Add `show__`, `checked__` and `calc__` columns to the frames of their forms.
+
+    Returns the frames and, per field whose logic or formula cannot be evaluated here,
+    the reason (its rules then end as `error` results, never silently passed).
     """
-    dictionary = {m["field_name"]: m for m in metadata}
-    frames = dict(prepared)
+    out = dict(frames)
     problems: dict[str, str] = {}
+    by_form = {form: out[schema.frame_of(form)] for form in schema.forms
+               if schema.frame_of(form) in out}
+    dictionary = {m["field_name"]: m for m in schema.metadata}
+    envs: dict[str, RecordEnv] = {}
     added: dict[str, dict[str, pd.Series]] = {}
-    for meta in metadata:
-        text = meta.get("branching_logic", "").strip()
-        frame_name = (form_frames or {}).get(meta["form_name"], meta["form_name"])
-        if not text or frame_name not in frames:
+    logic_cache: dict[tuple[str, str], pd.Series] = {}
+    series = {form: {str(k): v for k, v in frame.items()} for form, frame in by_form.items()}
+    for meta in schema.metadata:
+        name, form = meta["field_name"], meta["form_name"]
+        frame = by_form.get(form)
+        if frame is None or name == schema.id_field:
             continue
+        cols = added.setdefault(schema.frame_of(form), {})
+        if meta.get("field_type") == "checkbox":
+            boxes = [series[form][c] for c in checkbox_columns(meta) if c in series[form]]
+            ticked = np.sum([b.to_numpy("float64", na_value=0.0) for b in boxes], axis=0) \
+                if boxes else np.zeros(len(frame))
+            cols[checked_column(name)] = pd.Series(ticked.astype(int), index=frame.index,
+                                                   dtype="Int64")
+        text = (meta.get("select_choices_or_calculations") if meta.get("field_type") == "calc"
+                else meta.get("branching_logic")) or ""
+        text = text.strip()
+        if not text:
+            continue
+        if form not in envs:
+            envs[form] = _env(frame, form, by_form, dictionary, schema, today, now)
         try:
-            shown = evaluate(parse(text), frames[frame_name], dictionary)
-        except BranchingError as exc:
-            problems[meta["field_name"]] = str(exc)
-            continue
-        added.setdefault(frame_name, {})[show_column(meta["field_name"])] = shown
-    for name, cols in added.items():
-        frames[name] = pd.concat([frames[name], pd.DataFrame(cols)], axis=1)
-    return frames, problems
+            if meta.get("field_type") == "calc":
+                cols[calc_column(name)] = _recomputed(parse(text), envs[form],
+                                                      series[form].get(name), len(frame))
+            else:
+                key = (form, text)
+                if key not in logic_cache:
+                    logic_cache[key] = shown(parse(text), envs[form])
+                cols[show_column(name)] = logic_cache[key]
+        except LogicError as exc:
+            what = "formula" if meta.get("field_type") == "calc" else "branching logic"
+            problems[name] = f"{what} of {name} cannot be evaluated: {text!r} ({exc})"
+    for frame_name, cols in added.items():
+        if cols:
+            out[frame_name] = pd.concat([out[frame_name], pd.DataFrame(cols)], axis=1)
+    return out, problems
 
 
-def conformance_failures(conformance: pd.DataFrame | None,
-                         metadata: Sequence[Mapping[str, str]],
-                         config: DerivedConfig | None = None,
-                         form_frames: Mapping[str, str] | None = None) -> tuple[
-                             list[dict[str, Any]], list[Rule]]:
-    """Failure rows (and their rules) for values tidy could not read as their type."""
-    config = config or load_derived_config(None)
-    dictionary = {m["field_name"]: m for m in metadata}
-    rules: dict[str, Rule] = {}
-    rows: list[dict[str, Any]] = []
-    if conformance is None or conformance.empty:
-        return rows, []
-    for rec in conformance.to_dict("records"):
-        field = str(rec.get("field", ""))
-        base = field.split("___")[0]
-        meta = dictionary.get(base, {})
-        sev = _severity(config, base, "type")
-        if sev == "off":
-            continue
-        validation = meta.get("text_validation_type_or_show_slider_number", "") or \
-            meta.get("field_type", "")
-        label = meta.get("field_label", field) or field
-        rule_id = f"dictionary.{base}.type"
-        form = str(meta.get("form_name", rec.get("form", "")))
-        frame = (form_frames or {}).get(form, form)
-        value = rec.get("value", rec.get("raw", ""))
-        expected = {"date_ymd": "a date (YYYY-MM-DD)", "integer": "a whole number",
-                    "number": "a number", "yesno": "Yes (1) or No (0)"}.get(
-                        validation, f"a {validation} value")
-        rules.setdefault(rule_id, Rule(
-            id=rule_id, type="conformance", kwargs={"column": base}, frame=frame, field=base,
-            severity=sev, dimension="conformance",
-            message=f"{_esc(label)} holds '{{value}}', which is not {expected}",
-            suggestion="Re-enter the value in the expected format.", suite="dictionary"))
-        rows.append({**{k: rec.get(k) for k in ("patient_id", "record_id", "site", "event",
-                                                "form", "instance")},
-                     "field": base, "rule_id": rule_id, "severity": sev,
-                     "message": f"{label} holds '{value}', which is not {expected}"})
-    return rows, list(rules.values())
+def _env(frame: pd.DataFrame, form: str, by_form: Mapping[str, pd.DataFrame],
+         dictionary: Mapping[str, Mapping[str, str]], schema: RegistrySchema, today: dt.date,
+         now: dt.datetime | None) -> RecordEnv:
+    return RecordEnv(frame, form, by_form, dictionary, today=pd.Timestamp(today),
+                     now=pd.Timestamp(now) if now else None,
+                     events=[(e.unique_name, e.arm) for e in schema.events],
+                     repeating=schema.is_repeating,
+                     repeating_events=frozenset(schema.repeating_events))
+
+
+def _recomputed(node: Node, env: RecordEnv, stored_column: pd.Series | None,
+                n: int) -> pd.Series:
+    """The formula's value per row; the stored value itself where they agree to 1e-6
+    (REDCap keeps calc results with their full precision), missing where unknowable."""
+    value = evaluate(node, env)
+    num = np.where(value.known, value.num, np.nan)
+    stored = stored_column.astype("Float64").to_numpy("float64", na_value=np.nan) \
+        if stored_column is not None else np.full(n, np.nan)
+    close = np.isclose(num, stored, rtol=1e-6, atol=1e-6)
+    num = np.where(close, stored, num)
+    return pd.Series(num, index=env.rows.index, dtype="Float64")
 
 
 def fields_of(metadata: Iterable[Mapping[str, str]]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from registry.fieldtypes import format_value as typed_text
 from registry.quality.gx_adapter import Outcome
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.quality.suites import Rule
@@ -69,13 +70,14 @@ def form_link(link: SiteLink | None, record_id: str, form: str, instance: str,
 
 
 def format_value(value: Any) -> str:
-    """A value as a coordinator reads it: dates as YYYY-MM-DD, Yes/No, "(empty)"."""
+    """A value as a coordinator reads it: dates as YYYY-MM-DD (with the time of a
+    date-time), Yes/No, "(empty)"."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "(empty)"
     if isinstance(value, float) and math.isnan(value):
         return "(empty)"
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+        return typed_text(value)  # 2025-06-30, or 2025-06-30 14:05 with a time
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, float) and value.is_integer():
@@ -130,14 +132,22 @@ def failures_from_outcomes(
     """
     repeating = set(repeating)
     rows: list[dict[str, object]] = []
+    series: dict[str, dict[str, pd.Series]] = {}  # frame[name] is slow on wide frames
     for outcome in outcomes:
         if outcome.error is not None or len(outcome.failing) == 0:
             continue
         rule: Rule = outcome.rule
-        frame = frames[rule.frame]
-        sub = frame.iloc[outcome.failing]
+        if rule.frame not in series:
+            series[rule.frame] = {str(k): v for k, v in frames[rule.frame].items()}
+        frame = series[rule.frame]
         names = rule.placeholders
-        for rec in sub.to_dict("records"):
+        wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
+                                            "instance", "event", rule.field, *names))
+                  if c and c in frame]
+        # only the failing rows of the columns the flag needs (wide frames: thousands)
+        columns = {c: list(frame[c].array[outcome.failing]) for c in wanted}
+        for i in range(len(outcome.failing)):
+            rec = {c: columns[c][i] for c in wanted}
             row_form = str(rec["form"])
             form = field_forms.get(rule.field, row_form) if rule.field else row_form
             if form == row_form:

@@ -14,6 +14,7 @@ GX is imported lazily (about 2 s) so `registry --help` stays fast.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,8 @@ def columns_of(rule: Rule) -> list[str]:
 
 def _plain(series: pd.Series) -> pd.Series:
     """Nullable pandas dtypes -> object/float with None/NaN; "" -> None."""
-    if pd.api.types.is_datetime64_any_dtype(series):
+    if pd.api.types.is_datetime64_any_dtype(series) or \
+            pd.api.types.is_timedelta64_dtype(series):
         return series
     if isinstance(series.dtype, pd.BooleanDtype) or pd.api.types.is_string_dtype(series) \
             or series.dtype == object:
@@ -73,13 +75,37 @@ def _plain(series: pd.Series) -> pd.Series:
     return series
 
 
+_CLOCK = re.compile(r"^\d{2}:\d{2}(?::\d{2})?$")
+_SECONDS = "__seconds__"
+
+
+def _seconds(text: Any) -> float:
+    """A time of day ("06:30", "06:30:15") or minutes:seconds as seconds, else NaN."""
+    if not isinstance(text, str) or not _CLOCK.match(text):
+        return np.nan
+    parts = [int(p) for p in text.split(":")]
+    return float(sum(p * 60 ** (len(parts) - 1 - i) for i, p in enumerate(parts)))
+
+
 def _kwargs_for(rule: Rule, frame: pd.DataFrame) -> dict[str, Any]:
+    """Kwargs as GX compares them: ISO date text as datetimes for a date column; a
+    range of times ("06:00" to "22:00", which GX does not take) as seconds, on a
+    seconds column the projection adds (`_SECONDS` + column)."""
     kwargs = dict(rule.kwargs)
     column = kwargs.get("column")
-    if isinstance(column, str) and pd.api.types.is_datetime64_any_dtype(frame[column]):
+    if not isinstance(column, str):
+        return kwargs
+    if pd.api.types.is_datetime64_any_dtype(frame[column].dtype):
         for key in ("min_value", "max_value"):
             if isinstance(kwargs.get(key), str):
                 kwargs[key] = pd.Timestamp(kwargs[key]).to_pydatetime()
+    elif rule.type == "expect_column_values_to_be_between" and any(
+            isinstance(kwargs.get(k), str) and _CLOCK.match(kwargs[k])
+            for k in ("min_value", "max_value")):
+        kwargs["column"] = _SECONDS + column
+        for key in ("min_value", "max_value"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = _seconds(kwargs[key])
     return kwargs
 
 
@@ -184,6 +210,10 @@ def run_rules(frames: Mapping[str, pd.DataFrame], rules: Sequence[Rule]) -> list
             continue
         cols = list(dict.fromkeys(c for r, _ in runnable for c in columns_of(r)))
         data = pd.DataFrame({c: _plain(frame[c]) for c in cols})
+        for _, kwargs in runnable:
+            seconds = kwargs.get("column")
+            if isinstance(seconds, str) and seconds.startswith(_SECONDS):
+                data[seconds] = frame[seconds[len(_SECONDS):]].map(_seconds).astype(float)
         data.index = pd.RangeIndex(len(frame))
         data[_ROW] = np.arange(len(frame))
         try:

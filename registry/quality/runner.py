@@ -1,10 +1,12 @@
-"""`validate(frames, metadata, suites, site_links=...) -> QualityResult`: the quality stage.
+"""`validate(frames, schema, suites, site_links=...) -> QualityResult`: the quality stage.
 
-Tidy frames in, flags and per-site rule results out. Steps: add the per-patient
-columns cross-form rules need (prepare), evaluate branching logic per row, derive the
-dictionary rules, run every GX rule through the adapter (one suite run per frame),
-turn the failing rows into flag rows (message, link), add tidy's conformance failures
-(values unreadable as their type), and count per site and rule.
+Tidy frames in, flags and per-site rule results out. Steps: add the columns the
+registry profile declares (prepare), add the columns the dictionary's rules read
+(branching logic per row, boxes ticked, formulas recomputed), derive the dictionary
+rules for every form, run every rule (the vectorised engine; `engine="gx"` runs them
+through Great Expectations instead), turn the failing rows into flag rows (message,
+link), add tidy's conformance failures (values REDCap's validation refuses), and count
+per site and rule.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from registry.quality.conformance import type_failures, type_results
 from registry.quality.derived import (
-    add_branching_columns,
-    conformance_failures,
+    add_dictionary_columns,
+    calc_column,
+    checked_column,
     derive_rules,
     fields_of,
     load_derived_config,
@@ -32,19 +36,19 @@ from registry.quality.flags import (
     SiteLink,
     blocking_patients,
     failures_from_outcomes,
-    form_link,
-    link_for,
 )
-from registry.quality.gx_adapter import Outcome, columns_of, run_rules
+from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.prepare import prepare
 from registry.quality.suites import Rule, Suite, check_frames, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
 from registry.schema import RegistrySchema, build_schema
 
-__all__ = ["DERIVED_CONFIG_FILE", "QualityResult", "validate"]
+__all__ = ["DERIVED_CONFIG_FILE", "ENGINES", "QualityResult", "validate"]
 
 #: Severities/overrides of the dictionary-derived rules, in the suites folder.
 DERIVED_CONFIG_FILE = "_dictionary.json"
+#: The implementations a rule can run on: the vectorised engine (default) and GX.
+ENGINES = ("vectorised", "gx")
 
 
 @dataclass(frozen=True)
@@ -86,52 +90,6 @@ def _sites(frames: Mapping[str, pd.DataFrame]) -> list[str]:
     return sorted(sites)
 
 
-def _placeholder_problems(rule: Rule, frame: pd.DataFrame | None) -> str | None:
-    if frame is None:
-        return None
-    missing = [n for n in rule.placeholders if n != "value" and n not in frame.columns]
-    return f"message names unknown column(s) {', '.join(missing)}" if missing else None
-
-
-def _type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
-                  conf: pd.DataFrame, sites: Sequence[str]) -> list[dict[str, object]]:
-    rows = []
-    for rule in rules:
-        frame = frames.get(rule.frame)
-        for site in sites:
-            failed = int(((conf["rule_id"] == rule.id) & (conf["site"] == site)).sum()) \
-                if not conf.empty else 0
-            present = 0
-            if frame is not None and rule.field in frame.columns:
-                at = frame["site"].astype(str) == site
-                present = int(frame.loc[at, rule.field].notna().sum())
-            rows.append(result_row(rule, site, present + failed, failed))
-    return rows
-
-
-def _type_rules(metadata: Sequence[Mapping[str, str]], config: dict,
-                form_frames: Mapping[str, str]) -> list[Rule]:
-    """Pseudo-rules (no GX) for the type check of each typed field, for the summary."""
-    fake = pd.DataFrame([{"field": m["field_name"], "patient_id": "", "record_id": "",
-                          "site": "", "event": "", "form": m["form_name"], "instance": None,
-                          "value": ""}
-                         for m in metadata[1:]
-                         if m.get("text_validation_type_or_show_slider_number") in (
-                             "date_ymd", "date_dmy", "date_mdy", "integer", "number")
-                         or m["field_type"] in ("yesno", "truefalse")])
-    return conformance_failures(fake, metadata, config, form_frames)[1] if not fake.empty \
-        else []
-
-
-def _schema_of(frames: Any, schema: RegistrySchema | Sequence[Mapping[str, str]]
-               ) -> RegistrySchema:
-    if isinstance(schema, RegistrySchema):
-        return schema
-    if isinstance(getattr(frames, "schema", None), RegistrySchema):
-        return frames.schema  # type: ignore[no-any-return]
-    return build_schema(schema)
-
-
 def _frames_of(frames: Mapping[str, pd.DataFrame] | Any) -> tuple[
         dict[str, pd.DataFrame], pd.DataFrame | None]:
     """Tidy frames by name, and tidy's conformance frame (a `Frames` or a plain mapping
@@ -144,12 +102,70 @@ def _frames_of(frames: Mapping[str, pd.DataFrame] | Any) -> tuple[
     return by_name, conformance
 
 
-def _unavailable_problem(rule: Rule, unavailable: Mapping[str, str]) -> str | None:
+def _schema_of(frames: Any, schema: RegistrySchema | Sequence[Mapping[str, str]],
+               by_name: Mapping[str, pd.DataFrame]) -> RegistrySchema:
+    """The schema given, the frames' own, or a classic project's: frames named after
+    their forms, the forms whose rows carry an instance repeating."""
+    if isinstance(schema, RegistrySchema):
+        return schema
+    if isinstance(getattr(frames, "schema", None), RegistrySchema):
+        return frames.schema  # type: ignore[no-any-return]
+    repeating = [{"event_name": "", "form_name": name} for name, frame in by_name.items()
+                 if "instance" in frame.columns and frame["instance"].notna().any()]
+    return build_schema(schema, repeating=repeating)
+
+
+def _unavailable(rule: Rule, unavailable: Mapping[str, str]) -> str | None:
     """Why a rule cannot run tonight: a profile column it needs could not be made."""
     for column in (*columns_of(rule), *rule.placeholders):
         if column in unavailable:
             return f"needs column {column!r}: {unavailable[column]}"
     return None
+
+
+def _problem(rule: Rule, frame: pd.DataFrame | None, derived: Mapping[str, str],
+             fields: Mapping[str, str], unavailable: Mapping[str, str]) -> str | None:
+    """Why a rule cannot run tonight (an `error` result), or None."""
+    if rule.id in derived:
+        return derived[rule.id]
+    needed = _unavailable(rule, unavailable)
+    if needed:
+        return needed
+    if rule.field in fields:
+        added = {show_column(rule.field), checked_column(rule.field), calc_column(rule.field)}
+        if added & set(columns_of(rule)):
+            return fields[rule.field]
+    if frame is not None:
+        missing = [n for n in rule.placeholders if n != "value" and n not in frame.columns]
+        if missing:
+            return f"message names unknown column(s) {', '.join(missing)}"
+    return None
+
+
+def _run(engine: str, frames: Mapping[str, pd.DataFrame], rules: Sequence[Rule]) -> \
+        list[Outcome]:
+    if engine == "gx":
+        from registry.quality.gx_adapter import run_rules as run_gx
+        return run_gx(frames, rules)
+    if engine != "vectorised":
+        raise ValueError(f"unknown rule engine {engine!r}; engines: {', '.join(ENGINES)}")
+    from registry.quality.engine import run_rules
+    return run_rules(frames, rules)
+
+
+def _without_typed_cells(failures: pd.DataFrame, typed: pd.DataFrame,
+                         rules: Sequence[Rule]) -> pd.DataFrame:
+    """An unreadable value is not also "missing": drop completeness flags on its cell."""
+    if typed.empty or failures.empty:
+        return failures
+    completeness = {r.id for r in rules if r.dimension == "completeness"}
+    key = ["record_id", "event", "form", "instance", "field"]
+    cells = typed[key].astype(str).drop_duplicates()
+    cells["__typed"] = True
+    marked = failures.astype({k: str for k in key}).merge(cells, on=key, how="left")
+    drop = marked["__typed"].eq(True).to_numpy() & \
+        failures["rule_id"].isin(completeness).to_numpy()
+    return failures[~drop]
 
 
 def validate(
@@ -159,24 +175,27 @@ def validate(
     *,
     site_links: Mapping[str, SiteLink] | SiteLink | None,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
     derived_config: Mapping | None = None,
     sites: Sequence[str] | None = None,
+    engine: str = "vectorised",
 ) -> QualityResult:
     """Check one snapshot's tidy frames; every failure becomes one flag row.
 
+    `metadata` is the registry schema (`registry.schema.RegistrySchema`), or the bare
+    data dictionary (a classic project; the frames' own schema when they carry one).
     `suites` is a list of loaded suites or the suites folder (then its
     `_dictionary.json` sets the severities of the dictionary-derived rules), or None
     (no domain suites: the dictionary-derived checks only, default severities).
     `site_links` maps each site (or "*") to its REDCap base URL, version and pid.
-    `today` bounds "no future dates" (default: the date of the run). `sites`: the
-    sites to report rule results for (default: those with rows; a site with no
-    records then still gets `not_applicable` rows when named).
+    `today` / `now` bound "no future dates" (default: the date and time of the run).
+    `sites`: the sites to report rule results for (default: those with rows; a site
+    with no records then still gets `not_applicable` rows when named). `engine`:
+    "vectorised" or "gx" (the same rules through Great Expectations).
     """
     today = today or dt.date.today()
-    schema = _schema_of(frames, metadata)
-    metadata = list(schema.metadata)
-    form_frames = {form: frame for frame, form in schema.frames().items()}
-    frames, conformance = _frames_of(frames)
+    form_frames, conformance = _frames_of(frames)
+    schema = _schema_of(frames, metadata, form_frames)
     if suites is None:  # no domain suites: the dictionary-derived checks only
         suites = []
     if isinstance(suites, str | Path):
@@ -186,60 +205,40 @@ def validate(
     else:
         config = parse_derived_config(derived_config or {})
     check_frames(suites, schema.frames())
-    ready = prepare(frames, schema)
-    prepared, branching_problems = add_branching_columns(ready.frames, metadata,
-                                                         form_frames=form_frames)
+    ready = prepare(form_frames, schema)
+    prepared, field_problems = add_dictionary_columns(ready.frames, schema, today=today,
+                                                      now=now)
+    derived = derive_rules(schema, today=today, now=now, config=config)
+    type_rules = [r for r in derived.rules if r.type == "conformance"]
     rules = [r for s in suites for r in s.rules]
-    rules += derive_rules(metadata, today=today, config=config, form_frames=form_frames)
-    sites = sorted(set(sites or ()) | set(_sites(frames)))
+    rules += [r for r in derived.rules if r.type != "conformance"]
+    sites = sorted(set(sites or ()) | set(_sites(form_frames)))
 
     outcomes: list[Outcome] = []
     runnable = []
     for rule in rules:
-        problem = _unavailable_problem(rule, ready.unavailable) or _placeholder_problems(
-            rule, prepared.get(rule.frame))
-        if rule.field in branching_problems and show_column(rule.field) in str(rule.kwargs):
-            problem = f"branching logic not understood: {branching_problems[rule.field]}"
+        problem = _problem(rule, prepared.get(rule.frame), derived.problems, field_problems,
+                           ready.unavailable)
         if problem:
             outcomes.append(Outcome(rule, np.zeros(0, int), np.zeros(0, bool), problem))
         else:
             runnable.append(rule)
-    outcomes += run_rules(prepared, runnable)
-    outcomes.sort(key=lambda o: rules.index(o.rule))
+    outcomes += _run(engine, prepared, runnable)
+    order = {r.id: i for i, r in enumerate(rules)}
+    outcomes.sort(key=lambda o: order[o.rule.id])
 
-    field_forms = fields_of(metadata)
-    repeating = [form for form in schema.forms if schema.is_repeating(form)]
-    failures = failures_from_outcomes(prepared, outcomes, field_forms, repeating, site_links,
-                                      schema.form_events)
-    conf_rows, type_rules = conformance_failures(conformance, metadata, config,
-                                                 form_frames=form_frames)
-    conf = pd.DataFrame(conf_rows, columns=[c for c in FAILURE_COLUMNS if c != "link"])
-    if not conf.empty:
-        conf["instance"] = conf["instance"].map(
-            lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-        conf["event"] = conf["event"].map(lambda v: "" if v is None or pd.isna(v) else str(v))
-        conf["link"] = [form_link(link_for(site_links, s), r, f, i, e) for s, r, f, i, e in
-                        zip(conf["site"], conf["record_id"], conf["form"], conf["instance"],
-                            conf["event"], strict=True)]
-        # An unreadable value is not also "missing": keep the type flag only.
-        cells = set(zip(conf["record_id"].astype(str), conf["event"], conf["form"],
-                        conf["instance"], conf["field"], strict=True))
-        if not failures.empty:
-            completeness = {r.id for r in rules if r.dimension == "completeness"}
-            is_required = failures["rule_id"].isin(completeness)
-            same_cell = pd.Series([
-                cell in cells for cell in zip(
-                    failures["record_id"], failures["event"], failures["form"],
-                    failures["instance"], failures["field"], strict=True)],
-                index=failures.index, dtype=bool)
-            failures = failures[~(is_required & same_cell)]
-    failures = pd.concat([failures, conf[FAILURE_COLUMNS]] if not conf.empty else [failures],
-                         ignore_index=True)
+    repeating = [f for f in schema.forms if schema.is_repeating(f)]
+    failures = failures_from_outcomes(prepared, outcomes, fields_of(schema.metadata),
+                                      repeating, site_links, schema.form_events)
+    typed = type_failures(conformance, type_rules, site_links)
+    failures = _without_typed_cells(failures, typed, rules)
+    parts = [f for f in (failures, typed) if not f.empty]
+    failures = (pd.concat(parts, ignore_index=True) if parts
+                else pd.DataFrame(columns=FAILURE_COLUMNS))
     failures = failures.sort_values(["site", "record_id", "event", "form", "instance",
                                      "field", "rule_id"], kind="stable").reset_index(drop=True)
-
     labels = {name: f.label for name, f in schema.fields.items()}
-    suggestions = {r.id: r.suggestion for r in rules}
+    suggestions = {r.id: r.suggestion for r in (*rules, *type_rules)}
     failures["label"] = [labels.get(str(f), "") for f in failures["field"]]
     failures["suggestion"] = [suggestions.get(str(r), "") for r in failures["rule_id"]]
 
@@ -247,19 +246,15 @@ def validate(
     # A missing-value failure dropped above (the value was unreadable, flagged as type)
     # is not counted as failed either: result rows agree with the flags.
     flagged = failures.groupby(["site", "rule_id"]).size().to_dict() if len(failures) else {}
-    completeness = {r.id for r in rules if r.dimension == "completeness"}
+    by_id = {r.id: r for r in rules}
     for row in results:
-        if row["status"] != "error" and row["rule_id"] in completeness:
+        rule = by_id[str(row["rule_id"])]
+        if row["status"] != "error" and rule.dimension == "completeness":
             n = int(flagged.get((row["site"], row["rule_id"]), 0))
             if n != row["failed"]:
-                row.update(result_row(next(r for r in rules if r.id == row["rule_id"]),
-                                      str(row["site"]), int(row["checked"]), n))  # type: ignore[call-overload]
-    all_type_rules = {r.id: r for r in _type_rules(metadata, config, form_frames)}
-    all_type_rules.update({r.id: r for r in type_rules})
-    results += _type_results(list(all_type_rules.values()), prepared,
-                             conf if not conf.empty else pd.DataFrame(), sites)
-    rules_out = tuple(rules) + tuple(all_type_rules.values())
+                row.update(result_row(rule, str(row["site"]), int(row["checked"]),  # type: ignore[call-overload]
+                                      n))
+    results += type_results(type_rules, prepared, typed, schema, sites)
     return QualityResult(failures=failures,
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
-                         rules=rules_out)
-
+                         rules=tuple(rules) + tuple(type_rules))

@@ -14,14 +14,16 @@ a failure into a flag a coordinator can act on:
     suggestion  optional: what the coordinator should check
 
 Loading is strict: an unknown expectation type, an unknown key, a missing meta key,
-a template with anything but plain `{name}` placeholders, or kwargs GX itself rejects
-all raise `SuiteDefinitionError` naming the file and the rule, never a silently
-dropped rule (GX's own loader drops unknown types; we count after building).
+a template with anything but plain `{name}` placeholders, or kwargs the type does not
+take (`KWARGS`, the kwargs of each GX expectation) all raise `SuiteDefinitionError`
+naming the file and the rule, never a silently dropped rule. `gx=True` also builds
+every rule with GX's own validation (the tests do, for every suite shipped).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +35,12 @@ from registry.errors import SuiteDefinitionError
 __all__ = [
     "DIMENSIONS",
     "KNOWN_TYPES",
+    "KWARGS",
     "SEVERITIES",
     "Rule",
     "Suite",
     "check_frames",
+    "check_kwargs",
     "check_with_gx",
     "dump_suite",
     "load_suite",
@@ -63,6 +67,75 @@ KNOWN_TYPES: tuple[str, ...] = (
     "expect_multicolumn_sum_to_equal",
     "expect_select_column_values_to_be_unique_within_record",
 )
+_COMMON = {"mostly", "row_condition", "condition_parser", "severity"}
+#: Known kwargs per expectation type: (required, optional).
+KWARGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "expect_column_values_to_not_be_null": (frozenset({"column"}), frozenset()),
+    "expect_column_values_to_be_null": (frozenset({"column"}), frozenset()),
+    "expect_column_values_to_be_in_set": (frozenset({"column", "value_set"}), frozenset()),
+    "expect_column_values_to_not_be_in_set": (frozenset({"column", "value_set"}),
+                                              frozenset()),
+    "expect_column_values_to_be_between": (frozenset({"column"}), frozenset({
+        "min_value", "max_value", "strict_min", "strict_max"})),
+    "expect_column_values_to_match_regex": (frozenset({"column", "regex"}), frozenset()),
+    "expect_column_values_to_not_match_regex": (frozenset({"column", "regex"}),
+                                                frozenset()),
+    "expect_column_values_to_be_unique": (frozenset({"column"}), frozenset()),
+    "expect_column_value_lengths_to_be_between": (frozenset({"column"}), frozenset({
+        "min_value", "max_value", "strict_min", "strict_max"})),
+    "expect_column_pair_values_a_to_be_greater_than_b": (frozenset({"column_A", "column_B"}),
+                                                         frozenset({"or_equal",
+                                                                    "ignore_row_if"})),
+    "expect_column_pair_values_to_be_equal": (frozenset({"column_A", "column_B"}),
+                                              frozenset({"ignore_row_if"})),
+    "expect_column_pair_values_to_be_in_set": (frozenset({"column_A", "column_B",
+                                                          "value_pairs_set"}),
+                                               frozenset({"ignore_row_if"})),
+    "expect_compound_columns_to_be_unique": (frozenset({"column_list"}),
+                                             frozenset({"ignore_row_if"})),
+    "expect_multicolumn_sum_to_equal": (frozenset({"column_list", "sum_total"}),
+                                        frozenset({"ignore_row_if"})),
+    "expect_select_column_values_to_be_unique_within_record": (frozenset({"column_list"}),
+                                                               frozenset({"ignore_row_if"})),
+}
+_PAIR_IGNORE = ("both_values_are_missing", "either_value_is_missing", "neither")
+_MULTI_IGNORE = ("all_values_are_missing", "any_value_is_missing", "never")
+
+
+def check_kwargs(rule_type: str, kwargs: Mapping[str, Any]) -> str | None:
+    """What is wrong with a rule's kwargs for its type, or None."""
+    required, optional = KWARGS[rule_type]
+    missing = sorted(required - set(kwargs))
+    if missing:
+        return f"missing kwargs {', '.join(missing)}"
+    unknown = sorted(set(kwargs) - required - optional - _COMMON)
+    if unknown:
+        allowed = sorted(required | optional | _COMMON)
+        return f"unknown kwargs {', '.join(unknown)}; {rule_type} takes {', '.join(allowed)}"
+    for key in ("column", "column_A", "column_B"):
+        if key in kwargs and not isinstance(kwargs[key], str):
+            return f"{key} must be a column name"
+    if "column_list" in kwargs and not (isinstance(kwargs["column_list"], list | tuple)
+                                        and all(isinstance(c, str)
+                                                for c in kwargs["column_list"])):
+        return "column_list must be a list of column names"
+    for key in ("value_set", "value_pairs_set"):
+        if key in kwargs and not isinstance(kwargs[key], list | tuple | set | frozenset):
+            return f"{key} must be a list"
+    how = kwargs.get("ignore_row_if")
+    allowed_how = _PAIR_IGNORE if "column_A" in required else _MULTI_IGNORE
+    if how is not None and how not in allowed_how:
+        return f"ignore_row_if must be one of {', '.join(allowed_how)}"
+    if "regex" in kwargs:
+        try:
+            re.compile(str(kwargs["regex"]))
+        except re.error as exc:
+            return f"regex does not compile ({exc})"
+    mostly = kwargs.get("mostly", 1)
+    if not isinstance(mostly, int | float) or not 0 <= mostly <= 1:
+        return "mostly must be a number between 0 and 1"
+    return None
+
 SEVERITIES: tuple[str, ...] = ("blocking", "warning")
 DIMENSIONS: tuple[str, ...] = ("conformance", "completeness", "plausibility")
 
@@ -86,6 +159,8 @@ class Rule:
     message: str
     suggestion: str = ""
     suite: str = ""
+    #: for a rule on a calculated field: the fields its formula reads (what to check)
+    computed_from: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The suite-file entry (GX expectation configuration with our meta)."""
@@ -148,6 +223,9 @@ def _parse_rule(source: str, suite_name: str, index: int, entry: Any) -> Rule:
     kwargs = entry.get("kwargs")
     if not isinstance(kwargs, Mapping):
         raise _fail(source, label, "'kwargs' must be a JSON object")
+    problem = check_kwargs(etype, kwargs)
+    if problem:
+        raise _fail(source, label, f"the rule engine rejects the kwargs: {problem}")
     if not isinstance(meta, Mapping):
         raise _fail(source, label, "'meta' must be a JSON object with " + ", ".join(_REQUIRED_META))
     missing = [k for k in _REQUIRED_META if not isinstance(meta.get(k), str)]
@@ -206,8 +284,9 @@ def check_with_gx(rules: Iterable[Rule], source: str) -> None:
         raise _fail(source, "", f"{len(rules) - built} expectation(s) were dropped by GX")
 
 
-def parse_suite(data: Any, source: str = "<suite>", *, check: bool = True) -> Suite:
-    """A Suite from the parsed JSON of one suite file (strictly checked)."""
+def parse_suite(data: Any, source: str = "<suite>", *, gx: bool = False) -> Suite:
+    """A Suite from the parsed JSON of one suite file (strictly checked); `gx`: also
+    have Great Expectations build every rule."""
     if not isinstance(data, Mapping):
         raise _fail(source, "", "a suite file must hold one JSON object")
     extra = set(data) - _SUITE_KEYS
@@ -225,13 +304,13 @@ def parse_suite(data: Any, source: str = "<suite>", *, check: bool = True) -> Su
         if rule.id in seen:
             raise _fail(source, rule.id, "rule id used twice")
         seen.add(rule.id)
-    if check:
+    if gx:
         check_with_gx(rules, source)
     meta = data.get("meta") or {}
     return Suite(name=name, rules=rules, meta=dict(meta), source=source)
 
 
-def load_suite(path: str | Path, *, check: bool = True) -> Suite:
+def load_suite(path: str | Path, *, gx: bool = False) -> Suite:
     """Read and check one suite file."""
     path = Path(path)
     try:
@@ -242,10 +321,10 @@ def load_suite(path: str | Path, *, check: bool = True) -> Suite:
         raise SuiteDefinitionError(
             f"suite {path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
-    return parse_suite(data, str(path), check=check)
+    return parse_suite(data, str(path), gx=gx)
 
 
-def load_suites(directory: str | Path, *, check: bool = True) -> list[Suite]:
+def load_suites(directory: str | Path, *, gx: bool = False) -> list[Suite]:
     """Every `*.json` suite in a folder, in name order; rule ids unique across all.
 
     Files whose name starts with `_` (e.g. `_dictionary.json`, overrides for the
@@ -256,7 +335,7 @@ def load_suites(directory: str | Path, *, check: bool = True) -> list[Suite]:
         raise SuiteDefinitionError(
             f"suites folder {directory} not found; set [quality] suites in settings.toml"
         )
-    suites = [load_suite(p, check=check) for p in sorted(directory.glob("*.json"))
+    suites = [load_suite(p, gx=gx) for p in sorted(directory.glob("*.json"))
               if not p.name.startswith("_")]
     owner: dict[str, str] = {}
     for suite in suites:

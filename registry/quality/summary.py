@@ -41,20 +41,23 @@ def result_row(rule: Rule, site: str, checked: int, failed: int,
 
 def rule_results(frames: dict[str, pd.DataFrame], outcomes: Iterable[Outcome],
                  sites: Sequence[str]) -> list[dict[str, object]]:
-    """Result rows of the GX outcomes, per site (failed = distinct failing rows)."""
+    """Result rows of the outcomes, per site (failed = distinct failing rows)."""
     rows: list[dict[str, object]] = []
+    index = {s: i for i, s in enumerate(sites)}
+    codes_of: dict[str, np.ndarray] = {}
     for outcome in outcomes:
         frame = frames.get(outcome.rule.frame)
         if outcome.error is not None or frame is None:
             rows += [result_row(outcome.rule, s, 0, 0, outcome.error or "no frame")
                      for s in sites]
             continue
-        site_col = frame["site"].astype(str).to_numpy()
-        failing = np.zeros(len(frame), dtype=bool)
-        failing[outcome.failing] = True
-        for site in sites:
-            at = site_col == site
-            rows.append(result_row(outcome.rule, site, int((outcome.checked & at).sum()),
-                                   int((failing & at).sum())))
+        name = outcome.rule.frame
+        if name not in codes_of:
+            codes_of[name] = frame["site"].astype(str).map(index).fillna(len(sites)) \
+                .to_numpy(int)
+        codes = codes_of[name]
+        checked = np.bincount(codes[outcome.checked], minlength=len(sites) + 1)
+        failed = np.bincount(codes[np.unique(outcome.failing)], minlength=len(sites) + 1)
+        rows += [result_row(outcome.rule, site, int(checked[i]), int(failed[i]))
+                 for i, site in enumerate(sites)]
     return rows
-

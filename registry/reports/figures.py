@@ -116,11 +116,12 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
     estimated = [(r, r.hr, r.ci_low, r.ci_high) for r in rows
                  if r.hr is not None and r.ci_low is not None and r.ci_high is not None
                  and r.hr > 0 and r.ci_low > 0]
-    shown = [r for r, *_ in estimated]
+    shown = list(rows)              # a line for every analysis: no estimate says why
+    y_of = {id(r): y for y, r in enumerate(shown)}
     with matplotlib.rc_context(_RC):
         fig = _figure(6.4, 0.9 + 0.34 * max(len(shown), 1))
         ax = fig.add_subplot()
-        if not shown:
+        if not estimated:
             ax.axis("off")
             ax.text(0.5, 0.5, "No hazard ratio could be estimated", ha="center",
                     transform=ax.transAxes)
@@ -129,7 +130,13 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
         high = max(max(hi for _, _, _, hi in estimated), 1.0) * 1.3
         markers = {"main": ("D", 7.5, "#000000"), "subgroup": ("s", 5.5, "#000000"),
                    "sensitivity": ("o", 5.5, "#ffffff")}
-        for y, (row, hr, ci_low, ci_high) in enumerate(estimated):
+        for row in shown:
+            if row.hr is None or row.ci_low is None or row.ci_high is None:
+                # the reason is in the results table, beside the same label
+                ax.text(1.02, y_of[id(row)], "not estimable (see table)", va="center",
+                        ha="left", transform=ax.get_yaxis_transform(), fontsize=7)
+        for row, hr, ci_low, ci_high in estimated:
+            y = y_of[id(row)]
             marker, size, face = markers[row.kind]
             ax.plot([ci_low, ci_high], [y, y], color="#000000", linewidth=1.2,
                     solid_capstyle="butt")

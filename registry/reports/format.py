@@ -59,8 +59,11 @@ def fmt_p(p: float | None) -> str:
 
 
 def fmt_int(n: int | float | None) -> str:
-    """A count, with thousands separated by a comma."""
-    return EMPTY if _missing(n) else f"{int(n):,}"  # type: ignore[arg-type]
+    """A count, with thousands separated by a comma; a mean over draws (not a whole
+    number) with one decimal."""
+    if _missing(n):
+        return EMPTY
+    return f"{int(n):,}" if float(n).is_integer() else f"{float(n):,.1f}"  # type: ignore[arg-type]
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:

@@ -267,4 +267,8 @@ def study_report_from_store(store: Any, run_id: str, study: str, *,
         quality=_quality(store, run, labels), previous=_previous_study(store, run, study),
         exposed_label=str(extra.get("exposed_label") or "Exposed"),
         control_label=str(extra.get("control_label") or "Matched controls"),
+        clean_vs_all=extra.get("clean_vs_all"),
+        interaction=tuple(extra.get("interaction") or ()),
+        km_table=tuple(extra.get("km_table") or ()), ph_test=extra.get("ph_test"),
+        notes=tuple(extra.get("notes") or ()),
     )

@@ -241,13 +241,20 @@ class AnalysisRow:
     kind: Literal["main", "subgroup", "sensitivity"]
     n_sets: int
     n_exposed: int
-    n_controls: int
-    events: int
+    n_controls: float
+    events: float
     hr: float | None
     ci_low: float | None
     ci_high: float | None
     p: float | None
     basis: str | None = None
+    not_estimable: str = ""          # why there is no HR ("" when there is one)
+    events_exposed: float | None = None
+    events_controls: float | None = None
+    method: str = ""                 # "combined" (over draws), "one draw", "cohort"
+    n_draws: int = 1
+    mc_se: float | None = None       # Monte-Carlo SE of log HR (another master seed)
+    estimand: str = ""
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any], *, index: int,
@@ -265,9 +272,14 @@ class AnalysisRow:
         return cls(
             name=str(entry["name"]), label=label or _default_label(entry), kind=kind,
             n_sets=int(entry.get("n_sets", 0)), n_exposed=int(entry.get("n_exposed", 0)),
-            n_controls=int(entry.get("n_controls", 0)), events=int(entry.get("events", 0)),
+            n_controls=float(entry.get("n_controls", 0)),
+            events=float(entry.get("events", 0)),
             hr=num("hr"), ci_low=num("ci_low"), ci_high=num("ci_high"), p=num("p"),
-            basis=entry.get("basis"),
+            basis=entry.get("basis") or None,
+            not_estimable=str(entry.get("not_estimable") or ""),
+            events_exposed=num("events_exposed"), events_controls=num("events_controls"),
+            method=str(entry.get("method") or ""), n_draws=int(entry.get("n_draws") or 1),
+            mc_se=num("mc_se"), estimand=str(entry.get("estimand") or ""),
         )
 
 
@@ -395,6 +407,11 @@ class StudyReport:
     previous: PreviousStudy | None = None
     exposed_label: str = "Exposed"
     control_label: str = "Matched controls"
+    clean_vs_all: Mapping[str, Any] | None = None   # same draws: ratio and verdict
+    interaction: tuple[Mapping[str, Any], ...] = ()
+    km_table: tuple[Mapping[str, Any], ...] = ()     # KM at fixed days per arm, with CIs
+    ph_test: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def main(self) -> AnalysisRow:

@@ -21,6 +21,7 @@ from registry.reports.figures import forest_svg, km_svg
 from registry.reports.format import fmt_hr, fmt_hr_ci, fmt_int
 from registry.reports.models import AnalysisRow, RuleResult, StudyReport, natural_key
 from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
+from registry.reports.strobe import strobe_items
 
 __all__ = [
     "Change",
@@ -42,11 +43,13 @@ class Change:
     diff: str
 
 
-def _diff(now: int | None, then: int | None) -> str:
+def _diff(now: float | None, then: float | None) -> str:
     if now is None or then is None:
         return ""
     d = now - then
-    return "no change" if d == 0 else f"{d:+d}"
+    if d == 0:
+        return "no change"
+    return f"{int(d):+d}" if float(d).is_integer() else f"{d:+.1f}"
 
 
 def changes_since(report: StudyReport) -> tuple[Change, ...]:
@@ -58,7 +61,7 @@ def changes_since(report: StudyReport) -> tuple[Change, ...]:
     old = AnalysisRow.from_json(old_entries[0], index=0) if old_entries else None
     now = report.main
 
-    def count(what: str, new_value: int, old_value: int | None) -> Change:
+    def count(what: str, new_value: float, old_value: float | None) -> Change:
         return Change(what, fmt_int(old_value), fmt_int(new_value), _diff(new_value, old_value))
 
     rows = [count("Patients in the registry", report.flow.registry, prev.registry_patients)]
@@ -93,7 +96,9 @@ def methods_paragraph(report: StudyReport) -> str:
     """The methods paragraph, written from the study file's declarations."""
     m = report.methods
     parts = [
-        "Nested case-control study (risk-set matching) within the multi-centre registry.",
+        "Risk-set-matched cohort within the multi-centre registry (the paper calls it a "
+        "nested case-control study; the matched sets are sampled on the exposure and the "
+        "outcome is followed forward, so it is a matched cohort).",
     ]
     if m.eligibility:
         parts.append(f"Eligible patients: {m.eligibility}.")
@@ -115,8 +120,10 @@ def methods_paragraph(report: StudyReport) -> str:
         parts.append(f"Sensitivity analyses: {_join(m.sensitivity)}.")
     if m.n_seeds:
         parts.append(
-            f"Matching was repeated with {m.n_seeds} random seeds to show how much the hazard "
-            "ratio depends on which eligible controls were drawn.")
+            f"The matching was drawn {m.n_seeds} times; the headline is the mean of the "
+            "draws' log hazard ratios, so it does not depend on which eligible controls one "
+            "draw picks, and the single draw with the study's seed is shown as the paper's "
+            "design.")
     parts.append("Survival curves are Kaplan-Meier estimates from the index day.")
     return " ".join(parts)
 
@@ -174,6 +181,9 @@ def render_study_html(report: StudyReport) -> str:
         r=report, main=report.main, changes=changes_since(report),
         clean_vs_all=clean_vs_all(report), methods=methods_paragraph(report),
         forest=forest, km=km, quality_sites=sites, quality_rules=rule_rows,
+        quality_codes=[q.site for q in report.quality],
+        quality_legend=[(q.site, q.label) for q in report.quality if q.label != q.site],
+        strobe=strobe_items(report),
         stale=[s for s in report.sites if not s.current],
     )
     return render_html("study.html.j2", **context)

@@ -33,7 +33,8 @@ def test_study_runs_on_the_generators_tidy_frames() -> None:
                     engine="fast")
     assert res.flow["registry"] == 234 and res.flow["excluded_flags"] == 10
     assert res.flow["exposed"] >= 10 and res.flow["sets"] >= 10
-    assert res.main.cox.hr is not None and res.main.cox.message == ""
+    assert res.main.estimate.hr is not None and res.main.estimate.not_estimable == ""
+    assert res.main.estimate.method == "combined" and res.main.estimate.n_draws == 3
     assert res.matched["site"].isin(["paris", "lyon", "lille", "marseille", "bordeaux"]).all()
     assert res.infections is not None and res.infections.table["rows"].sum() == len(res.matched)
 
@@ -41,7 +42,10 @@ def test_study_runs_on_the_generators_tidy_frames() -> None:
 def test_study_survives_injected_errors() -> None:
     fr = _frames(7, error_rate=0.5)
     res = run_study(SPEC, fr, seed=1, engine="fast")
-    assert res.flow["sets"] > 0 and len(res.analyses) == 6
+    assert res.flow["sets"] > 0
+    assert [a.name for a in res.analyses] == [
+        "main", "ICU at index", "No ICU at index", "RP-ILD", "paper's design", "all records",
+        "per protocol", "full cohort"]
 
 
 @pytest.mark.slow
@@ -82,4 +86,7 @@ def test_a_second_study_runs_from_its_file_alone() -> None:
     assert res.flow["exposed"] > 0 and m["time"].max() <= 180
     assert m.loc[m["exposed"] == 0, "patient_id"].is_unique
     assert m.groupby("set_id").size().max() <= 2
-    assert [a.name for a in res.analyses] == ["main", "all records", "censor at crossover"]
+    assert [a.name for a in res.analyses] == ["main", "paper's design", "all records",
+                                               "full cohort"]
+    drawn = run_study(spec, _frames(2025), seed=2, seed_repeats=4, engine="fast")
+    assert drawn.main.estimate.n_draws == 4 and drawn.main.estimate.hr is not None

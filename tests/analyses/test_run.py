@@ -14,7 +14,10 @@ from tests.analyses.synth import P, frames, jak_cni, simulate
 SPEC = jak_cni(seed_repeats=5)
 DESIGN_COLUMNS = ["set_id", "record_id", "site", "exposed", "index_day", "time", "event"]
 ANALYSIS_KEYS = {"name", "filter", "n_sets", "n_exposed", "n_controls", "events", "hr",
-                 "ci_low", "ci_high", "p"}
+                 "ci_low", "ci_high", "p", "kind", "basis", "estimand", "distinct_controls",
+                 "events_exposed", "events_controls", "variance", "method", "log_hr", "se",
+                 "se_robust", "model_ci", "model_p", "robust_ci", "robust_p", "n_draws",
+                 "mc_se", "draw_sd", "not_estimable", "note"}
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +32,44 @@ def result(cohort: list[P]):  # type: ignore[no-untyped-def]
 
 def test_json_has_the_design_shape(result) -> None:  # type: ignore[no-untyped-def]
     doc = json.loads(json.dumps(result.to_json(snapshot="snap-1", run_id="run-9")))
-    assert set(doc) == {"study", "snapshot", "run_id", "analyses"}
+    assert {"study", "snapshot", "run_id", "analyses", "schema", "seed", "flow", "km",
+            "table1", "infections", "interaction", "clean_vs_all", "ph_test"} <= set(doc)
     assert (doc["study"], doc["snapshot"], doc["run_id"]) == ("jak_cni", "snap-1", "run-9")
+    assert doc["schema"] == "registry-study/2" and doc["seed"] == 7
     main, *rest = doc["analyses"]
     assert set(main) == ANALYSIS_KEYS and main["name"] == "main" and main["filter"] == {}
+    assert main["kind"] == "headline" and main["method"] == "combined"
+    assert main["n_draws"] == 5 == doc["n_draws"]
     subgroups = [a for a in rest if a["filter"] is not None]
     sens = [a for a in rest if a["filter"] is None]
     assert [a["filter"] for a in subgroups] == [{"icu_at_index": True},
                                                 {"icu_at_index": False}, {"rp_ild": True}]
     assert rest == subgroups + sens                      # subgroups first, then sensitivity
-    assert all(set(a) == ANALYSIS_KEYS for a in subgroups)
-    assert all(set(a) == ANALYSIS_KEYS | {"basis"} and a["basis"] for a in sens)
+    assert all(set(a) == ANALYSIS_KEYS for a in rest)
+    assert [a["name"] for a in sens] == ["paper's design", "all records", "per protocol",
+                                         "full cohort"]
+    assert all(a["basis"] and a["estimand"] for a in sens)
     for a in subgroups:                                 # filters name matched.csv columns
         assert set(a["filter"]) <= set(result.matched.columns)
-        sub = result.matched
-        for col, val in a["filter"].items():
-            sub = sub[sub[col] == val]
-        assert a["n_sets"] == sub["set_id"].nunique()
     assert main["hr"] > 0 and main["ci_low"] < main["hr"] < main["ci_high"]
     assert main["n_sets"] == main["n_exposed"] == result.flow["sets"]
+    assert main["events"] == main["events_exposed"] + main["events_controls"]
+    design = sens[0]
+    assert design["method"] == "one draw" and design["n_draws"] == 1
+    assert design["n_sets"] == len(result.matched["set_id"].unique())
+
+
+def test_json_follows_its_documented_schema(result) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    import jsonschema
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    schema = json.loads((docs / "study-json.schema.json").read_text())
+    doc = json.loads(json.dumps(result.to_json(snapshot="s", run_id="r"), allow_nan=False))
+    jsonschema.validate(doc, schema)
+    bare = run_study(jak_cni(seed_repeats=0), frames(simulate(80, 3, 0.6)))
+    jsonschema.validate(json.loads(json.dumps(bare.to_json(), allow_nan=False)), schema)
 
 
 def test_matched_csv_columns_and_content(result) -> None:  # type: ignore[no-untyped-def]
@@ -57,6 +79,9 @@ def test_matched_csv_columns_and_content(result) -> None:  # type: ignore[no-unt
     assert set(m["exposed"]) == {0, 1} and set(m["event"]) <= {0, 1}
     assert m.groupby("set_id")["exposed"].sum().eq(1).all()
     assert len(m) == result.flow["sets"] + result.flow["control_rows"]
+    csv = m.to_csv(index=False)
+    assert "True" not in csv and "False" not in csv    # booleans written one way: 0/1
+    assert set(m["rp_ild"].dropna()) <= {0, 1} and set(m["icu_at_index"].dropna()) <= {0, 1}
 
 
 def test_gating_leaves_flagged_records_out_of_main_only(result) -> None:  # type: ignore[no-untyped-def]
@@ -74,9 +99,12 @@ def test_results_are_frozen_and_summarised(result) -> None:  # type: ignore[no-u
         result.seed = 3
     s = result.summary()
     assert list(s["analysis"]) == [a.name for a in result.analyses]
-    assert result.seed_spread is not None and result.seed_spread.n == 5
-    assert "re-drawn matchings" in result.seed_spread.summary()
-    assert result.main.km.summary().shape == (2, len(SPEC.km_times))
+    spread = result.to_json()["seed_spread"]
+    assert spread["n_draws"] == 5 and spread["hr_low"] <= spread["hr_median"] <= spread["hr_high"]
+    assert result.km.summary().shape == (2, len(SPEC.km_times))
+    km = result.km_at()
+    assert [k["arm"] for k in km] == ["exposed", "control"]
+    assert [t["day"] for t in km[0]["times"]] == [30, 90, 180, 270, 365]
     assert {"exposed", "control"} == set(result.infections.table.index)
     assert "variable" in result.balance.table.columns
 
@@ -100,12 +128,17 @@ def test_set_without_control_and_no_events_give_messages() -> None:
     ps = [P(1, end=300, jak=(10, None), cni=(10, None)),     # nobody else at risk at day 10
           P(2, end=5)]
     res = run_study(SPEC, frames(ps), seed_repeats=0)
-    assert res.flow["sets_without_control"] == 1
-    assert res.main.cox.hr is None
-    assert "no matched set has both" in res.main.cox.message
-    assert any("fewer than 2 eligible controls" in n for n in res.notes)
-    assert res.to_json()["analyses"][0]["hr"] is None
-    assert res.seed_spread is None
+    assert res.flow["sets_without_control"] == 1 and res.flow["sets"] == 0
+    assert res.main.estimate.hr is None
+    assert "no matched set has both" in res.main.estimate.not_estimable
+    assert any("found no eligible control" in n for n in res.notes)
+    doc = res.to_json()
+    assert doc["analyses"][0]["hr"] is None
+    assert "no matched set has both" in doc["analyses"][0]["not_estimable"]
+    assert doc["analyses"][0]["n_sets"] == 0 and doc["analyses"][0]["n_exposed"] == 0
+    assert doc["seed_spread"] is None
+    drawn = run_study(SPEC, frames(ps), seed_repeats=3)
+    assert "no matched set has both" in drawn.main.estimate.not_estimable
 
 
 def test_missing_column_names_it() -> None:
@@ -124,7 +157,7 @@ def test_crossover_sensitivity_censors_controls_when_they_start() -> None:
           P(2, end=200, event=True, jak=(50, None), cni=(50, None)),   # control, then exposed
           P(3, end=300, event=True), P(4, end=380, event=True)]
     res = run_study(jak_cni(seed_repeats=0, ratio=3), frames(ps), seed=0, engine="fast")
-    rows = res.match.rows
+    rows = res.design_rows
     from analyses import censor_at_crossover
 
     cens = censor_at_crossover(rows).set_index(["set_id", "patient_id"])

@@ -124,7 +124,7 @@ def test_sets_without_control_give_a_message() -> None:
     df = pd.DataFrame({"set_id": [1, 2], "patient_id": ["a", "b"], "exposed": [1, 1],
                        "time": [10, 20], "event": [1, 0]})
     assert "no matched set has both" in cox(df, "main").message
-    assert cox(df.iloc[:0], "main").message == "no matched rows"
+    assert "no matched set has both" in cox(df.iloc[:0], "main").message
 
 
 @settings(max_examples=40, deadline=None)

@@ -24,10 +24,13 @@ SCRIPTS = {
     "pull_scale.py": ["--patients", "40", "--sites", "2", "--json"],
     "sandbox_export.py": ["--patients", "30", "--batch", "10", "--in-process"],
     "store_growth.py": ["--big", "30", "--patients", "20", "--nights", "2"],
-    "quality_speed.py": ["30"],
+    "quality_speed.py": ["30", "--repeats", "1"],
+    "quality_wide.py": ["--repeats", "1", "--shapes", "200x20"],
     "analyses_speed.py": ["--patients", "80", "--repeats", "2"],
     "analyses_matching.py": ["--patients", "200", "--runs", "1"],
     "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
+    "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
+    "cli_startup.py": ["--runs", "1"],
 }
 
 

@@ -132,8 +132,8 @@ def test_a_ban_stops_that_hosts_sites_and_the_study_uses_their_last_snapshots(
     assert "Not all sites are up to date." in study
     for site in ("lyon", "lille"):
         taken = fmt_datetime(snaps[site][0].created_at.replace(tzinfo=None))
-        assert f"{labels[site]}: last good snapshot from {taken}" in study
-    assert f"{labels['paris']}: last good snapshot" not in study
+        assert f"{labels[site]}: not reached tonight, last good data of {taken}" in study
+    assert f"{labels['paris']}: not reached tonight" not in study
     assert "Not tonight's data" in pdf_text(folder / "site-lyon.pdf")
     _check_good_night_kept(night_dir, baseline, before)
 
@@ -230,5 +230,5 @@ def test_a_site_failing_its_first_pull_is_left_out_and_the_study_report_says_so(
         f for f in FILES if "lille" not in f)
     study = pdf_text(folder / "jak_cni.pdf")
     label = load_settings(settings).site("lille").display_name
-    assert f"{label}: no snapshot yet, so none of its patients are in this analysis" in study
-    assert "left out: never pulled" in study
+    assert f"{label}: never reached, so none of its patients are in this analysis" in study
+    assert "left out: never reached" in study

@@ -47,8 +47,8 @@ def test_headline_is_the_main_analysis_with_its_ci(study_pdf):
     assert (f"{main['n_exposed']} exposed patients and {main['n_controls']} controls in "
             f"{main['n_sets']} matched sets; {main['events']} events") in first_page
     assert f"CI: {report.ci_method}." in first_page
-    assert ("Matching redone with 20 other seeds: middle 95% of the HRs 0.91 to 1.13 "
-            "(median 1.01)") in first_page
+    assert ("One draw alone gives HRs between 0.91 and 1.13 (middle 95% of the 20 draws, "
+            "median 1.01)") in first_page
 
 
 def test_what_changed_since_the_last_report(study_pdf):
@@ -71,8 +71,11 @@ def test_cohort_flow_and_short_sets(study_pdf):
 
 def test_stale_site_is_named_with_its_snapshot_date(study_pdf):
     content = pdf_text.text(study_pdf[1])
-    assert "Nice: last good snapshot from 22 Nov 2026, 02:11 UTC" in content
+    assert "Nice: not reached tonight, last good data of 22 Nov 2026, 02:11 UTC" in content
     assert "nice-20261122T021100Z" in content
+    # REDCap's own words stay in the logs and `registry status` (#11), said once
+    assert "REDCap was unreachable" not in content
+    assert content.count("not reached tonight") == 2      # the notice and the data table
 
 
 def test_km_numbers_at_risk_table_1_infections_quality_methods(study_pdf):
