@@ -266,11 +266,13 @@ class Store:
 
     def apply_drw(self, run_id: str, site: str,
                   statuses: Sequence[tuple[Mapping[str, Any], str]],
-                  links: Sequence[Mapping[str, Any]]) -> None:
+                  links: Sequence[Mapping[str, Any]],
+                  queries: Sequence[tuple[Mapping[str, Any], str]] = ()) -> None:
         """One site's sync, in one transaction: statuses of run `run_id`'s flags changed
-        (`accepted`), links saved."""
+        (`accepted`), each linked flag's query state noted (`drw_query` in its details),
+        links saved."""
         with write_transaction(self.engine, "save the DRW sync") as c:
-            _drw.set_flag_statuses(c, run_id, site, statuses)
+            _drw.set_flag_statuses(c, run_id, site, statuses, queries)
             _drw.save_links(c, site, links, run_id)
 
     def save_rule_results(self, run_id: str, site: str,
