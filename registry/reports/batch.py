@@ -4,7 +4,8 @@ Laying out a PDF (WeasyPrint) is pure Python and takes about a second a document
 more for a long flag list; a run has one per site and one per study, independent of
 each other. Inside `with RenderBatch(cache_dir, workers=n):` every `write_pdf` call
 (`registry.reports.render`) is queued instead of run: the documents are laid out by
-`n` worker processes while the caller builds the next one's HTML, and leaving the
+`n` worker processes (once enough HTML waits to pay for their start-up) while the
+caller builds the next one's HTML, and leaving the
 block waits for all of them (the first failure is raised then, so an output folder
 is never completed with a PDF missing).
 
@@ -31,7 +32,13 @@ from typing import Any
 from registry.log import event, get_logger
 from registry.reports import render
 
-__all__ = ["RenderBatch", "default_workers"]
+__all__ = ["POOL_MIN_HTML", "RenderBatch", "default_workers"]
+
+# Worker processes start only once this much HTML waits to be laid out. Measured on the
+# 2-core machine (2026-12-02): layout costs ~0.4 s a document plus ~28 kB of HTML a CPU
+# second, and a spawned worker ~1 s of imports; 150 kB is ~5 s of layout, below which the
+# workers' start-up costs about what they save (a small run's PDFs, every test's nightly).
+POOL_MIN_HTML = 150_000
 
 _log = get_logger("report")
 
@@ -79,16 +86,23 @@ def _warm() -> None:
 
 
 class RenderBatch:
-    """Queue a run's `write_pdf` calls; lay them out on `workers` processes (0: here)."""
+    """Queue a run's `write_pdf` calls; lay them out on `workers` processes (0: here).
+
+    The workers start only once `pool_min_html` characters of HTML wait (see
+    POOL_MIN_HTML); a run with less lays its PDFs out here, at the end of the block."""
 
     def __init__(self, cache_dir: Path | None, *, workers: int = 0,
-                 keep_days: int = 30) -> None:
+                 keep_days: int = 30, pool_min_html: int = POOL_MIN_HTML) -> None:
         self.cache_dir, self.workers, self.keep_days = cache_dir, workers, keep_days
+        self.pool_min_html = pool_min_html
         self._pool: Executor | None = None
         self._jobs: list[tuple[Future[list[str]], Path, Path | None]] = []
+        self._waiting: list[tuple[str, Path, int, Path | None]] = []
+        self._waiting_bytes = 0
         self._token: Any = None
         self.rendered = 0
         self.reused = 0
+        self.pool_used = False
 
     def __enter__(self) -> RenderBatch:
         if self.cache_dir is not None:
@@ -109,7 +123,7 @@ class RenderBatch:
                 self._pool = None
         if exc_type is None:
             event(_log, "report.pdfs", rendered=self.rendered, reused=self.reused,
-                  workers=self.workers)
+                  workers=self.workers if self.pool_used else 0)
             self._prune()
 
     def submit(self, html: str, path: Path, epoch: int) -> Path:
@@ -122,20 +136,37 @@ class RenderBatch:
                 os.utime(cached)  # used: kept another `keep_days`
                 self.reused += 1
                 return path
-        future: Future[list[str]]
-        if self.workers > 0:
-            if self._pool is None:
+        if self.workers > 0 and self._pool is None:
+            self._waiting.append((html, path, epoch, cached))
+            self._waiting_bytes += len(html)
+            if self._waiting_bytes >= self.pool_min_html:
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_warm)
+                self.pool_used = True
+                self._drain()
+            return path
+        self._queue(html, path, epoch, cached)
+        return path
+
+    def _queue(self, html: str, path: Path, epoch: int, cached: Path | None) -> None:
+        """Lay out one PDF on the pool if it runs, else here and now."""
+        future: Future[list[str]]
+        if self._pool is not None:
             future = self._pool.submit(_render, html, str(path), epoch)
         else:
             future = Future()
             future.set_result(_render(html, str(path), epoch))
         self._jobs.append((future, path, cached))
-        return path
+
+    def _drain(self) -> None:
+        """Queue the documents held back while deciding whether workers pay off."""
+        waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        for html, path, epoch, cached in waiting:
+            self._queue(html, path, epoch, cached)
 
     def _finish(self) -> None:
+        self._drain()  # too little for the workers: laid out here
         for future, path, cached in self._jobs:
             for warning in future.result():  # raises the worker's error, if any
                 event(_log, "report.render_warning", logging.WARNING, file=path.name,

@@ -28,10 +28,10 @@ def test_workers_write_the_bytes_a_render_here_writes_and_the_cache_reuses_them(
             for i, html in enumerate(docs)]
     cache = tmp_path / "cache"
     (tmp_path / "out").mkdir()
-    with RenderBatch(cache, workers=2) as batch:
+    with RenderBatch(cache, workers=2, pool_min_html=0) as batch:
         paths = [write_pdf(html, tmp_path / "out" / f"{i}.pdf", epoch=1_700_000_000)
                  for i, html in enumerate(docs)]
-    assert (batch.rendered, batch.reused) == (3, 0)
+    assert (batch.rendered, batch.reused, batch.pool_used) == (3, 0, True)
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in here]
     assert "Site 2" in text(paths[2])
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
@@ -59,3 +59,16 @@ def test_a_failed_render_fails_the_batch(tmp_path):
 def test_one_document_is_rendered_without_a_worker():
     assert default_workers(1) == 0 and default_workers(0) == 0
     assert 1 <= default_workers(10) <= 2
+
+
+def test_workers_start_only_for_enough_layout_work(tmp_path):
+    docs = _docs(2)
+    with RenderBatch(None, workers=2) as small:
+        paths = [write_pdf(html, tmp_path / f"{i}.pdf") for i, html in enumerate(docs)]
+    assert (small.rendered, small.pool_used) == (2, False)  # laid out here, at the end
+    assert "Site 1" in text(paths[1])
+    big = HTML.format(title="Big site", body="Flag " * 40_000)  # 200 kB of HTML
+    with RenderBatch(None, workers=2) as large:
+        write_pdf(big, tmp_path / "big.pdf")
+    assert (large.rendered, large.pool_used) == (1, True)
+    assert "Big site" in text(tmp_path / "big.pdf")
