@@ -187,6 +187,31 @@ def report(
 
 
 @app.command()
+def send(
+    run: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID",
+                                 help="Run whose reports to send (default: the newest "
+                                 "finished run).")
+    ] = None,
+    dry_run: Annotated[
+        Path | None, typer.Option("--dry-run", metavar="DIR",
+                                  help="Write one .eml file per message into DIR instead "
+                                  "of sending.")
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
+) -> None:
+    """E-mail a run's reports: sites' coordinators, studies' PIs.
+
+    Uses [delivery] in settings; each recipient's outcome is recorded and shown by
+    `registry status`.
+    """
+    from registry.commands.send import send_command
+
+    raise typer.Exit(send_command(settings, run, dry_run=dry_run, verbose=verbose))
+
+
+@app.command()
 def nightly(
     full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
     = False,
