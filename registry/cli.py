@@ -237,16 +237,23 @@ def demo(
                            help="Where the demo writes the settings it runs with; its store, "
                            "reports and log go beside them.", show_default=True)
     ] = Path("var/demo/settings.toml"),
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving", help="Keep the sandbox up after the nights, so "
+                           "the reports' REDCap links and `registry status` work; Ctrl-C "
+                           "stops it.")
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Two nights against the embedded sandbox, end to end.
 
-    Starts the sandbox, runs the nightly around a day of data entry, and says where
-    the PDFs are.
+    Starts the sandbox, runs the nightly around a day of data entry, writes the
+    e-mails it would send, and says where the PDFs are. An earlier demo is moved
+    aside, never deleted.
     """
     from registry.commands.demo import demo_command
 
-    raise typer.Exit(demo_command(nights=nights, settings_path=settings, verbose=verbose))
+    raise typer.Exit(demo_command(nights=nights, settings_path=settings, verbose=verbose,
+                                  keep_serving=keep_serving))
 
 
 def main(argv: list[str] | None = None) -> None:

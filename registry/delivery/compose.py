@@ -78,7 +78,7 @@ def site_message(sender: str, recipients: tuple[str, ...], run_id: str, label: s
                  change: SiteChange, folder: Path) -> Outgoing:
     """The coordinators' message for one site: its PDF and flags spreadsheet(s)."""
     files = site_files(folder, change.site)
-    subject = f"Registry, {label}: {change.summary()}"
+    subject = f"Registry {change.site}: {change.summary()}"  # short: the counts stay in view
     lines = [f"{change.summary()[0].upper()}{change.summary()[1:]} at {label} "
              f"in the registry's run {run_id}.", ""]
     if change.open:
