@@ -52,8 +52,13 @@ class DeliverySettings:
     retries: int = 3
     backoff_seconds: float = 2.0
     timeout_seconds: float = 30.0
-    #: REDCap user roles whose users of a site's DAG are its coordinators too
+    #: REDCap user roles (labels) whose users of a site (its DAG) are its coordinators too
     coordinators_from_redcap: tuple[str, ...] = ()
+    #: a token with User Rights privileges to read the users with (for DAG sites, whose
+    #: own tokens REDCap refuses); None: each site's own token
+    users_token_env: str | None = None
+    users_token_file: Path | None = None
+    users_token_key: str | None = None
 
 
 class KeyReader(Protocol):
@@ -102,6 +107,9 @@ def parse_delivery(path: Path, table: Mapping[str, Any],
     if "password" in table:
         raise SettingsError(f"{path}: delivery.password is not allowed: passwords never live "
                             "in settings.toml; name an environment variable with password_env")
+    if "users_token" in table:
+        raise SettingsError(f"{path}: delivery.users_token is not allowed: tokens never live "
+                            "in settings.toml; use users_token_env or users_token_file")
     reader = reader_for(table, "delivery", set(DELIVERY_KEYS))
     defaults = DeliverySettings(smtp_host="", sender="")
     host = reader.get("smtp_host", str, required=True).strip()
@@ -137,6 +145,12 @@ def parse_delivery(path: Path, table: Mapping[str, Any],
     backoff = reader.get("backoff_seconds", (int, float), defaults.backoff_seconds)
     if backoff < 0:
         raise SettingsError(f"{path}: delivery.backoff_seconds should be >= 0, got {backoff}")
+    users_env = reader.get("users_token_env", str)
+    if users_env is not None and not _ENV_NAME.match(users_env):
+        raise SettingsError(f"{path}: delivery.users_token_env {users_env!r} is not a "
+                            "variable name")
+    raw_file = reader.get("users_token_file", str)
+    users_file = Path(raw_file).expanduser() if raw_file else None
     return DeliverySettings(
         smtp_host=host, smtp_port=port, security=security, sender=sender.strip(),
         username=username or None, password_env=password_env,
@@ -145,6 +159,10 @@ def parse_delivery(path: Path, table: Mapping[str, Any],
         timeout_seconds=float(reader.positive("timeout_seconds", defaults.timeout_seconds,
                                               integer=False)),
         coordinators_from_redcap=_roles(path, table.get("coordinators_from_redcap")),
+        users_token_env=users_env,
+        users_token_file=(users_file if users_file is None or users_file.is_absolute()
+                          else path.resolve().parent / users_file),
+        users_token_key=reader.get("users_token_key", str),
     )
 
 
@@ -152,4 +170,5 @@ def parse_delivery(path: Path, table: Mapping[str, Any],
 DELIVERY_KEYS: Sequence[str] = ("smtp_host", "smtp_port", "security", "sender", "username",
                                 "password_env", "send_unchanged", "retries",
                                 "backoff_seconds", "timeout_seconds",
-                                "coordinators_from_redcap")
+                                "coordinators_from_redcap", "users_token_env",
+                                "users_token_file", "users_token_key")

@@ -23,10 +23,11 @@ from pathlib import Path
 from registry.delivery.changes import site_change, study_change
 from registry.delivery.compose import Outgoing, site_message, study_message
 from registry.delivery.config import DeliverySettings
+from registry.delivery.recipients import redcap_coordinators
 from registry.delivery.smtp import Attempted, redact, send
 from registry.errors import SettingsError
 from registry.log import event, get_logger, register_secret
-from registry.settings import Settings
+from registry.settings import Settings, Site
 from registry.store import DeliveryInfo, Store
 
 __all__ = ["DeliveryReport", "deliver_run", "smtp_password"]
@@ -85,16 +86,30 @@ def _study_names(settings: Settings) -> dict[str, tuple[tuple[str, ...], str]]:
     return out
 
 
-def _compose(settings: Settings, store: Store, run_id: str, folder: Path) -> list[Outgoing]:
+def _coordinators(settings: Settings, site: Site, notes: list[str]) -> tuple[str, ...]:
+    """The site's coordinators: from settings, and from REDCap when roles are named."""
+    cfg = settings.delivery
+    assert cfg is not None
+    found, why = redcap_coordinators(site, cfg, settings.pull)
+    if why is not None:
+        notes.append(f"send: {why}; only the coordinators in settings get its report")
+    known = {a.lower() for a in site.coordinators}
+    return site.coordinators + tuple(a for a in found if a.lower() not in known)
+
+
+def _compose(settings: Settings, store: Store, run_id: str, folder: Path,
+             notes: list[str]) -> list[Outgoing]:
     cfg = settings.delivery
     assert cfg is not None
     out: list[Outgoing] = []
     validated = set(store.flag_sites(run_id))
     for site in settings.sites:
-        if site.name not in validated or not site.coordinators:
+        if site.name not in validated:
             continue
-        out.append(site_message(cfg.sender, site.coordinators, run_id, site.display_name,
-                                site_change(store, run_id, site.name), folder))
+        recipients = _coordinators(settings, site, notes)
+        if recipients:
+            out.append(site_message(cfg.sender, recipients, run_id, site.display_name,
+                                    site_change(store, run_id, site.name), folder))
     studies = set(store.result_studies(run_id))
     for study, (pis, title) in _study_names(settings).items():
         if study in studies and pis:
@@ -125,7 +140,7 @@ def deliver_run(settings: Settings, store: Store, run_id: str, *,
         return report
     folder = settings.reports_dir / run_id
     try:
-        messages = _compose(settings, store, run_id, folder)
+        messages = _compose(settings, store, run_id, folder, report.lines)
     except Exception as exc:  # noqa: BLE001 - sending never fails the run
         why = f"the messages could not be made ({type(exc).__name__}: {exc})"
         _log.exception("event=send.compose_failed run=%s", run_id)

@@ -219,3 +219,31 @@ def test_the_nightly_sends_after_its_reports_and_skips_what_did_not_change(
         again = run_send(settings, run_id)
     assert accepted == [] and {r.status for r in again.rows} == {"skipped"}
     assert all("nothing changed" in (r.reason or "") for r in again.rows)
+
+
+def test_coordinators_from_redcap_are_the_site_dag_users_in_the_roles_named(
+        night_dir, baseline):
+    roles = ('coordinators_from_redcap = ["Site coordinator"]\n'
+             'users_token_file = "sandbox.tokens"\nusers_token_key = "REGISTRY_TOKEN_PROJECT"\n')
+    settings = load_settings(add_delivery(night_dir / "settings.toml", 25, login=False,
+                                          extra=roles))
+    report = run_send(settings, baseline.run_id, dry_run=night_dir / "outbox")
+    to = {p.stem.split("-", 2)[2]: message_from_bytes(p.read_bytes(), policy=policy.default)
+          ["To"] for p in (night_dir / "outbox").glob("*-site-*.eml")}
+    assert set(to) == set(SITES)
+    for site in SITES:
+        # the settings' two, then the DAG's coordinator; not data entry, not expired rights
+        assert to[site].split(", ") == [*coordinators(site),
+                                        f"coordinator.{site}@sandbox.example.org"], to[site]
+    assert not [line for line in report.lines if "could not be read" in line]
+
+    # without a token with User Rights, a DAG's own token is refused: settings' only
+    settings = load_settings(add_delivery(night_dir / "settings.toml", 25, login=False,
+                                          extra='coordinators_from_redcap = ["Data entry"]\n'))
+    report = run_send(settings, baseline.run_id, dry_run=night_dir / "outbox2")
+    notes = [line for line in report.lines if "could not be read" in line]
+    assert len(notes) == len(SITES) and "User Rights" in notes[0]
+    for path in (night_dir / "outbox2").glob("*-site-*.eml"):
+        site = path.stem.split("-", 2)[2]
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert msg["To"].split(", ") == list(coordinators(site))
