@@ -168,6 +168,9 @@ class Settings:
     delivery: DeliverySettings | None = None
     #: each study file's PIs (`pis` in its `[[studies]]`), who get the study's report
     study_pis: Mapping[Path, tuple[str, ...]] = field(default_factory=dict)
+    #: `[reports] csv_separator`: "," (default), ";" (the Excels of comma-decimal
+    #: locales) or a tab.
+    csv_separator: str = ","
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -330,7 +333,11 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
                              "run", "registry", "analyses", "delivery"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
-    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
+    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "csv_separator"})
+    separator = reports.get("csv_separator", str, ",")
+    if separator not in (",", ";", "\t"):
+        raise SettingsError(f"{path}: reports.csv_separator should be \",\", \";\" or "
+                            f"\"\\t\", got {separator!r}")
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
     quality = _Reader(path, _table(path, data, "quality"), "quality", {"suites"})
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
@@ -408,4 +415,5 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
         delivery=delivery,
         study_pis=study_pis,
+        csv_separator=separator,
     )

@@ -66,6 +66,7 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([*(f"site-{s}.pdf" for s in SITES),
                             *(f"flags-{s}.csv" for s in SITES),
+                            *(f"flags-{s}.xlsx" for s in SITES),
                             "jak_cni.pdf", "jak_cni.json", "jak_cni-matched.csv"])
     # night 2 follows a day of data entry: fixed flags resolve, a typo is a new flag
     night2 = stdout[stdout.index("night 2"):]
@@ -73,7 +74,7 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
                       r"(\d+) resolved", night2)
     assert found and int(found.group(1)) >= 1 and int(found.group(2)) >= 1
     statuses = {row["status"] for s in SITES
-                for row in csv.DictReader((out / f"flags-{s}.csv").open(encoding="utf-8"))}
+                for row in csv.DictReader((out / f"flags-{s}.csv").open(encoding="utf-8-sig"))}
     assert {"new", "open", "resolved"} <= statuses
     study = json.loads((out / "jak_cni.json").read_text())
     assert study["study"] == "jak_cni" and study["analyses"][0]["filter"] == {}
@@ -91,7 +92,7 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
             assert files == {"jak_cni.pdf"} and msg["To"] == "pi@example.org"
         else:
             site = path.stem.split("-", 2)[2]
-            assert files == {f"site-{site}.pdf", f"flags-{site}.csv"}
+            assert files == {f"site-{site}.pdf", f"flags-{site}.csv", f"flags-{site}.xlsx"}
             assert msg["To"] == f"coordinator@{site}.example.org"
 
 
