@@ -62,8 +62,11 @@ def _message(sender: str, recipients: tuple[str, ...], subject: str, body: str,
     for path in files:
         maintype, subtype = _TYPES.get(path.suffix) or tuple(
             (mimetypes.guess_type(path.name)[0] or "application/octet-stream").split("/", 1))
+        # a text file says its charset (the flags CSV is UTF-8 with a BOM), or mail
+        # clients read it as ASCII
         msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype,
-                           filename=path.name)
+                           filename=path.name,
+                           params={"charset": "utf-8"} if maintype == "text" else {})
     return msg
 
 

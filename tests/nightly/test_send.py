@@ -17,6 +17,7 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from registry.run import run_send
@@ -104,6 +105,12 @@ def test_each_site_gets_only_its_own_files_and_the_pis_the_study(
         assert all(_mentions(text, r["record_id"]) for r in rows)
         others = set().union(*(ids[s] for s in SITES if s != site))
         assert not [rid for rid in others if _mentions(text, rid)], site
+        assert f"flags-{site}.xlsx" in files  # the spreadsheet, loaded back
+        book = openpyxl.load_workbook(_saved(night_dir, files, f"flags-{site}.xlsx"))
+        cells = " ".join(str(c.value) for sheet in book.worksheets for row in sheet.iter_rows()
+                         for c in row if c.value is not None)
+        assert all(_mentions(cells, r["record_id"]) for r in rows)
+        assert not [rid for rid in others if _mentions(cells, rid)], site
 
     study = [r for r in inbox.received if set(r.recipients) == set(PIS)]
     assert len(study) == 1 and set(study[0].attachments()) == {"jak_cni.pdf"}
