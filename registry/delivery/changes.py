@@ -36,6 +36,8 @@ class SiteChange:
     blocking: int
     #: no earlier finished run checked this site: its first report, sent even if empty
     first: bool = False
+    #: records with an open flag
+    records: int = 0
 
     @property
     def changed(self) -> bool:
@@ -50,6 +52,7 @@ class SiteChange:
 def site_change(store: Store, run_id: str, site: str) -> SiteChange:
     """The flag counts of `site` in run `run_id` (its own flag set, as the CSV lists it)."""
     new = resolved = opened = blocking = 0
+    records: set[str] = set()
     for flag in store.flags(run_id=run_id, site=site):
         status = flag.get("status")
         if status in ("new", "reopened"):
@@ -58,12 +61,13 @@ def site_change(store: Store, run_id: str, site: str) -> SiteChange:
             resolved += 1
         if status in _OPEN:
             opened += 1
+            records.add(str(flag.get("record_id")))
             blocking += flag.get("severity") == "blocking"
     this = store.run(run_id)
     first = not any((r.started_at, r.id) < (this.started_at, this.id)
                     and r.status in FINISHED_STATUSES and site in store.flag_sites(r.id)
                     for r in store.runs(limit=200))
-    return SiteChange(site, new, resolved, opened, blocking, first)
+    return SiteChange(site, new, resolved, opened, blocking, first, len(records))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ say what changed. The body holds counts and file names only, never a record's da
 from __future__ import annotations
 
 import mimetypes
+import textwrap
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -58,7 +59,9 @@ def _message(sender: str, recipients: tuple[str, ...], subject: str, body: str,
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
-    msg.set_content(body)
+    msg.set_content("\n".join(textwrap.fill(line, 72, subsequent_indent="    "
+                                             if line.startswith("  ") else "")
+                               if line else "" for line in body.splitlines()) + "\n")
     for path in files:
         maintype, subtype = _TYPES.get(path.suffix) or tuple(
             (mimetypes.guess_type(path.name)[0] or "application/octet-stream").split("/", 1))
@@ -85,8 +88,9 @@ def site_message(sender: str, recipients: tuple[str, ...], run_id: str, label: s
     lines = [f"{change.summary()[0].upper()}{change.summary()[1:]} at {label} "
              f"in the registry's run {run_id}.", ""]
     if change.open:
-        lines.append(f"{_plural(change.open, 'flag')} still open, {change.blocking} of them "
-                     "blocking the analyses until fixed in REDCap.")
+        lines.append(f"{_plural(change.open, 'flag')} open on "
+                     f"{_plural(change.records, 'record')}; {change.blocking} of the flags "
+                     "keep their record out of the analyses until fixed in REDCap.")
     else:
         lines.append("No flag is open: nothing to fix.")
     lines += ["", "Attached:", *_attached(files, "site"), "",
