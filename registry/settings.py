@@ -74,6 +74,11 @@ class Site:
     label: str | None = None
     #: who gets this site's report and flags by e-mail (`registry send`)
     coordinators: tuple[str, ...] = ()
+    #: keep this site's flags in step with its REDCap Data Resolution Workflow (the
+    #: Data Quality API module must be enabled on the project; docs/drw.md)
+    drw_sync: bool = False
+    #: the REDCap username the sync's resolutions are stored under (None: no user)
+    drw_username: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -278,7 +283,7 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         raise SettingsError(f"{path}: {where} should be a table ([[sites]])")
     r = _Reader(path, raw, where,
                 {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token",
-                 "coordinators"})
+                 "coordinators", "drw_sync", "drw_username"})
     if "token" in raw:
         raise SettingsError(
             f"{path}: {where}.token is not allowed: tokens never live in settings.toml; "
@@ -311,6 +316,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         dag=r.get("dag", str),
         label=r.get("label", str),
         coordinators=addresses(path, f"{where}.coordinators", raw.get("coordinators")),
+        drw_sync=r.get("drw_sync", bool, False),
+        drw_username=r.get("drw_username", str),
     )
 
 
