@@ -1,0 +1,160 @@
+"""`make mutate`: mutation testing (mutmut) of the modules whose bugs matter most.
+
+Each group names the source files it mutates, the functions in them (mutmut's mutant
+names, glob patterns) and the test files that guard them. `pyproject.toml`'s
+`[tool.mutmut]` holds the union (mutmut reads only that); this script checks it matches
+the groups, runs `mutmut run` on the groups' mutants, then prints and writes
+(var/mutate/summary.md) the score per group and every surviving mutant.
+
+mutmut runs the selected tests once with every function instrumented and then gives
+each mutant only the tests that called the mutated function, among its group's test
+files, with `-x`, no xdist, no cache, derandomized Hypothesis (CI=true).
+
+    python tools/mutate.py              # run every group (results cached in mutants/)
+    python tools/mutate.py pull log     # only these groups
+    python tools/mutate.py --summary    # summarise the last run without running
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Group:
+    files: tuple[str, ...]
+    mutants: tuple[str, ...]       # mutmut names: module.x_function / module.xǁClassǁmethod
+    tests: tuple[str, ...]
+    target: float                  # share of mutants to kill
+
+
+M = "\u01c1"  # mutmut's separator between a class and its method in mutant names
+
+GROUPS: dict[str, Group] = {
+    "analyses": Group(
+        files=("analyses/*.py",), mutants=("analyses.*",),
+        tests=("tests/analyses",), target=0.90),
+    "lifecycle": Group(
+        files=("registry/quality/lifecycle.py", "registry/quality/flags.py"),
+        mutants=("registry.quality.lifecycle.*", "registry.quality.flags.*"),
+        tests=("tests/quality/test_lifecycle.py", "tests/quality/test_gate.py",
+               "tests/quality/test_validate.py"),
+        target=0.90),
+    "derived": Group(
+        files=("registry/quality/derived.py",), mutants=("registry.quality.derived.*",),
+        tests=("tests/quality/test_suites.py", "tests/quality/test_missing_fields.py",
+               "tests/quality/test_scoring.py"),
+        target=0.80),
+    "pull": Group(
+        files=("registry/redcap/pull.py",),
+        mutants=(f"registry.redcap.pull.x{M}_Fetcher{M}fetch__*",
+                 f"registry.redcap.pull.x{M}_Fetcher{M}_short__*",
+                 "registry.redcap.pull.x__confirm_vanished__*",
+                 "registry.redcap.pull.x_fetch_site__*"),
+        tests=("tests/redcap/test_pull_sandbox.py", "tests/redcap/test_pull_faults.py",
+               "tests/redcap/test_pull_reads.py"),
+        target=0.80),
+    "atomic": Group(
+        files=("registry/atomic.py",), mutants=("registry.atomic.*",),
+        tests=("tests/test_lock_atomic.py", "tests/test_outputs_atomic.py"), target=0.80),
+    "log": Group(
+        files=("registry/log.py",),
+        mutants=("registry.log.x_register_secret__*", "registry.log.x_redact__*",
+                 f"registry.log.x{M}RedactingFilter{M}*", f"registry.log.x{M}_Formatter{M}*"),
+        tests=("tests/test_log.py", "tests/redcap/test_token_redaction.py"), target=0.80),
+    "settings": Group(
+        files=("registry/settings.py",),
+        mutants=(f"registry.settings.x{M}Secret{M}*", f"registry.settings.x{M}Site{M}token__*",
+                 "registry.settings.x__read_token_file__*", "registry.settings.x__site__*"),
+        tests=("tests/test_settings.py",), target=0.80),
+}
+
+#: mutmut's statuses that count as caught: a test failed, pytest crashed, the CPU limit
+#: (an endless loop) or a crash of the interpreter
+CAUGHT = ("killed", "timeout", "segfault")
+
+
+def _check_config() -> None:
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    files = sorted({f for g in GROUPS.values() for f in g.files})
+    tests = sorted({t for g in GROUPS.values() for t in g.tests})
+    if sorted(conf["only_mutate"]) != files:
+        sys.exit(f"pyproject.toml [tool.mutmut] only_mutate should be {files}")
+    if sorted(conf["pytest_add_cli_args_test_selection"]) != tests:
+        sys.exit(f"pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection should be "
+                 f"{tests}")
+
+
+def _results() -> dict[str, int | None]:
+    """Every mutant's exit code (None: not run yet) from mutmut's meta files."""
+    out: dict[str, int | None] = {}
+    for meta in (ROOT / "mutants").rglob("*.py.meta"):
+        out.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return out
+
+
+def _group_of(name: str) -> str | None:
+    for gname, g in GROUPS.items():
+        if any(fnmatch.fnmatchcase(name, p) for p in g.mutants):
+            return gname
+    return None
+
+
+def summary(groups: list[str]) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    res = _results()
+    lines = ["| group | killed / total | % | target |", "|---|---|---|---|"]
+    survivors: list[str] = []
+    for gname in groups:
+        names = sorted(n for n in res if _group_of(n) == gname)
+        codes = [res[n] for n in names]
+        killed = sum(status_by_exit_code[c] in CAUGHT for c in codes)
+        total = sum(c is not None for c in codes)
+        pct = 100 * killed / total if total else 0.0
+        mark = "" if pct >= 100 * GROUPS[gname].target else " (below)"
+        lines.append(f"| {gname} | {killed} / {total} | {pct:.1f} |"
+                     f" {GROUPS[gname].target:.0%}{mark} |")
+        survivors += [f"{n} ({status_by_exit_code[res[n]]})" for n in names
+                      if res[n] is not None and status_by_exit_code[res[n]] not in CAUGHT]
+    return "\n".join(lines + ["", f"Surviving mutants ({len(survivors)}):"]
+                     + [f"- {s}" for s in survivors]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", choices=[[], *GROUPS], default=[])
+    parser.add_argument("--summary", action="store_true", help="only summarise the last run")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    groups = args.groups or list(GROUPS)
+    _check_config()
+    started = time.monotonic()
+    if not args.summary:
+        patterns = [p for g in groups for p in GROUPS[g].mutants]
+        env = {**os.environ, "CI": "true"}
+        mutmut = Path(sys.executable).with_name("mutmut")
+        subprocess.run([str(mutmut), "run", "--max-children",
+                        str(args.max_children), *patterns], cwd=ROOT, env=env, check=True)
+    text = summary(groups)
+    out = ROOT / "var" / "mutate" / "summary.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f}; "
+          f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
