@@ -24,11 +24,11 @@ from registry.store import Store
 from tests import anti_mda5
 from tests.quality.test_validate import SUITES
 
-SITES = ("paris", "lyon", "lille")
+SITES = ("paris", "lyon")
 
 
 def _settings(tmp_path: Path) -> Path:
-    reg = generate(GeneratorParams(seed=5, patients=18, sites=len(SITES)))
+    reg = generate(GeneratorParams(seed=5, patients=10, sites=len(SITES)))
     url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
     path = tmp_path / "settings.toml"
     path.write_text(f'[store]\nurl = "{url}"\n[reports]\ndir = "{tmp_path / "out"}"\n'
