@@ -71,6 +71,11 @@ class Site:
     token_key: str | None = None
     dag: str | None = None
     label: str | None = None
+    #: keep this site's flags in step with its REDCap Data Resolution Workflow (the
+    #: Data Quality API module must be enabled on the project; docs/drw.md)
+    drw_sync: bool = False
+    #: the REDCap username the sync's resolutions are stored under (None: no user)
+    drw_username: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -161,6 +166,9 @@ class Settings:
     #: None: pull, the dictionary checks, flags and site reports still work.
     profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
+    #: `[reports] csv_separator`: "," (default), ";" (the Excels of comma-decimal
+    #: locales) or a tab.
+    csv_separator: str = ","
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -267,7 +275,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: {where} should be a table ([[sites]])")
     r = _Reader(path, raw, where,
-                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token"})
+                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token",
+                 "drw_sync", "drw_username"})
     if "token" in raw:
         raise SettingsError(
             f"{path}: {where}.token is not allowed: tokens never live in settings.toml; "
@@ -299,6 +308,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         token_key=r.get("token_key", str),
         dag=r.get("dag", str),
         label=r.get("label", str),
+        drw_sync=r.get("drw_sync", bool, False),
+        drw_username=r.get("drw_username", str),
     )
 
 
@@ -321,7 +332,11 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
                              "run", "registry", "analyses"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
-    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
+    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "csv_separator"})
+    separator = reports.get("csv_separator", str, ",")
+    if separator not in (",", ";", "\t"):
+        raise SettingsError(f"{path}: reports.csv_separator should be \",\", \";\" or "
+                            f"\"\\t\", got {separator!r}")
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
     quality = _Reader(path, _table(path, data, "quality"), "quality", {"suites"})
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
@@ -390,4 +405,5 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         profile=_relative(base, profile) if profile else None,
         analyses=analyses,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
+        csv_separator=separator,
     )

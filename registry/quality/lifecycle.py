@@ -33,12 +33,18 @@ __all__ = ["FLAG_KEY", "LIFECYCLE_COLUMNS", "OPEN_STATUSES", "age_flags", "flag_
 FLAG_KEY = ("site", "record_id", "event", "form", "instance", "field", "rule_id")
 OPEN_STATUSES = ("new", "open", "reopened")
 LIFECYCLE_COLUMNS = [*FLAG_KEY, "severity", "status", "first_seen", "last_seen", "message",
-                     "link", "label", "suggestion", "patient_id", "reported", "unchecked"]
+                     "link", "label", "suggestion", "patient_id", "reported", "unchecked",
+                     "value", "computed_from"]
 
 
 #: What a flag not failing tonight keeps from the previous night.
 _KEPT = ("severity", "first_seen", "last_seen", "message", "link", "label", "suggestion",
-         "patient_id")
+         "patient_id", "value", "computed_from")
+
+
+def _carried(status: Any) -> str:
+    """The status a flag keeps on a night its rule could not run: as it was."""
+    return "open" if status in OPEN_STATUSES else str(status or "resolved")
 
 
 def _text(value: Any) -> str:
@@ -88,7 +94,9 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
                     "last_seen": seen_at, "message": row.get("message", ""),
                     "link": row.get("link", ""), "label": row.get("label", ""),
                     "suggestion": row.get("suggestion", ""),
-                    "patient_id": row.get("patient_id"), "reported": True, "unchecked": False})
+                    "patient_id": row.get("patient_id"), "reported": True, "unchecked": False,
+                    "value": row.get("value", ""),
+                    "computed_from": row.get("computed_from", "")})
     site_at, rule_at = FLAG_KEY.index("site"), FLAG_KEY.index("rule_id")
     for key, before in prev.items():
         if key in seen:
@@ -97,6 +105,6 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
         carried = (key[site_at], key[rule_at]) in blind  # not checked tonight: as it was
         out.append({**dict(zip(FLAG_KEY, key, strict=True)),
                     **{k: before.get(k, "") for k in _KEPT},
-                    "status": "open" if carried and was_open else "resolved",
+                    "status": _carried(before.get("status")) if carried else "resolved",
                     "reported": was_open, "unchecked": carried})
     return pd.DataFrame(out, columns=LIFECYCLE_COLUMNS)
