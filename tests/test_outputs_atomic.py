@@ -55,12 +55,12 @@ def test_a_run_folder_is_never_seen_half_written(tmp_path: Path,
     good = run_validate(settings)                     # a good night first
     good_dir = out / good.run_id
     before = {p.name: p.read_bytes() for p in good_dir.iterdir()}
-    assert sorted(before) == [f"flags-{s}.csv" for s in sorted(SITES)]
+    assert {f"flags-{s}.csv" for s in SITES} <= set(before)
 
     real, seen = registry.outputs.flags_csv, []
 
-    def spy(flags, site):  # type: ignore[no-untyped-def]
-        text = real(flags, site)
+    def spy(*args):  # type: ignore[no-untyped-def]
+        text = real(*args)
         seen.append(sorted(p.name for p in out.iterdir()))
         if len(seen) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
