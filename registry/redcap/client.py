@@ -202,6 +202,19 @@ class RedcapClient:
                 return None
             raise
 
+    def deletions(self, since: datetime) -> list[dict[str, Any]]:
+        """REDCap's log of record deletions since `since` (server time; REDCap cuts the
+        filter to minutes): rows with `timestamp`, `username`, `action`, `record`.
+        Needs the Logging right; a token without it is refused (403)."""
+        rows = self._call("log", lambda p: p.export_logging(
+            format_type="json", log_type="record_delete", begin_time=since))
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise RedcapUnreachable(
+                f"site '{self.site.name}': REDCap at {self.site.url} answered the log export "
+                "with something that is not a list of log entries; check the URL"
+            )
+        return rows
+
     def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
                 date_begin: datetime | None = None, with_dag: bool = False,
                 retry_timeout: bool = True) -> list[dict[str, Any]]:
@@ -222,7 +235,7 @@ class RedcapClient:
             ),
             retry_timeout=retry_timeout,
         )
-        if not isinstance(rows, list):
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise RedcapUnreachable(
                 f"site '{self.site.name}': REDCap at {self.site.url} answered a record export "
                 "with something that is not a list of records; check the URL"
