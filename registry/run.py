@@ -39,7 +39,7 @@ from registry.errors import (
     UsageError,
 )
 from registry.lock import run_lock
-from registry.log import event, get_logger
+from registry.log import event, get_logger, redact
 from registry.settings import Settings
 from registry.store import Store
 from registry.store.runs import FINISHED_STATUSES
@@ -82,7 +82,7 @@ def _now() -> datetime:
 
 def describe(exc: BaseException) -> str:
     """One line for an unexpected exception (its traceback goes to the log)."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = redact(str(exc).splitlines()[0]) if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import SettingsError
+from registry.log import looks_like_token
 
 __all__ = [
     "PullSettings",
@@ -184,6 +185,8 @@ def _read_token_file(path: Path, key: str | None) -> str:
         )
     try:
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise SettingsError(f"token file {path} is not UTF-8 text") from None
     except OSError as exc:
         raise SettingsError(f"token file {path} cannot be read: {exc.strerror}") from exc
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
@@ -287,6 +290,15 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         url += "/"
     token_env = r.get("token_env", str)
     token_file = r.get("token_file", str)
+    token_key = r.get("token_key", str)
+    for key, value in (("token_env", token_env), ("token_file", token_file),
+                       ("token_key", token_key)):
+        if value and looks_like_token(value):
+            raise SettingsError(
+                f"{path}: {where}.{key} holds what looks like an API token itself (not shown); "
+                "tokens never live in settings.toml: put it in an environment variable or an "
+                f"owner-only file and give {key} that name, then ask REDCap for a new token"
+            )
     if not token_env and not token_file:
         raise SettingsError(f"{path}: {where} needs token_env or token_file for its API token")
     if token_env and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", token_env):
@@ -296,7 +308,7 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         url=url,
         token_env=token_env,
         token_file=_relative(base, token_file) if token_file else None,
-        token_key=r.get("token_key", str),
+        token_key=token_key,
         dag=r.get("dag", str),
         label=r.get("label", str),
     )
@@ -309,6 +321,9 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"settings file {path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not UTF-8 text (byte {exc.start}); "
+                            "save it as UTF-8") from None
     except OSError as exc:
         raise SettingsError(f"settings file {path} cannot be read: {exc.strerror}") from exc
     try:
@@ -346,8 +361,10 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         full_pull_every_days=pull.positive("full_pull_every_days", defaults.full_pull_every_days),
         overlap_minutes=pull.get("overlap_minutes", int, defaults.overlap_minutes),
     )
-    if pull_settings.retries < 0:
-        raise SettingsError(f"{path}: pull.retries should be >= 0, got {pull_settings.retries}")
+    for name in ("retries", "backoff_seconds", "overlap_minutes"):
+        if getattr(pull_settings, name) < 0:
+            raise SettingsError(
+                f"{path}: pull.{name} should be >= 0, got {getattr(pull_settings, name)}")
     if pull_settings.min_batch_size > pull_settings.batch_size:
         raise SettingsError(f"{path}: pull.min_batch_size should be <= pull.batch_size")
 

@@ -103,6 +103,11 @@ def load_derived_config(path: str | Path | None) -> DerivedConfig:
     except json.JSONDecodeError as exc:
         raise SuiteDefinitionError(f"suite {path}: not valid JSON (line {exc.lineno}: "
                                    f"{exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        raise SuiteDefinitionError(
+            f"suite {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise SuiteDefinitionError(f"suite {path}: cannot be read ({exc.strerror})") from exc
     return parse_derived_config(data, str(path))
 
 

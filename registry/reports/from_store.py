@@ -90,14 +90,19 @@ def _run(store: Any, run_id: str) -> Any:
                             ) from exc
 
 
+#: What a report says of a failed pull: never the error itself, which may carry
+#: REDCap's raw text (an echoed token, a server path); that is for the log and status.
+PULL_FAILED = ("Tonight's pull from REDCap failed; the reason is in the log and in "
+               "the output of registry status.")
+
+
 def _stale_note(run: Any, site: str) -> str | None:
     used = run.snapshots.get(site)
     if used is None or used.fresh:
         return None
     for stage in run.stages:
         if stage.stage == "pull" and stage.site == site and stage.status != "succeeded":
-            why = f": {stage.message}" if stage.message else ""
-            return f"Tonight's pull from REDCap failed{why}."
+            return PULL_FAILED
     return "This run did not pull the site again."
 
 
@@ -236,10 +241,9 @@ def study_report_from_store(store: Any, run_id: str, study: str, *,
     for stage in run.stages:  # a site whose first pull failed: no data from it at all
         if stage.stage == "pull" and stage.site and stage.site not in run.snapshots \
                 and stage.status == "failed":
-            why = f": {stage.message}" if stage.message else ""
             sites.append(SiteSnapshot(site=stage.site, label=labels.get(stage.site, stage.site),
                                       snapshot_id="none", taken_at=None, current=False,
-                                      note=f"Tonight's pull from REDCap failed{why}."))
+                                      note=PULL_FAILED))
     m = dict(extra["methods"])
     methods = MethodsInputs(
         **{**m, "matching": tuple(m.get("matching") or ()),
