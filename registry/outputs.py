@@ -79,6 +79,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _inside(folder: Path, name: str) -> Path:
+    """`folder / name`, refused unless it is a plain file name in `folder`: names from
+    the data or the settings (sites, studies) never choose a path outside the run's
+    folder, whatever a store written by an older version holds."""
+    path = folder / name
+    if (not name or name in (".", "..") or Path(name).name != name or "\\" in name
+            or path.resolve().parent != folder.resolve()):
+        raise RegistryError(f"refusing to write {name!r}: an output's name must be a plain "
+                            f"file name inside the run folder {folder.name}")
+    return path
+
+
 def remove_partial_outputs(settings: Settings, run_id: str) -> list[Path]:
     """Remove the temporary output folders a killed run `run_id` left; return them.
 
@@ -136,22 +148,23 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
                         workers=default_workers(len(sites) + len(studies)) if pdfs else 0)
     with atomic_dir(final) as tmp, batch:
         for site in sites:
-            (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
+            _inside(tmp, f"flags-{site}.csv").write_text(flags_csv(flags, site),
+                                                         encoding="utf-8")
             if pdfs:  # an unchanged site shows the report of the run it last changed in
                 site_report = site_report_from_store(store, site_report_run(store, run_id, site),
                                                      site, site_label=labels.get(site, site))
-                render_site_pdf(site_report, tmp / f"site-{site}.pdf")
+                render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
         for study in studies:
             results = store.results(run_id, study)
             if STUDY_KIND in results:
-                (tmp / f"{study}.json").write_text(
+                _inside(tmp, f"{study}.json").write_text(
                     json.dumps(_finite(results[STUDY_KIND]), indent=2, allow_nan=False) + "\n",
                     encoding="utf-8")
             if MATCHED_KIND in results:
-                (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
-                                                          encoding="utf-8")
+                _inside(tmp, f"{study}-matched.csv").write_text(results[MATCHED_KIND],
+                                                                encoding="utf-8")
             if pdfs:
                 study_report = study_report_from_store(store, run_id, study,
                                                        site_labels=labels)
-                render_study_pdf(study_report, tmp / f"{study}.pdf")
+                render_study_pdf(study_report, _inside(tmp, f"{study}.pdf"))
     return final
