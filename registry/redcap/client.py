@@ -155,10 +155,16 @@ class RedcapClient:
     # --- the API calls ---------------------------------------------------------------
     def metadata(self) -> list[dict[str, str]]:
         """The data dictionary (also primes PyCap's cache, so no hidden call follows)."""
-        return list(self._call("metadata", lambda p: p.metadata))
+        rows = self._rows("metadata", self._call("metadata", lambda p: p.metadata))
+        if not all(isinstance(r.get("field_name"), str) for r in rows):
+            raise self._malformed("metadata", "rows without a field_name")
+        return rows
 
     def project_info(self) -> dict[str, Any]:
-        return dict(self._call("project", lambda p: p.export_project_info()))
+        info = self._call("project", lambda p: p.export_project_info())
+        if not isinstance(info, dict):
+            raise self._malformed("project", f"a {type(info).__name__}, not an object")
+        return info
 
     def version(self) -> str | None:
         value = self._call("version", lambda p: p.export_version())
@@ -167,8 +173,8 @@ class RedcapClient:
     def repeating_forms(self) -> list[dict[str, Any]]:
         """Repeating instruments/events; [] for a project without any."""
         try:
-            return list(self._call("repeatingFormsEvents",
-                                   lambda p: p.export_repeating_instruments_events()))
+            return self._rows("repeatingFormsEvents", self._call(
+                "repeatingFormsEvents", lambda p: p.export_repeating_instruments_events()))
         except RedcapRefused as exc:
             if "does not contain any repeating" in exc.message:
                 return []
@@ -176,27 +182,27 @@ class RedcapClient:
 
     def instruments(self) -> list[dict[str, Any]]:
         """The forms with their labels (`instrument_name`, `instrument_label`)."""
-        return list(self._call("instrument", lambda p: p.export_instruments()))
+        return self._rows("instrument", self._call("instrument", lambda p: p.export_instruments()))
 
     def events(self) -> list[dict[str, Any]]:
         """A longitudinal project's events (unique name, label, arm, event id where the
         server gives it); call only on a longitudinal project (REDCap refuses classic)."""
-        return list(self._call("event", lambda p: p.export_events()))
+        return self._rows("event", self._call("event", lambda p: p.export_events()))
 
     def arms(self) -> list[dict[str, Any]]:
         """A longitudinal project's arms (`arm_num`, `name`)."""
-        return list(self._call("arm", lambda p: p.export_arms()))
+        return self._rows("arm", self._call("arm", lambda p: p.export_arms()))
 
     def form_event_mapping(self) -> list[dict[str, Any]]:
         """Which forms each event holds (`arm_num`, `unique_event_name`, `form`)."""
-        return list(self._call("formEventMapping",
-                               lambda p: p.export_instrument_event_mappings()))
+        return self._rows("formEventMapping", self._call(
+            "formEventMapping", lambda p: p.export_instrument_event_mappings()))
 
     def dags(self) -> list[dict[str, Any]] | None:
         """The project's DAGs, or None when the token belongs to a DAG member (REDCap
         forbids them this export), which is how a DAG token is recognised."""
         try:
-            return list(self._call("dag", lambda p: p.export_dags()))
+            return self._rows("dag", self._call("dag", lambda p: p.export_dags()))
         except RedcapRefused as exc:
             if "assigned to a Data Access Group" in exc.message:
                 return None
@@ -206,14 +212,8 @@ class RedcapClient:
         """REDCap's log of record deletions since `since` (server time; REDCap cuts the
         filter to minutes): rows with `timestamp`, `username`, `action`, `record`.
         Needs the Logging right; a token without it is refused (403)."""
-        rows = self._call("log", lambda p: p.export_logging(
-            format_type="json", log_type="record_delete", begin_time=since))
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise RedcapUnreachable(
-                f"site '{self.site.name}': REDCap at {self.site.url} answered the log export "
-                "with something that is not a list of log entries; check the URL"
-            )
-        return rows
+        return self._rows("log", self._call("log", lambda p: p.export_logging(
+            format_type="json", log_type="record_delete", begin_time=since)))
 
     def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
                 date_begin: datetime | None = None, with_dag: bool = False,
@@ -235,14 +235,25 @@ class RedcapClient:
             ),
             retry_timeout=retry_timeout,
         )
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise RedcapUnreachable(
-                f"site '{self.site.name}': REDCap at {self.site.url} answered a record export "
-                "with something that is not a list of records; check the URL"
-            )
-        return rows
+        return self._rows("record", rows)
 
     # --- the machinery ---------------------------------------------------------------
+    def _rows(self, what: str, value: Any) -> list[dict[str, Any]]:
+        """`value` if it is what every such export is, a list of objects; else the one
+        line saying the site's server answered something else (this site fails alone)."""
+        if not isinstance(value, list):
+            raise self._malformed(what, f"a {type(value).__name__}, not a list")
+        bad = [r for r in value if not isinstance(r, dict)]
+        if bad:
+            raise self._malformed(what, f"a list holding {type(bad[0]).__name__} items")
+        return value
+
+    def _malformed(self, what: str, found: str) -> RedcapUnreachable:
+        return RedcapUnreachable(
+            f"site '{self.site.name}': REDCap at {self.site.url} answered the {what} export "
+            f"with a malformed body ({found}); check the URL and the server's REDCap version"
+        )
+
     def _call(self, what: str, fn: Callable[[Project], T], *, retry_timeout: bool = True) -> T:
         def attempt() -> T:
             try:
@@ -262,6 +273,9 @@ class RedcapClient:
                     f"site '{self.site.name}': REDCap refused the {what} export: "
                     f"{redact(_pycap_message(exc))}"
                 ) from None
+            except (TypeError, KeyError, IndexError, AttributeError) as exc:
+                # PyCap read a 200 answer of the wrong shape (e.g. a list of numbers)
+                raise self._malformed(what, type(exc).__name__) from exc
 
         def worth_retrying(exc: BaseException) -> bool:
             return (isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
