@@ -87,7 +87,7 @@ def unescape_nul(value: str) -> str:
 class SafeText(TypeDecorator[str]):
     """Text stored faithfully on PostgreSQL too, NUL characters included."""
 
-    impl = Text
+    impl: Any = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
