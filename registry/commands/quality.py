@@ -16,6 +16,7 @@ from registry.errors import UsageError
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store.records import natural_key
+from registry.visible import visible
 
 __all__ = ["FLAG_STATUSES", "flags_command", "list_flags", "validate_command"]
 
@@ -97,13 +98,13 @@ def flags_command(settings_path: Path, sites: Sequence[str] | None = None,
         first = f.get("first_seen")
         console.print()
         console.print(Text.assemble(
-            (f"{f['site']}  record {f['record_id']}", "bold"),
+            (f"{f['site']}  record {visible(str(f['record_id']))}", "bold"),
             f"  {f['form']}{_instance(f)}", (f"  {f['field']}" if f["field"] else "")))
         console.print(Text.assemble(
             "  ", (f["severity"], _STYLE.get(f["severity"], "")), ", ",
             (f["status"], _STYLE.get(f["status"], "")),
             f", since {first.date().isoformat()}" if first else "", f", {f['rule_id']}"))
-        console.print(Text("  " + (f.get("message") or "")))
+        console.print(Text("  " + visible(str(f.get("message") or ""), None)))
         if f.get("link"):
             link = str(f["link"])
             console.print(Text("  " + link, style=f"link {link}"), no_wrap=True, crop=False,
