@@ -14,6 +14,7 @@ from registry.log import redact
 __all__ = [
     "AnalysisInputError",
     "RedcapBanned",
+    "RedcapDown",
     "RedcapRefused",
     "RedcapUnreachable",
     "RegistryError",
@@ -62,6 +63,11 @@ class RedcapBanned(RedcapRefused):
 
 class RedcapUnreachable(RegistryError):
     """REDCap could not be reached or kept failing past the retry budget."""
+
+
+class RedcapDown(RedcapUnreachable):
+    """Nothing answers at the site's host (connection refused, host not found); the
+    other sites on that host are not tried again in the same run."""
 
 
 class StoreError(RegistryError):

@@ -39,7 +39,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from registry.errors import RedcapBanned, RedcapRefused, RedcapUnreachable
+from registry.errors import RedcapBanned, RedcapDown, RedcapRefused, RedcapUnreachable
 from registry.log import event, get_logger, redact, register_secret
 from registry.redcap.pacing import RateLimiter, limiter_for
 from registry.settings import PullSettings, Site
@@ -64,9 +64,36 @@ class _HttpStatus(Exception):
 class _Transient(Exception):
     """A failure worth retrying; `reason` is a short phrase for messages and logs."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(self, reason: str, *, timeout: bool = False, dead: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.timeout = reason, timeout
+        self.reason, self.timeout, self.dead = reason, timeout, dead
+
+
+_NOT_FOUND = ("Name or service not known", "nodename nor servname",
+              "Temporary failure in name resolution")
+
+
+def _no_server(exc: BaseException) -> str | None:
+    """"connection refused" or "host not found" when nothing answers at the URL's host
+    (not a server that dropped a connection it had accepted), else None."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        text = str(cur)
+        if "Connection refused" in text or "Errno 111" in text:
+            return "connection refused"
+        if "NameResolutionError" in type(cur).__name__ or any(
+                m in text for m in _NOT_FOUND):
+            return "host not found"
+        stack += [cur.__cause__, cur.__context__, getattr(cur, "reason", None),
+                  *[a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]]
+    return None
 
 
 class RequestTimedOut(RedcapUnreachable):
@@ -265,7 +292,9 @@ class RedcapClient:
                                  timeout=True) from exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
-                raise _Transient(f"connection failed or dropped ({type(exc).__name__})") from exc
+                dead = _no_server(exc)
+                raise _Transient(dead or f"connection failed or dropped ({type(exc).__name__})",
+                                 dead=dead is not None) from exc
             except requests.JSONDecodeError as exc:
                 raise _Transient("a body that is not valid JSON (cut short?)") from exc
             except requests.RequestException as exc:  # PyCap's RedcapError: an error body
@@ -299,6 +328,11 @@ class RedcapClient:
                 tries = ""
             else:
                 tries = f" after {self.settings.retries + 1} attempts"
+            if exc.dead:
+                raise RedcapDown(
+                    f"site '{self.site.name}': nothing answers at {self.site.url} ({exc.reason}"
+                    f"{tries}); check that REDCap is up and that the URL is right"
+                ) from exc
             raise cls(
                 f"site '{self.site.name}': REDCap at {self.site.url} failed the {what} export"
                 f"{tries}: {exc.reason}; check the server or raise pull.retries"
