@@ -21,6 +21,7 @@ from typing import Any
 
 from registry.atomic import atomic_dir
 from registry.errors import RegistryError
+from registry.permissions import group_id, share_with_group
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store import Store
@@ -118,7 +119,14 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
     folders are left as they were.
     """
     try:
-        return _write(settings, store, run_id, pdfs)
+        final = _write(settings, store, run_id, pdfs)
+        if settings.reports_group is not None:
+            gid = group_id(settings.reports_group)
+            if gid is None:
+                raise RegistryError(f"reports.group {settings.reports_group!r} is not a "
+                                    "group on this system any more")
+            share_with_group(settings.reports_dir, final, gid)
+        return final
     except OSError as exc:  # a full or read-only disk: the earlier folders stay as they were
         reason = exc.strerror or str(exc)
         raise RegistryError(f"cannot write the outputs of run {run_id} in "

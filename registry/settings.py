@@ -162,6 +162,8 @@ class Settings:
     #: None: pull, the dictionary checks, flags and site reports still work.
     profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
+    #: A group that may read the reports folder (`[reports] group`); None: owner only.
+    reports_group: str | None = None
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -314,6 +316,15 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
     )
 
 
+def _reports_group(path: Path, name: str | None) -> str | None:
+    """`[reports] group`, checked to exist on this system."""
+    from registry.permissions import group_id
+
+    if name is not None and group_id(name) is None:
+        raise SettingsError(f"{path}: reports.group {name!r} is not a group on this system")
+    return name
+
+
 def load_settings(path: str | Path = "settings.toml") -> Settings:
     """Read and check settings.toml; raise `SettingsError` naming the key that is wrong."""
     path = Path(path)
@@ -336,7 +347,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
                              "run", "registry", "analyses"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
-    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
+    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "group"})
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
     quality = _Reader(path, _table(path, data, "quality"), "quality", {"suites"})
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
@@ -399,6 +410,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         path=path,
         store=StoreSettings(url=_sqlite_relative(base, store_url)),
         reports_dir=_relative(base, reports.get("dir", str, "var/reports")),
+        reports_group=_reports_group(path, reports.get("group", str)),
         sites=sites,
         pull=pull_settings,
         quality=QualitySettings(suites=_relative(base, suites) if suites else None),

@@ -30,8 +30,8 @@ __all__ = ["BATCH", "PDF_MODE", "as_date", "environment", "epoch_of", "only_embe
 _HERE = Path(__file__).resolve().parent
 TEMPLATES = _HERE / "templates"
 STYLESHEET = _HERE / "style.css"
-#: The file mode of a written report.
-PDF_MODE = 0o644
+#: The file mode of a written report: owner-only (`registry.permissions`).
+PDF_MODE = 0o600
 #: The `registry.reports.batch.RenderBatch` under way, if any: `write_pdf` queues on it.
 BATCH: ContextVar[Any] = ContextVar("registry_render_batch", default=None)
 

@@ -186,3 +186,36 @@ def test_registry_report_command_writes_the_run_pdfs(store, tmp_path: Path):
                          text=True, timeout=120)
     assert bad.returncode == 2  # bad usage: no such run
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_group_named_in_the_settings_may_read_the_reports_and_nothing_else(store,
+                                                                           tmp_path: Path):
+    """`[reports] group`: run folders 0750 and files 0640, of that group; under umask
+    022 the report command still makes them no wider."""
+    import grp
+    import stat
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[store]\nurl = "sqlite:///{store.path}"\n[reports]\ndir = "out"\n'
+        f'group = "{group}"\n'
+        '[[sites]]\nname = "paris"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n'
+        '[[sites]]\nname = "lyon"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run_id = store.run_ids[0]
+    done = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                           "--settings", str(settings)], env=env, capture_output=True,
+                          text=True, timeout=120, umask=0o022)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out" / run_id
+    for path in (tmp_path / "out", out, *out.iterdir()):
+        info = path.stat()
+        assert info.st_gid == os.getgid()
+        assert stat.S_IMODE(info.st_mode) == (0o750 if path.is_dir() else 0o640), path
+    bad = settings.read_text().replace(f'group = "{group}"', 'group = "no-such-group-x"')
+    settings.write_text(bad)
+    refused = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                              "--settings", str(settings)], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "reports.group 'no-such-group-x'" in refused.stderr
