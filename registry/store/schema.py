@@ -105,7 +105,7 @@ class SafeString(SafeText):
     cache_ok = True
 
 
-#: A record id: unbounded text on PostgreSQL (0004 widened varchar(100)); SQLite never
+#: A record id: unbounded text on PostgreSQL (0005 widened varchar(100)); SQLite never
 #: enforces a declared length, so its column keeps the declaration it was created with.
 _RecordId = SafeText().with_variant(SafeString(100), "sqlite")
 
@@ -124,7 +124,7 @@ record_versions = Table(
     "record_versions", metadata,
     Column("id", _BigId, primary_key=True),
     Column("site", String(40), nullable=False),
-    Column("record_id", _RecordId, nullable=False),             # text since 0004
+    Column("record_id", _RecordId, nullable=False),             # text since 0005
     Column("hash", String(64), nullable=False),
     Column("payload", Text, nullable=False),          # JSON list of rows, empty values left out
     Column("first_seen", _When, nullable=False),
@@ -211,7 +211,7 @@ flags = Table(
     Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
     Column("site", String(40), nullable=False),
     Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=True),
-    Column("record_id", _RecordId, nullable=False),  # text since 0004
+    Column("record_id", _RecordId, nullable=False),  # text since 0005
     Column("event", SafeString(100), nullable=False, server_default=""),  # "" classic (0003)
     Column("form", SafeString(100), nullable=False),
     Column("instance", Integer, nullable=True),        # NULL for a non-repeating form
@@ -260,7 +260,7 @@ analysis_results = Table(
 drw_links = Table(
     "drw_links", metadata,
     Column("site", String(40), nullable=False),
-    Column("record_id", String(100), nullable=False),
+    Column("record_id", _RecordId, nullable=False),  # text since 0005
     Column("event", String(100), nullable=False),
     Column("form", String(100), nullable=False),
     Column("instance", String(20), nullable=False),    # "" for a non-repeating form

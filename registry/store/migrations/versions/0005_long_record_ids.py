@@ -1,11 +1,11 @@
-"""Record ids of any length: `record_versions.record_id` and `flags.record_id` are text.
+"""Record ids of any length: the `record_id` of record_versions, flags and drw_links is text.
 
 REDCap sets no length on a record name; a 150-character id overflowed varchar(100) on
 PostgreSQL. SQLite never enforces a declared length (and rebuilding these tables there
 would trip their foreign keys), so only PostgreSQL is altered; rows stay as they are.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_TABLES = ("record_versions", "flags")
+_TABLES = ("record_versions", "flags", "drw_links")
 
 
 def upgrade() -> None:
