@@ -43,6 +43,7 @@ __all__ = [
     "SafeString",
     "SafeText",
     "analysis_results",
+    "deliveries",
     "dictionaries",
     "drw_links",
     "flag_sets",
@@ -105,7 +106,7 @@ class SafeString(SafeText):
     cache_ok = True
 
 
-#: A record id: unbounded text on PostgreSQL (0005 widened varchar(100)); SQLite never
+#: A record id: unbounded text on PostgreSQL (0006 widened varchar(100)); SQLite never
 #: enforces a declared length, so its column keeps the declaration it was created with.
 _RecordId = SafeText().with_variant(SafeString(100), "sqlite")
 
@@ -124,7 +125,7 @@ record_versions = Table(
     "record_versions", metadata,
     Column("id", _BigId, primary_key=True),
     Column("site", String(40), nullable=False),
-    Column("record_id", _RecordId, nullable=False),             # text since 0005
+    Column("record_id", _RecordId, nullable=False),             # text since 0006
     Column("hash", String(64), nullable=False),
     Column("payload", Text, nullable=False),          # JSON list of rows, empty values left out
     Column("first_seen", _When, nullable=False),
@@ -211,7 +212,7 @@ flags = Table(
     Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
     Column("site", String(40), nullable=False),
     Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=True),
-    Column("record_id", _RecordId, nullable=False),  # text since 0005
+    Column("record_id", _RecordId, nullable=False),  # text since 0006
     Column("event", SafeString(100), nullable=False, server_default=""),  # "" classic (0003)
     Column("form", SafeString(100), nullable=False),
     Column("instance", Integer, nullable=True),        # NULL for a non-repeating form
@@ -255,12 +256,30 @@ analysis_results = Table(
     UniqueConstraint("run_id", "study", "kind"),
 )
 
+# --- deliveries (revision 0005) -----------------------------------------------------------
+
+deliveries = Table(
+    "deliveries", metadata,                             # one row per recipient per attempt
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("kind", String(20), nullable=False),        # site | study
+    Column("target", String(100), nullable=False),     # the site or study name
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("status", String(20), nullable=False),      # sent | failed | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=True),             # one line; never a password
+    Column("files", JSON, nullable=True),              # attachment names
+    Column("at", _When, nullable=False),
+    Index("ix_deliveries_run_id", "run_id"),
+)
+
 # --- the flag <-> DRW query mapping (revision 0004, registry.store.drw) -------------------
 
 drw_links = Table(
     "drw_links", metadata,
     Column("site", String(40), nullable=False),
-    Column("record_id", _RecordId, nullable=False),  # text since 0005
+    Column("record_id", _RecordId, nullable=False),  # text since 0006
     Column("event", String(100), nullable=False),
     Column("form", String(100), nullable=False),
     Column("instance", String(20), nullable=False),    # "" for a non-repeating form

@@ -4,8 +4,8 @@ REDCap sets no length on a record name; a 150-character id overflowed varchar(10
 PostgreSQL. SQLite never enforces a declared length (and rebuilding these tables there
 would trip their foreign keys), so only PostgreSQL is altered; rows stay as they are.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
