@@ -143,7 +143,7 @@ def flags(
     status: Annotated[
         list[str] | None,
         typer.Option("--status", metavar="STATUS",
-                     help="new, open, reopened or resolved (repeatable)."),
+                     help="new, open, reopened, resolved or accepted (repeatable)."),
     ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:

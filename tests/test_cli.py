@@ -108,7 +108,7 @@ def test_unknown_sites_and_statuses_fail_with_one_line_naming_the_known_ones(
         (["flags", "--site", "pariss"], "no site named 'pariss' (sites: paris, lyon)"),
         (["flags", "--site", "paris", "--site", "nice"], "no site named 'nice'"),
         (["flags", "--status", "open", "--status", "closed"],
-         "unknown status 'closed': use new, open, reopened, resolved"),
+         "unknown status 'closed': use new, open, reopened, resolved, accepted"),
     ]:
         code, out, err = _cli(capsys, *args, "--settings", str(settings))
         assert code == 2 and out == ""

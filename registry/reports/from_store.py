@@ -88,7 +88,7 @@ def _flag(row: Mapping[str, Any], status: str | None = None) -> Flag:
         event=str(row.get("event") or ""), label=str(more.get("label") or ""),
         suggestion=str(more.get("suggestion") or ""), value=str(more.get("value") or ""),
         computed_from=tuple(c for c in computed if c != "=") or (("",) if computed else ()),
-        involves=_words(more.get("involves")),
+        involves=_words(more.get("involves")), query=str(more.get("drw_query") or ""),
     )
 
 

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 Severity = Literal["blocking", "warning"]
-FlagStatus = Literal["new", "open", "resolved", "reopened"]
+FlagStatus = Literal["new", "open", "resolved", "reopened", "accepted"]
 
 #: Flag statuses that still need fixing (a `resolved` flag is shown as fixed).
 OPEN_STATUSES: frozenset[str] = frozenset(_LIFECYCLE_OPEN)
@@ -89,6 +89,9 @@ class Flag:
     @property
     def is_calculated(self) -> bool:
         return bool(self.computed_from)
+
+    #: its REDCap DRW query on a site with drw_sync: "open", "closed", "accepted", or ""
+    query: str = ""
 
     @property
     def is_open(self) -> bool:
