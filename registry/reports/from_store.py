@@ -153,8 +153,9 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
-    extra: dict[str, Any] = {"study_title": study_title} if study_title else {}
-    extra.update(_shape(store, snap))
+    extra: dict[str, Any] = _shape(store, snap)
+    if study_title:
+        extra["study_title"] = study_title
     return SiteReport(
         site=site, site_label=site_label or site, run_id=run_id,
         snapshot_id=str(snap.id), snapshot_time=_naive_utc(snap.created_at),
@@ -167,7 +168,8 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
 
 
 def _shape(store: Any, snap: Any) -> dict[str, Any]:
-    """Form order and labels, event labels, from what the pull kept with the snapshot."""
+    """Form order and labels, event labels and the project's title, from what the pull
+    kept with the snapshot."""
     metadata = store.snapshot_metadata(snap.id) or []
     forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))
     details = snap.details if isinstance(snap.details, Mapping) else {}
@@ -176,7 +178,10 @@ def _shape(store: Any, snap: Any) -> dict[str, Any]:
                    and i.get("instrument_label")}
     event_labels = {str(e.get("unique_event_name")): str(e.get("event_name") or "")
                     for e in details.get("events") or () if isinstance(e, Mapping)}
-    return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels}
+    info = snap.project_info if isinstance(snap.project_info, Mapping) else {}
+    title = {"study_title": str(info["project_title"])} if info.get("project_title") else {}
+    return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels,
+            **title}
 
 
 def _quality(store: Any, run: Any, labels: Mapping[str, str]) -> tuple[SiteQuality, ...]:
