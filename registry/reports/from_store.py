@@ -46,7 +46,7 @@ from registry.reports.models import (
 from registry.reports.payloads import REPORT_KIND, STUDY_KIND
 from registry.store.runs import FINISHED_STATUSES
 
-__all__ = ["site_report_from_store", "study_report_from_store"]
+__all__ = ["site_report_from_store", "snapshot_shape", "study_report_from_store"]
 
 _KEY = ("record_id", "event", "form", "instance", "field", "rule_id")
 
@@ -153,7 +153,7 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
-    extra: dict[str, Any] = _shape(store, snap)
+    extra: dict[str, Any] = snapshot_shape(store, snap)
     if study_title:
         extra["study_title"] = study_title
     return SiteReport(
@@ -167,9 +167,9 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     )
 
 
-def _shape(store: Any, snap: Any) -> dict[str, Any]:
-    """Form order and labels, event labels and the project's title, from what the pull
-    kept with the snapshot."""
+def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
+    """Form order and labels, event labels and the project's title (`study_title`), from
+    what the pull kept with the snapshot."""
     metadata = store.snapshot_metadata(snap.id) or []
     forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))
     details = snap.details if isinstance(snap.details, Mapping) else {}
