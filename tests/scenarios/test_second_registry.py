@@ -9,6 +9,7 @@ tool names one of its fields, forms or events.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -74,8 +75,8 @@ def test_the_nightly_writes_every_output_with_a_finite_estimate(night):
     out, _, done = night
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "flags-nord.csv", "flags-sud.csv", "sglt2i-matched.csv", "sglt2i.json", "sglt2i.pdf",
-        "site-nord.pdf", "site-sud.pdf"]
+        "flags-nord.csv", "flags-nord.xlsx", "flags-sud.csv", "flags-sud.xlsx",
+        "sglt2i-matched.csv", "sglt2i.json", "sglt2i.pdf", "site-nord.pdf", "site-sud.pdf"]
     study = json.loads((out / "sglt2i.json").read_text(encoding="utf-8"))
     main = study["analyses"][0]
     assert main["name"] == "main" and main["n_exposed"] > 20
@@ -89,8 +90,9 @@ def test_injected_errors_are_flagged_in_the_site_outputs(night):
     out, errors, _ = night
     flagged = set()
     for path in out.glob("flags-*.csv"):
-        for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
-            flagged.add(tuple(line.split(",")[1:6]))  # record_id, form, instance, field, rule
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            flagged |= {(r["record_id"], r["form"], r["instance"], r["field"], r["rule_id"])
+                        for r in csv.DictReader(fh)}
     for e in errors:
         kind = {"impossible_date": "type", "unknown_code": "choices", "out_of_range": "range"}
         want = (e.record, e.form, "" if e.instance is None else str(e.instance), e.field,
