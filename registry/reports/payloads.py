@@ -54,6 +54,8 @@ _DERIVED_LABELS = {"icu_at_index": "In ICU by the index day",
                    "in_icu_on_index": "In ICU on the index day",
                    "index_day": "Days from diagnosis to the index day"}
 _DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
+_VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
+             "model": "model-based (inverse information) variance"}
 
 
 def outcome_word(column: str, labels: Mapping[str, str]) -> str:
@@ -65,8 +67,6 @@ def outcome_word(column: str, labels: Mapping[str, str]) -> str:
         word = _DATE_OF.sub("", label).strip().rstrip(".")
         return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
     return column.removesuffix("_date").replace("_", " ")
-_VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
-             "model": "model-based (inverse information) variance"}
 
 
 def software_versions() -> dict[str, str]:

@@ -84,6 +84,8 @@ def test_the_nightly_writes_every_output_with_a_finite_estimate(night):
     text = pdf_text(out / "sglt2i.pdf")
     assert "SGLT2 inhibitors and heart-failure hospitalisation or death" in text
     assert f"{main['hr']:.2f}" in text
+    # the outcome in words from the dictionary's labels, not from another registry's names
+    assert "first heart-failure hospitalisation or death" in text
 
 
 def test_injected_errors_are_flagged_in_the_site_outputs(night):
