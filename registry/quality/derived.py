@@ -369,8 +369,8 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
     for meta in schema.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)
-        if frame is None or name == schema.id_field:
-            continue
+        if frame is None or name == schema.id_field or key_named(meta):
+            continue  # a field named like a key column is not in the frame (tidy.key_named)
         cols = added.setdefault(schema.frame_of(form), {})
         if meta.get("field_type") == "checkbox":
             boxes = [series[form][c] for c in checkbox_columns(meta) if c in series[form]]

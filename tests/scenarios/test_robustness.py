@@ -59,7 +59,7 @@ def test_fields_named_like_key_columns_and_other_oddities(tmp_path):
     fields = [
         _field("record_id", "main", "text", "Record ID"),
         _field("site", "main", "text", "Site named like a key", required_field="y"),
-        _field("patient_id", "main", "text"),
+        _field("patient_id", "main", "calc", select_choices_or_calculations="[arm] * 2"),
         _field("event", "main", "radio", select_choices_or_calculations="1, Yes | 2, No"),
         _field("instance", "main", "text", text_validation_type_or_show_slider_number="integer",
                text_validation_min="0", text_validation_max="10"),
