@@ -53,7 +53,7 @@ class DrwOutcome:
     def line(self) -> str:
         done = ", ".join(f"{self.counts.get(k, 0)} {k}" for k in _COUNTED)
         if self.error:
-            return f"drw {self.site}: FAILED ({self.error}); kept: {done}"
+            return f"drw {self.site}: FAILED ({self.error}); done without REDCap: {done}"
         return f"drw {self.site}: {done}"
 
 
@@ -135,9 +135,12 @@ def _sync_site(settings: Settings, store: Store, run_id: str, site: Site, snapsh
                       common["ts"])
     except RegistryError as exc:
         outcome.error = exc.message
+    now_linked = {**links, **plan.links}
     store.apply_drw(run_id, site.name, [(f, plan.statuses[flag_key(f)]) for f in flags
                                          if flag_key(f) in plan.statuses],
-                    [_link_row(k, lk) for k, lk in plan.links.items()])
+                    [_link_row(k, lk) for k, lk in plan.links.items()],
+                    [(f, now_linked[flag_key(f)].state) for f in flags
+                     if flag_key(f) in now_linked])
     outcome.counts = {k: int(plan.counts.get(k, 0)) for k in _COUNTED}
     return outcome
 

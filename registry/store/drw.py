@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from registry.store.schema import drw_links, flags
 from registry.store.snapshots import as_utc
@@ -62,19 +62,28 @@ def save_links(conn: Connection, site: str, rows: Sequence[Mapping[str, Any]],
 
 
 def set_flag_statuses(conn: Connection, run_id: str, site: str,
-                      statuses: Iterable[tuple[Mapping[str, Any], str]]) -> int:
+                      statuses: Iterable[tuple[Mapping[str, Any], str]],
+                      queries: Iterable[tuple[Mapping[str, Any], str]] = ()) -> int:
     """Change the status of some of run `run_id`'s flags at `site` (the flag given by its
-    key columns, instance "" for a non-repeating form)."""
+    key columns, instance "" for a non-repeating form), and note on others their DRW
+    query's state (`details["drw_query"]`: open, closed or accepted)."""
     n = 0
+    for flag, state in queries:
+        for row in conn.execute(select(flags.c.id, flags.c.details).where(
+                _flag_cond(run_id, site, flag))):
+            details = {**(row.details or {}), "drw_query": state}
+            conn.execute(update(flags).where(flags.c.id == row.id).values(details=details))
     for flag, status in statuses:
-        inst = str(flag.get("instance") or "")
-        cond = and_(flags.c.run_id == run_id, flags.c.site == site,
-                    flags.c.record_id == str(flag["record_id"]),
-                    flags.c.event == str(flag.get("event") or ""),
-                    flags.c.form == str(flag["form"]),
-                    flags.c.field == str(flag["field"]),
-                    flags.c.rule_id == str(flag["rule_id"]),
-                    flags.c.instance.is_(None) if not inst
-                    else or_(flags.c.instance == int(inst)))
-        n += conn.execute(update(flags).where(cond).values(status=status)).rowcount or 0
+        n += conn.execute(update(flags).where(_flag_cond(run_id, site, flag))
+                          .values(status=status)).rowcount or 0
     return n
+
+
+def _flag_cond(run_id: str, site: str, flag: Mapping[str, Any]) -> Any:
+    inst = str(flag.get("instance") or "")
+    return and_(flags.c.run_id == run_id, flags.c.site == site,
+                flags.c.record_id == str(flag["record_id"]),
+                flags.c.event == str(flag.get("event") or ""),
+                flags.c.form == str(flag["form"]), flags.c.field == str(flag["field"]),
+                flags.c.rule_id == str(flag["rule_id"]),
+                flags.c.instance.is_(None) if not inst else flags.c.instance == int(inst))

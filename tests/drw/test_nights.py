@@ -27,6 +27,7 @@ from registry.sandbox.server import SandboxServer
 from registry.sandbox.starter import write_sandbox_settings
 from registry.settings import Settings, load_settings
 from registry.store import Store
+from tests.reports.pdf_text import text as pdf_text
 from tests.sandbox.mini import mini_registry
 
 CLOSING = re.compile(r"^Fixed in REDCap, confirmed by the nightly check on "
@@ -117,6 +118,11 @@ def test_two_nights_a_rerun_a_new_value_and_a_dead_module(world, capsys):
     assert (flags2["lung_tx"]["status"], queries["lung_tx"]["query_status"]) == ("open",
                                                                                  "OPEN")
     assert "paris:10" not in blocking_patients(flags2.values())
+    page = pdf_text(night2.out_dir / "site-paris.pdf")  # the one open query is marked
+    assert page.count("QUERY IN REDCAP") == 1 and "Lung transplant is empty" in page
+    assert {f: r["details"].get("drw_query") for f, r in flags2.items()} == {
+        "mda5_titre": "accepted", "lung_tx": "open", "muscle_weakness": "closed",
+        "last_fu_date": "closed", "vital_status": "closed"}
     assert "drw paris: 0 opened, 0 commented, 3 closed, 0 reopened, 0 raised, 1 accepted" \
         in night2.lines
 
