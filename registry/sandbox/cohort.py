@@ -98,6 +98,7 @@ class Patient:
     treatments: list[Treatment] = field(default_factory=list)
     icu: list[IcuStay] = field(default_factory=list)
     infections: list[Infection] = field(default_factory=list)
+    entry: int = 0  # registry entry, days after diagnosis (delayed entry; 0 by default)
 
     def day(self, d: int) -> date:
         return self.diagnosis + timedelta(days=int(d))

@@ -31,6 +31,7 @@ SCRIPTS = {
     "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
     "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
     "cli_startup.py": ["--runs", "1"],
+    "analyses_entry_sim.py": ["--patients", "150", "--reps", "1", "--draws", "3"],
 }
 
 
