@@ -13,10 +13,11 @@ by `registry.sandbox.inject`.
 Delayed entry (off by default, so the default registry is unchanged byte for byte):
 with `delayed_entry` = q > 0 a fraction q of the simulated patients enter the registry
 1 to `entry_delay_days` days (uniform) after diagnosis, the rest on the day of
-diagnosis; the dictionary gains `registry_entry_date`. A patient whose follow-up ends
-on or before entry is never recorded (a registry enrols the living), and the history
-before entry is recorded back to diagnosis, so counting entered patients as at risk
-from diagnosis gives them immortal time (benchmarks/analyses_entry_sim.py).
+diagnosis; the dictionary gains `registry_entry_date`. JAK-CNI is started by the
+registry's centres, so only on or after entry. A patient whose follow-up ends on or
+before entry is never recorded (a registry enrols the living), and the history before
+entry is recorded back to diagnosis, so counting entered patients as at risk from
+diagnosis makes them immortal controls (benchmarks/analyses_entry_sim.py).
 """
 
 from __future__ import annotations
@@ -220,19 +221,12 @@ def _records(patients: list[Patient], sites: np.ndarray, dags: list[dict[str, ob
     return sort_records(rows)
 
 
-def _enter_late(rng: np.random.Generator, patients: list[Patient], sites: np.ndarray,
-                params: GeneratorParams) -> tuple[list[Patient], np.ndarray]:
-    """Give a fraction `delayed_entry` of the patients a later registry entry and keep
-    those still followed after it (its own random stream: the cohort is unchanged)."""
-    n = len(patients)
-    late = rng.random(n) < params.delayed_entry
-    delay = rng.integers(1, params.entry_delay_days + 1, size=n)
-    keep = []
-    for i, p in enumerate(patients):
-        p.entry = int(delay[i]) if late[i] else 0
-        if p.last_fu > p.entry:
-            keep.append(i)
-    return [patients[i] for i in keep], sites[keep]
+def _entry_days(rng: np.random.Generator, params: GeneratorParams) -> np.ndarray:
+    """Registry entry per patient, days after diagnosis: 1-`entry_delay_days` for a
+    fraction `delayed_entry`, else 0 (its own random stream: the cohort's is unchanged)."""
+    late = rng.random(params.patients) < params.delayed_entry
+    delay = rng.integers(1, params.entry_delay_days + 1, size=params.patients)
+    return np.where(late, delay, 0)
 
 
 def sort_records(rows: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -275,11 +269,12 @@ def generate(params: GeneratorParams | None = None) -> SyntheticRegistry:
     metadata = dictionary.metadata(delayed_entry=delayed)
     columns = [c for c in export_columns(metadata) if c != "record_id"]
     dags = _dags(params.sites)
-    patients = simulate_cohort(rng, params.patients, params.as_of, params.true_hr)
+    entry = _entry_days(np.random.default_rng([params.seed, 2]), params) if delayed else None
+    patients = simulate_cohort(rng, params.patients, params.as_of, params.true_hr, entry)
     sites = rng.choice(params.sites, size=params.patients, p=_site_weights(params.sites))
     if delayed:
-        patients, sites = _enter_late(np.random.default_rng([params.seed, 2]), patients,
-                                      sites, params)
+        keep = [i for i, p in enumerate(patients) if p.last_fu > p.entry]
+        patients, sites = [patients[i] for i in keep], sites[keep]
     records = _records(patients, sites, dags, columns, entry=delayed)
     records, truth = inject_errors(
         np.random.default_rng([params.seed, 1]), records, metadata, params.error_rate,

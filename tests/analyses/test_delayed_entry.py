@@ -24,6 +24,7 @@ import pytest
 
 from analyses import cox, match, parse_study, run_study
 from analyses.cohort import build_cohort
+from analyses.matching import plan_matching
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import tidy
 from tests.analyses.synth import STUDY_FILE, P, frames
@@ -98,3 +99,8 @@ def test_generator_delayed_entry_is_off_by_default_and_truncates_when_on() -> No
     # is one of the default registry's
     assert set(pat["diagnosis_date"]) <= set(tidy(base.rows_by_site(),
                                                   base.schema()).patients["diagnosis_date"])
+    # JAK-CNI is started at the registry's centres: never before entry
+    spec = parse_study(TEXT.replace("[time]", '[time]\nentry = { frame = "patients", '
+                                    'column = "registry_entry_date" }'))
+    plan = plan_matching(build_cohort(spec, fr), spec)
+    assert plan.exposed_before_entry == 0 and len(plan.exposed) > 0
