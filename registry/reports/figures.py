@@ -199,7 +199,7 @@ def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: flo
         ax.set_xlabel("Days since the index day")
         ax.set_ylabel("log HR(t)")
         ax.grid(axis="y", color="#cccccc", linewidth=0.5)
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=7)
         return _svg(fig)
 
 

@@ -118,11 +118,12 @@ def methods_paragraph(report: StudyReport) -> str:
     if m.subgroups:
         parts.append(f"Subgroups: {_join(m.subgroups)}.")
     if m.sensitivity:
-        parts.append(f"Sensitivity analyses: {_join(m.sensitivity)}.")
+        parts.append("Sensitivity analyses: " + "; ".join(
+            f"({i}) {what}" for i, what in enumerate(m.sensitivity, start=1)) + ".")
     if m.n_seeds:
         parts.append(
-            f"The matching was drawn {fmt_int(m.n_seeds)} times; the headline is the mean of the "
-            "draws' log hazard ratios, so it does not depend on which eligible controls one "
+            f"The matching was drawn {fmt_int(m.n_seeds)} times; the headline is the mean of "
+            "the draws' log hazard ratios, so it does not depend on which eligible controls one "
             "draw picks, and the single draw with the study's seed is shown as the paper's "
             "design.")
     parts.append("Survival curves are Kaplan-Meier estimates from the index day.")
