@@ -48,9 +48,10 @@ VARIANCE_RATIONALE = (
     "(234 patients, HR 1) its 95% CI covered the true HR in 94.3% (Monte-Carlo SE 1.3), "
     "and in 100 cohorts ten times that size in 97.0% (1.7); two master seeds gave "
     "headline HRs within 2% of each other in 99.7% and 100% of them. The per-protocol "
-    "CI is the IPC-weighted model-based one (93.0% coverage at ten times the size, "
-    "Monte-Carlo SE 2.6); its robust sandwich CI covered only 67-68% and is not used "
-    "(benchmarks/RESULTS.md, analyses_headline_sim.py).")
+    "CI is the IPC-weighted model-based one; it covered 87.0% (Monte-Carlo SE 3.4) at "
+    "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
+    "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
+    "analyses_headline_sim.py).")
 #: Variables the analyses derive (not fields of the dictionary, not named by the study).
 _DERIVED_LABELS = {"index_day": "Days from diagnosis to the index day"}
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
