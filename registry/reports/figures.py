@@ -174,8 +174,8 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
 
 def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: float | None,
                    horizon: float) -> str:
-    """Scaled Schoenfeld residuals against time with a running mean (a third of the
-    events at a time); a flat line at the log HR is what proportional hazards look like."""
+    """Scaled Schoenfeld residuals against time with a running mean (over a third of
+    the events, at most 100 at a time); a flat line at the log HR is what proportional hazards look like."""
     t = np.asarray(times, float)
     r = np.asarray(scaled, float)
     order = np.argsort(t, kind="stable")
@@ -186,7 +186,7 @@ def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: flo
         ax.plot(t, r, marker="o", markersize=3, linestyle="none", markerfacecolor="none",
                 markeredgecolor="#555555", label="scaled residual")
         if len(t) >= 3:
-            w = max(3, len(t) // 3)
+            w = max(3, min(len(t) // 3, 100))   # a third of the events, 100 at most
             kernel = np.ones(w) / w
             smooth = np.convolve(r, kernel, mode="valid")
             centre = np.convolve(t, kernel, mode="valid")
