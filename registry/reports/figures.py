@@ -175,7 +175,8 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
 def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: float | None,
                    horizon: float) -> str:
     """Scaled Schoenfeld residuals against time with a running mean (over a third of
-    the events, at most 100 at a time); a flat line at the log HR is what proportional hazards look like."""
+    the events, at most 100 at a time); a flat line at the log HR is what proportional
+    hazards look like."""
     t = np.asarray(times, float)
     r = np.asarray(scaled, float)
     order = np.argsort(t, kind="stable")
