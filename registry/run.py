@@ -411,11 +411,29 @@ def _pull_stage(settings: Settings, run: Run, result: NightlyResult, *, full: bo
     return used
 
 
+def _drw_stage(settings: Settings, run: Run, result: NightlyResult,
+               used: Mapping[str, int]) -> None:
+    """The DRW sync of the sites that opted in; a site's failure is recorded on its
+    stage row and in the night's lines, never failing the run (`registry.drw.stage`)."""
+    from registry.drw.stage import sync_sites
+
+    with run.stage("drw") as counts:
+        outcomes = sync_sites(settings, run.store, run.id, used)
+        for o in outcomes:
+            counts[o.site] = {**o.counts, "ok": o.ok}
+            result.lines.append(o.line())
+        if any(not o.ok for o in outcomes):
+            counts["_status"] = "partial"
+
+
 def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool | None = None,
                 seed_repeats: int | None = None,
                 clock: Callable[[], datetime] | None = None,
                 on_stage: Callable[[str], None] | None = None) -> NightlyResult:
-    """pull -> validate -> analyse -> report, as one run, holding the run lock.
+    """pull -> validate -> DRW sync -> analyse -> report, as one run, holding the lock.
+
+    The DRW sync runs only for sites with `drw_sync = true`; it may mark flags
+    `accepted`, which the analyses' gate then lets through.
 
     A site that fails to pull is marked failed for this run, the others go on, and the
     analyses and reports use that site's last good snapshot (and say so). Every stage
@@ -444,6 +462,8 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                     f"validate: {opened} open flag(s) over {len(used)} site(s), "
                     f"{sum(c['new'] for c in per_site)} new, "
                     f"{sum(c['resolved'] for c in per_site)} resolved since the last run")
+            if any(s.drw_sync for s in settings.sites):
+                _drw_stage(settings, run, result, used)
             with run.stage("analyse") as counts:
                 for o in analyse_run(settings, store, run.id, frames, metadata,
                                      seed_repeats=seed_repeats):

@@ -71,6 +71,11 @@ class Site:
     token_key: str | None = None
     dag: str | None = None
     label: str | None = None
+    #: keep this site's flags in step with its REDCap Data Resolution Workflow (the
+    #: Data Quality API module must be enabled on the project; docs/drw.md)
+    drw_sync: bool = False
+    #: the REDCap username the sync's resolutions are stored under (None: no user)
+    drw_username: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -270,7 +275,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: {where} should be a table ([[sites]])")
     r = _Reader(path, raw, where,
-                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token"})
+                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token",
+                 "drw_sync", "drw_username"})
     if "token" in raw:
         raise SettingsError(
             f"{path}: {where}.token is not allowed: tokens never live in settings.toml; "
@@ -302,6 +308,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         token_key=r.get("token_key", str),
         dag=r.get("dag", str),
         label=r.get("label", str),
+        drw_sync=r.get("drw_sync", bool, False),
+        drw_username=r.get("drw_username", str),
     )
 
 

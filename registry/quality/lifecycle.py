@@ -42,6 +42,11 @@ _KEPT = ("severity", "first_seen", "last_seen", "message", "link", "label", "sug
          "patient_id", "value", "computed_from")
 
 
+def _carried(status: Any) -> str:
+    """The status a flag keeps on a night its rule could not run: as it was."""
+    return "open" if status in OPEN_STATUSES else str(status or "resolved")
+
+
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
@@ -100,6 +105,6 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
         carried = (key[site_at], key[rule_at]) in blind  # not checked tonight: as it was
         out.append({**dict(zip(FLAG_KEY, key, strict=True)),
                     **{k: before.get(k, "") for k in _KEPT},
-                    "status": "open" if carried and was_open else "resolved",
+                    "status": _carried(before.get("status")) if carried else "resolved",
                     "reported": was_open, "unchecked": carried})
     return pd.DataFrame(out, columns=LIFECYCLE_COLUMNS)

@@ -75,6 +75,7 @@ def _flag(row: Mapping[str, Any], status: str | None = None) -> Flag:
         first_seen=_day(row.get("first_seen")), last_seen=_day(row.get("last_seen")),
         message=str(row.get("message") or ""), link=str(row.get("link") or ""),
         event=str(row.get("event") or ""),
+        query=str((row.get("details") or {}).get("drw_query") or ""),
     )
 
 

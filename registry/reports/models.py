@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 Severity = Literal["blocking", "warning"]
-FlagStatus = Literal["new", "open", "resolved", "reopened"]
+FlagStatus = Literal["new", "open", "resolved", "reopened", "accepted"]
 
 #: Flag statuses that still need fixing (a `resolved` flag is shown as fixed).
 OPEN_STATUSES: frozenset[str] = frozenset(_LIFECYCLE_OPEN)
@@ -77,6 +77,8 @@ class Flag:
     message: str
     link: str
     event: str = ""        # the unique event name on a longitudinal project
+    #: its REDCap DRW query on a site with drw_sync: "open", "closed", "accepted", or ""
+    query: str = ""
 
     @property
     def is_open(self) -> bool:

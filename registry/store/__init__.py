@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from registry.errors import StoreError
+from registry.store import drw as _drw
 from registry.store import flags as _flags
 from registry.store import overview as _overview
 from registry.store import reader as _reader
@@ -256,6 +257,23 @@ class Store:
         """The last flag set saved for `site` before run `before_run_id` ([] if none)."""
         with self._read("read flags") as c:
             return _flags.previous_flags(c, site, before_run_id)
+
+    # -- the DRW sync (registry.drw) -------------------------------------------------
+    def drw_links(self, site: str) -> list[dict[str, Any]]:
+        """The flag <-> DRW query links of `site` (`registry.store.drw`)."""
+        with self._read("read DRW links") as c:
+            return _drw.list_links(c, site)
+
+    def apply_drw(self, run_id: str, site: str,
+                  statuses: Sequence[tuple[Mapping[str, Any], str]],
+                  links: Sequence[Mapping[str, Any]],
+                  queries: Sequence[tuple[Mapping[str, Any], str]] = ()) -> None:
+        """One site's sync, in one transaction: statuses of run `run_id`'s flags changed
+        (`accepted`), each linked flag's query state noted (`drw_query` in its details),
+        links saved."""
+        with write_transaction(self.engine, "save the DRW sync") as c:
+            _drw.set_flag_statuses(c, run_id, site, statuses, queries)
+            _drw.save_links(c, site, links, run_id)
 
     def save_rule_results(self, run_id: str, site: str,
                           rows: Sequence[Mapping[str, Any]]) -> int:

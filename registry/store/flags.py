@@ -34,7 +34,7 @@ __all__ = [
 #: The columns of `flags-<site>.csv`, in order (DESIGN.md).
 FLAG_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
                 "status", "first_seen", "message", "link")
-FLAG_STATUSES = ("new", "open", "resolved", "reopened")
+FLAG_STATUSES = ("new", "open", "resolved", "reopened", "accepted")
 SEVERITIES = ("blocking", "warning")
 RULE_STATUSES = ("passed", "failed", "not_applicable", "error")
 _FLAG_FIELDS = set(FLAG_COLUMNS) | {"event", "last_seen", "details", "snapshot_id", "run_id"}
