@@ -21,6 +21,8 @@ __all__ = ["FLAG_STATUSES", "flags_command", "list_flags", "validate_command"]
 
 #: What `registry flags --status` accepts: the open statuses and just-resolved flags.
 FLAG_STATUSES = (*OPEN_STATUSES, "resolved")
+#: ... and `accepted` (confirmed correct in REDCap's DRW, docs/drw.md): listable, not open.
+_LISTABLE = (*FLAG_STATUSES, "accepted")
 _STYLE = {"new": "bold yellow", "reopened": "bold magenta", "resolved": "green",
           "blocking": "red"}
 
@@ -62,10 +64,10 @@ def list_flags(settings: Settings, sites: Sequence[str] | None = None,
 
 
 def _check_statuses(statuses: Sequence[str] | None) -> None:
-    bad = [s for s in statuses or () if s not in FLAG_STATUSES]
+    bad = [s for s in statuses or () if s not in _LISTABLE]
     if bad:
         raise UsageError(f"unknown status {', '.join(repr(s) for s in bad)}: use "
-                         f"{', '.join(FLAG_STATUSES)}")
+                         f"{', '.join(_LISTABLE)}")
 
 
 def _instance(flag: dict[str, Any]) -> str:
@@ -87,7 +89,8 @@ def flags_command(settings_path: Path, sites: Sequence[str] | None = None,
         settings.site(name)  # an unknown name fails now, with the known ones
     rows = list_flags(settings, sites, statuses)
     console = console or make_console()
-    by_status = {s: sum(f["status"] == s for f in rows) for s in FLAG_STATUSES}
+    by_status = {s: sum(f["status"] == s for f in rows) for s in _LISTABLE
+                 if s in FLAG_STATUSES or any(f["status"] == s for f in rows)}
     console.print(Text(f"{len(rows)} flag(s): " + ", ".join(
         f"{n} {s}" for s, n in by_status.items()), style="bold"))
     rows.sort(key=lambda f: (f["site"], natural_key(str(f["record_id"])),

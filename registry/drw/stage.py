@@ -53,7 +53,7 @@ class DrwOutcome:
     def line(self) -> str:
         done = ", ".join(f"{self.counts.get(k, 0)} {k}" for k in _COUNTED)
         if self.error:
-            return f"drw {self.site}: FAILED ({self.error}); kept: {done}"
+            return f"drw {self.site}: FAILED ({self.error}); done without REDCap: {done}"
         return f"drw {self.site}: {done}"
 
 

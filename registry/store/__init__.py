@@ -22,12 +22,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from registry.errors import StoreError
+from registry.store import deliveries as _deliveries
 from registry.store import drw as _drw
 from registry.store import flags as _flags
 from registry.store import overview as _overview
 from registry.store import reader as _reader
 from registry.store import results as _results
 from registry.store import runs as _runs
+from registry.store.deliveries import DeliveryInfo
 from registry.store.engine import describe_url, make_engine, store_errors, write_transaction
 from registry.store.migrate import HEAD, upgrade
 from registry.store.overview import SiteStatus, StoreStatus
@@ -37,6 +39,7 @@ from registry.store.snapshots import SnapshotDiff, SnapshotInfo, SnapshotKind, S
 
 __all__ = [
     "HEAD",
+    "DeliveryInfo",
     "RunInfo",
     "RunSnapshot",
     "SiteStatus",
@@ -306,3 +309,14 @@ class Store:
     def result_studies(self, run_id: str) -> list[str]:
         with self._read("read analysis results") as c:
             return _results.studies(c, run_id)
+
+    # -- deliveries ----------------------------------------------------------------------
+    def record_deliveries(self, rows: Sequence[DeliveryInfo]) -> None:
+        """Keep what was sent (or not) to each recipient of a run's messages."""
+        with write_transaction(self.engine, "record deliveries") as c:
+            _deliveries.record(c, rows)
+
+    def deliveries(self, run_id: str) -> list[DeliveryInfo]:
+        """Each recipient's newest outcome per message of run `run_id`."""
+        with self._read("read deliveries") as c:
+            return _deliveries.latest(c, run_id)

@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 __all__ = [
     "analysis_results",
+    "deliveries",
     "dictionaries",
     "drw_links",
     "flag_sets",
@@ -200,6 +201,24 @@ analysis_results = Table(
     Column("created_at", _When, nullable=False),
     Column("payload", JSON, nullable=False),
     UniqueConstraint("run_id", "study", "kind"),
+)
+
+# --- deliveries (revision 0005) -----------------------------------------------------------
+
+deliveries = Table(
+    "deliveries", metadata,                             # one row per recipient per attempt
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("kind", String(20), nullable=False),        # site | study
+    Column("target", String(100), nullable=False),     # the site or study name
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("status", String(20), nullable=False),      # sent | failed | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=True),             # one line; never a password
+    Column("files", JSON, nullable=True),              # attachment names
+    Column("at", _When, nullable=False),
+    Index("ix_deliveries_run_id", "run_id"),
 )
 
 # --- the flag <-> DRW query mapping (revision 0004, registry.store.drw) -------------------
