@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
+from registry.reports.format import with_article
+
 __all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
            "study_labels", "study_payloads"]
 
@@ -242,7 +244,7 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         r.column.replace("_date", "").replace("_", " ") for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
-            "a " + " or ".join(_in_sentence(c) for c in g) for g in spec.exposure.groups)
+            " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
         + f" ({exposed_label})",
         "comparator": "patients alive, free of the outcome, still followed and not yet "
                       "exposed on that day",

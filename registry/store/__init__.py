@@ -255,6 +255,13 @@ class Store:
         with self._read("read flags") as c:
             return _flags.flag_sites(c, run_id)
 
+    def flag_history(self, site: str, since: datetime, until: datetime
+                     ) -> list[dict[str, Any]]:
+        """`site`'s flags fixed (the night they were) or back again, in runs started
+        from `since` to `until` (`registry.store.flags.flag_history`)."""
+        with self._read("read flags") as c:
+            return _flags.flag_history(c, site, since, until)
+
     def previous_flags(self, site: str, before_run_id: str | None = None
                        ) -> list[dict[str, Any]]:
         """The last flag set saved for `site` before run `before_run_id` ([] if none)."""
