@@ -102,7 +102,9 @@ class SharedClient(RedcapClient):
         return self._shared((*self.token_key, "project"), super().project_info)
 
     def metadata(self) -> list[dict[str, str]]:
-        return self._shared(self._project_key("metadata"), super().metadata)
+        value = self._shared(self._project_key("metadata"), super().metadata)
+        self.know_metadata(copy.deepcopy(value))  # PyCap's own copy: no hidden request
+        return value
 
     def repeating_forms(self) -> list[dict[str, Any]]:
         return self._shared(self._project_key("repeatingFormsEvents"), super().repeating_forms)

@@ -26,6 +26,7 @@ __all__ = [
     "expand_rows",
     "load_rows",
     "natural_key",
+    "record_order",
     "row_table",
     "sparse_rows",
 ]
@@ -125,3 +126,9 @@ def natural_key(record_id: str) -> tuple[Any, ...]:
     """Sort key putting record ids in REDCap's order: `2` before `10`, `1-2` before `1-10`."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
                  for p in _DIGITS.split(record_id) if p != "")
+
+
+def record_order(record_id: str) -> tuple[Any, ...]:
+    """The order snapshots give records in: natural (`natural_key`), and ids equal
+    naturally ("01", "1") by their text, so it never depends on the database's."""
+    return (natural_key(record_id), record_id)

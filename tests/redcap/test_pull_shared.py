@@ -1,7 +1,7 @@
 """Project-level calls are made once per REDCap project per pull, not once per site.
 
 Counted at the client's door (`RedcapClient._call`: one HTTP request each, retries
-aside) while `pull_all` pulls the three DAG sites of one sandbox project.
+aside, checked against the HTTP requests the pacer let through) while `pull_all` pulls the three DAG sites of one sandbox project.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeyp
         batches = sum(o.stats["batches"] for o in first)
         assert calls["record"] == 1 + batches  # one id list for the three sites
         assert [o.stats["shared_answers"] for o in first] == [0, 7, 7]
+        # and nothing else went out: PyCap asks for no dictionary of its own
+        assert sum(o.stats["requests"] for o in first) == sum(calls.values())
 
         served.clock.advance(hours=20)
         edited = sorted(served.project.records)[:: 40]
@@ -54,6 +56,7 @@ def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeyp
         assert {c: calls[c] for c in PROJECT_CALLS} == dict.fromkeys(PROJECT_CALLS, 1)
         # the id list and the "changed since" list once for all; then each site's batch
         assert calls["record"] == 2 + sum(o.stats["batches"] for o in second)
+        assert sum(o.stats["requests"] for o in second) == sum(calls.values())
         assert sum(o.n_changed for o in second) == len(set(edited))
 
 
