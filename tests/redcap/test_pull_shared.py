@@ -1,7 +1,8 @@
 """Project-level calls are made once per REDCap project per pull, not once per site.
 
 Counted at the client's door (`RedcapClient._call`: one HTTP request each, retries
-aside, checked against the HTTP requests the pacer let through) while `pull_all` pulls the three DAG sites of one sandbox project.
+aside, checked against the HTTP requests the pacer let through) while `pull_all`
+pulls the three DAG sites of one sandbox project.
 """
 
 from __future__ import annotations
