@@ -147,7 +147,8 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
                 edited = sandbox.edit(churn, seed=night)
                 sandbox.advance(hours=1)
             load = os.getloadavg()
-            profiler = cProfile.Profile() if profile else None
+            # CPU time, not wall: on a shared machine waiting for a core is not work
+            profiler = cProfile.Profile(time.process_time) if profile else None
             cpu0, t0 = _cpu(), time.perf_counter()
             if profiler:
                 profiler.enable()
