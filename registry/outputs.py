@@ -3,7 +3,8 @@
 Everything comes from the store (flags, analysis results, snapshots), so any past
 run's outputs can be rebuilt identically with `registry report --run RUN_ID`:
 
-- `site-<site>.pdf` and `flags-<site>.csv` for every site the run used,
+- `site-<site>.pdf`, `flags-<site>.csv` and `flags-<site>.xlsx` for every site the run
+  validated (`registry.reports.spreadsheets`; the spreadsheets owner-only),
 - `<study>.pdf`, `<study>.json` and `<study>-matched.csv` for every study analysed.
 
 The folder is assembled under a temporary name and renamed into place, so a run
@@ -12,60 +13,30 @@ killed at any point leaves the previous outputs as they were.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from registry.atomic import atomic_dir
 from registry.errors import RegistryError
-from registry.quality.lifecycle import OPEN_STATUSES
+from registry.reports.spreadsheets import FLAG_CSV_COLUMNS, flags_csv
 from registry.settings import Settings
 from registry.store import Store
 
 __all__ = ["FLAG_CSV_COLUMNS", "flags_csv", "remove_partial_outputs", "write_run_outputs"]
 
-#: `flags-<site>.csv`, exactly as DESIGN.md gives it (other tools read it).
-FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
-                    "status", "first_seen", "message", "link", "event", "label", "suggestion")
-_CSV_STATUSES = (*OPEN_STATUSES, "resolved")
 #: Beside the run lock (the tool's state folder): PDFs rendered, by the SHA-256 of their input.
 RENDER_CACHE = Path("cache", "pdf")
-_SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "date") and callable(value.date):  # first_seen: the day is enough
-        return value.date().isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def flags_csv(flags: Iterable[Mapping[str, Any]], site: str) -> str:
-    """`flags-<site>.csv`: one row per open or just-resolved flag of `site` only.
-
-    `flags` as the quality stage made them (`registry.quality.stage.flags_from_store`):
-    a resolved flag is listed only the night it got resolved (`reported`).
-    """
-    rows = [f for f in flags if f.get("site") == site and f.get("status") in _CSV_STATUSES
-            and f.get("reported", True)]
-    rows.sort(key=lambda f: (f.get("status") == "resolved",
-                             _SEVERITY_ORDER.get(str(f.get("severity")), 9),
-                             str(f.get("record_id")), str(f.get("event") or ""),
-                             str(f.get("form")),
-                             str(f.get("instance") or ""), str(f.get("field")),
-                             str(f.get("rule_id"))))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FLAG_CSV_COLUMNS)
-    for f in rows:
-        writer.writerow([_cell(f.get(col)) for col in FLAG_CSV_COLUMNS])
-    return out.getvalue()
+def _private(path: Path, data: bytes) -> None:
+    """A file of patient data: readable by the owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
 
 
 def _finite(value: Any) -> Any:
@@ -117,10 +88,15 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
 def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
     from registry.quality.stage import flags_from_store
     from registry.reports.batch import RenderBatch, default_workers
-    from registry.reports.from_store import site_report_from_store, study_report_from_store
+    from registry.reports.from_store import (
+        site_report_from_store,
+        snapshot_shape,
+        study_report_from_store,
+    )
     from registry.reports.payloads import MATCHED_KIND, STUDY_KIND
     from registry.reports.reuse import site_report_run
     from registry.reports.site import render_site_pdf
+    from registry.reports.spreadsheets import flags_xlsx
     from registry.reports.study import render_study_pdf
 
     run = store.run(run_id)
@@ -136,7 +112,13 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
                         workers=default_workers(len(sites) + len(studies)) if pdfs else 0)
     with atomic_dir(final) as tmp, batch:
         for site in sites:
-            (tmp / f"flags-{site}.csv").write_text(flags_csv(flags, site), encoding="utf-8")
+            csv_text = flags_csv(flags, site, settings.csv_separator)
+            _private(tmp / f"flags-{site}.csv", csv_text.encode("utf-8-sig"))
+            shape = snapshot_shape(store, store.snapshot(run.snapshots[site].snapshot_id))
+            _private(tmp / f"flags-{site}.xlsx", flags_xlsx(
+                flags, site, site_label=labels.get(site, site), run_id=run_id,
+                form_order=shape["form_order"], form_labels=shape["form_labels"],
+                when=run.started_at))
             if pdfs:  # an unchanged site shows the report of the run it last changed in
                 site_report = site_report_from_store(store, site_report_run(store, run_id, site),
                                                      site, site_label=labels.get(site, site))

@@ -279,7 +279,7 @@ class ValidationRun:
 def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> ValidationRun:
     """`registry validate`: each site's latest snapshot, as a run of its own.
 
-    The run's folder gets `flags-<site>.csv` for every site checked; `registry report
+    The run's folder gets `flags-<site>.csv` and `.xlsx` for every site checked; `registry report
     --run <id>` adds the coordinators' PDFs.
     """
     from registry.outputs import write_run_outputs
@@ -301,7 +301,7 @@ def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> Vali
             folder = write_run_outputs(settings, store, run.id, pdfs=False)
             run.finish("succeeded", EXIT_OK)
     return ValidationRun(run_id=run.id, counts=counts,
-                         files=sorted(folder.glob("flags-*.csv")), rule_errors=errors)
+                         files=sorted(folder.glob("flags-*.*")), rule_errors=errors)
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,9 @@ class Settings:
     #: None: pull, the dictionary checks, flags and site reports still work.
     profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
+    #: `[reports] csv_separator`: "," (default), ";" (the Excels of comma-decimal
+    #: locales) or a tab.
+    csv_separator: str = ","
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -321,7 +324,11 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
                              "run", "registry", "analyses"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
-    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir"})
+    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "csv_separator"})
+    separator = reports.get("csv_separator", str, ",")
+    if separator not in (",", ";", "\t"):
+        raise SettingsError(f"{path}: reports.csv_separator should be \",\", \";\" or "
+                            f"\"\\t\", got {separator!r}")
     pull = _Reader(path, _table(path, data, "pull"), "pull", set(PullSettings.__dataclass_fields__))
     quality = _Reader(path, _table(path, data, "quality"), "quality", {"suites"})
     log = _Reader(path, _table(path, data, "log"), "log", {"file"})
@@ -390,4 +397,5 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         profile=_relative(base, profile) if profile else None,
         analyses=analyses,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
+        csv_separator=separator,
     )

@@ -65,6 +65,7 @@ def test_good_file_loads_with_paths_relative_to_it(tmp_path: Path) -> None:
          "should be a REDCap API URL ending in /api/"),
         ("[[sites]]\nname = 'paris'\nurl='http://x/api/'\n",
          "sites[0] needs token_env or token_file"),
+        ("[reports]\ncsv_separator = '|'\n", "reports.csv_separator should be"),
         ("nonsense = [\n", "not valid TOML"),
         ("", "no [[sites]] given"),
     ],

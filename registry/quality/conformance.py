@@ -51,7 +51,7 @@ def type_failures(conformance: pd.DataFrame | None, rules: Sequence[Rule],
         "site": sites, "patient_id": conf["patient_id"].astype(str), "record_id": records,
         "form": forms, "instance": instance, "field": conf["base"],
         "rule_id": [r.id for r in rule], "severity": [r.severity for r in rule],
-        "message": messages,
+        "message": messages, "value": values,
         "link": [form_link(link_for(site_links, s), rec, f, i) for s, rec, f, i in
                  zip(sites, records, forms, instance, strict=True)],
     })

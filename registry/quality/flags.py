@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 FAILURE_COLUMNS = ["site", "patient_id", "record_id", "event", "form", "instance", "field",
-                   "rule_id", "severity", "message", "link"]
+                   "rule_id", "severity", "message", "link", "value"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ def failures_from_outcomes(
                 "rule_id": rule.id, "severity": rule.severity,
                 "message": rule.message.format(**values),
                 "link": form_link(link_for(site_links, site), record, form, instance, event),
+                "value": format_value(rec[rule.field]) if rule.field in rec else "",
             })
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 

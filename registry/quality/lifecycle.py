@@ -33,12 +33,13 @@ __all__ = ["FLAG_KEY", "LIFECYCLE_COLUMNS", "OPEN_STATUSES", "age_flags", "flag_
 FLAG_KEY = ("site", "record_id", "event", "form", "instance", "field", "rule_id")
 OPEN_STATUSES = ("new", "open", "reopened")
 LIFECYCLE_COLUMNS = [*FLAG_KEY, "severity", "status", "first_seen", "last_seen", "message",
-                     "link", "label", "suggestion", "patient_id", "reported", "unchecked"]
+                     "link", "label", "suggestion", "patient_id", "reported", "unchecked",
+                     "value", "computed_from"]
 
 
 #: What a flag not failing tonight keeps from the previous night.
 _KEPT = ("severity", "first_seen", "last_seen", "message", "link", "label", "suggestion",
-         "patient_id")
+         "patient_id", "value", "computed_from")
 
 
 def _text(value: Any) -> str:
@@ -88,7 +89,9 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
                     "last_seen": seen_at, "message": row.get("message", ""),
                     "link": row.get("link", ""), "label": row.get("label", ""),
                     "suggestion": row.get("suggestion", ""),
-                    "patient_id": row.get("patient_id"), "reported": True, "unchecked": False})
+                    "patient_id": row.get("patient_id"), "reported": True, "unchecked": False,
+                    "value": row.get("value", ""),
+                    "computed_from": row.get("computed_from", "")})
     site_at, rule_at = FLAG_KEY.index("site"), FLAG_KEY.index("rule_id")
     for key, before in prev.items():
         if key in seen:

@@ -25,6 +25,7 @@ from registry.quality.derived import (
     add_dictionary_columns,
     calc_column,
     checked_column,
+    computed_from,
     derive_rules,
     fields_of,
     load_derived_config,
@@ -241,6 +242,11 @@ def validate(
     suggestions = {r.id: r.suggestion for r in (*rules, *type_rules)}
     failures["label"] = [labels.get(str(f), "") for f in failures["field"]]
     failures["suggestion"] = [suggestions.get(str(r), "") for r in failures["rule_id"]]
+    # a calculated field cannot be typed into: the flag names the fields its formula
+    # reads ("=" alone when REDCap's formula could not be read)
+    inputs = computed_from(schema.metadata)
+    failures["computed_from"] = [" ".join(inputs[str(f)]) or "=" if str(f) in inputs else ""
+                                 for f in failures["field"]]
 
     results = rule_results(prepared, outcomes, sites)
     # A missing-value failure dropped above (the value was unreadable, flagged as type)

@@ -46,7 +46,7 @@ from registry.reports.models import (
 from registry.reports.payloads import REPORT_KIND, STUDY_KIND
 from registry.store.runs import FINISHED_STATUSES
 
-__all__ = ["site_report_from_store", "study_report_from_store"]
+__all__ = ["site_report_from_store", "snapshot_shape", "study_report_from_store"]
 
 _KEY = ("record_id", "event", "form", "instance", "field", "rule_id")
 
@@ -154,7 +154,7 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
     extra: dict[str, Any] = {"study_title": study_title} if study_title else {}
-    extra.update(_shape(store, snap))
+    extra.update(snapshot_shape(store, snap))
     return SiteReport(
         site=site, site_label=site_label or site, run_id=run_id,
         snapshot_id=str(snap.id), snapshot_time=_naive_utc(snap.created_at),
@@ -166,7 +166,7 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     )
 
 
-def _shape(store: Any, snap: Any) -> dict[str, Any]:
+def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
     """Form order and labels, event labels, from what the pull kept with the snapshot."""
     metadata = store.snapshot_metadata(snap.id) or []
     forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))

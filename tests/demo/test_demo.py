@@ -25,6 +25,7 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
     sites = ["bordeaux", "lille", "lyon", "marseille", "paris"]
     assert names == sorted([*(f"site-{s}.pdf" for s in sites),
                             *(f"flags-{s}.csv" for s in sites),
+                            *(f"flags-{s}.xlsx" for s in sites),
                             "jak_cni.pdf", "jak_cni.json", "jak_cni-matched.csv"])
     # night 2 follows a day of data entry: fixed flags resolve, a typo is a new flag
     night2 = done.stdout[done.stdout.index("night 2"):]
@@ -32,7 +33,7 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
                       r"(\d+) resolved", night2)
     assert found and int(found.group(1)) >= 1 and int(found.group(2)) >= 1
     statuses = {row["status"] for s in sites
-                for row in csv.DictReader((out / f"flags-{s}.csv").open(encoding="utf-8"))}
+                for row in csv.DictReader((out / f"flags-{s}.csv").open(encoding="utf-8-sig"))}
     assert {"new", "open", "resolved"} <= statuses
     study = json.loads((out / "jak_cni.json").read_text())
     assert study["study"] == "jak_cni" and study["analyses"][0]["filter"] == {}

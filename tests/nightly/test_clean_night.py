@@ -18,6 +18,7 @@ def test_clean_night_exits_0_with_a_complete_output_folder(baseline):
     names = sorted(p.name for p in out.iterdir())
     sites = ["lille", "lyon", "paris"]
     assert names == sorted([f"site-{s}.pdf" for s in sites] + [f"flags-{s}.csv" for s in sites]
+                           + [f"flags-{s}.xlsx" for s in sites]
                            + ["jak_cni.pdf", "jak_cni.json", "jak_cni-matched.csv"])
     assert not list(out.parent.glob(".*"))  # no temporary folder left
     assert all(p.stat().st_size > 0 for p in out.iterdir())
@@ -52,7 +53,7 @@ def test_run_record_has_each_stage_and_each_sites_pull(baseline):
         assert run.snapshots[site].fresh
     assert sorted(whole["validate"].counts) == ["lille", "lyon", "paris", "rule_errors"]
     assert whole["analyse"].counts["jak_cni"]["ok"] is True
-    assert len(whole["report"].counts["files"]) == 9
+    assert len(whole["report"].counts["files"]) == 12
 
 
 def test_status_shows_the_nightly_runs_with_stages_per_site(baseline):

@@ -26,6 +26,7 @@ from tests.reports.pdf_text import text as pdf_text
 
 SITES = ("lille", "lyon", "paris")
 FILES = sorted([f"site-{s}.pdf" for s in SITES] + [f"flags-{s}.csv" for s in SITES]
+               + [f"flags-{s}.xlsx" for s in SITES]
                + ["jak_cni.pdf", "jak_cni.json", "jak_cni-matched.csv"])
 
 

@@ -53,7 +53,7 @@ def test_validate_twice_then_flags(tmp_path: Path) -> None:
     first = _cli(settings, "validate")
     assert first.returncode == 0, first.stderr
     run_dir = next((tmp_path / "out").iterdir())
-    paris = list(csv.DictReader((run_dir / "flags-paris.csv").open(encoding="utf-8")))
+    paris = list(csv.DictReader((run_dir / "flags-paris.csv").open(encoding="utf-8-sig")))
     assert paris and tuple(paris[0]) == CSV_COLUMNS
     assert {r["site"] for r in paris} == {"paris"} and {r["status"] for r in paris} == {"new"}
     assert all(r["link"].startswith("http://127.0.0.1:9/redcap_v14.0.0/DataEntry/index.php"

@@ -78,12 +78,18 @@ def _keys(failures: pd.DataFrame) -> set[tuple[str, ...]]:
     return set(failures[KEY].astype(str).itertuples(index=False, name=None))
 
 
-def test_each_error_gives_exactly_its_flag(result) -> None:
+def test_each_error_gives_exactly_its_flag(result, schema) -> None:
     assert _keys(result.failures) == EXPECTED
     assert list(result.failures.columns) == ["site", "patient_id", "record_id", "event",
                                              "form", "instance", "field", "rule_id",
-                                             "severity", "message", "link", "label",
-                                             "suggestion"]
+                                             "severity", "message", "link", "value",
+                                             "label", "suggestion", "computed_from"]
+    row = result.failures[result.failures["field"] == "birth_date"].iloc[0]
+    assert row["value"] and row["value"] in row["message"]  # the value as the message shows it
+    calc = {n for n, f in schema.fields.items() if f.field_type == "calc"}
+    for field, inputs in zip(result.failures["field"], result.failures["computed_from"],
+                             strict=True):
+        assert bool(inputs) == (field in calc), field
     assert (result.failures["event"] == "").all()  # a classic project
 
 

@@ -173,7 +173,8 @@ def test_registry_report_command_writes_the_run_pdfs(store, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     out = tmp_path / "out" / run_id
     assert sorted(p.name for p in out.iterdir()) == [
-        "flags-lyon.csv", "flags-paris.csv", "jak_cni.json", "jak_cni.pdf", "site-lyon.pdf",
+        "flags-lyon.csv", "flags-lyon.xlsx", "flags-paris.csv", "flags-paris.xlsx",
+        "jak_cni.json", "jak_cni.pdf", "site-lyon.pdf",
         "site-paris.pdf"]
     assert "Data checks for Paris" in pdf_text.text(out / "site-paris.pdf")
     bad = subprocess.run([sys.executable, "-m", "registry", "report", "--run", "nope",
