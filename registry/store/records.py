@@ -95,6 +95,7 @@ def row_table(records: Iterable[Iterable[Mapping[str, str]]], columns: Sequence[
     """
     cols = list(columns)
     known = set(cols)
+    empty = dict.fromkeys(cols, "")  # a merge keeps this key order: the row, in C
     out: list[tuple[str, ...]] = []
     for rows in records:
         for row in rows:
@@ -103,7 +104,8 @@ def row_table(records: Iterable[Iterable[Mapping[str, str]]], columns: Sequence[
                     if k not in known:
                         known.add(k)
                         cols.append(k)
-            out.append(tuple([row.get(c, "") for c in cols]))
+                        empty[k] = ""
+            out.append(tuple({**empty, **row}.values()))
     width = len(cols)
     if out and len(out[0]) < width:  # a column appeared part-way: pad the rows before it
         out = [r + ("",) * (width - len(r)) for r in out]
