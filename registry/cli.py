@@ -143,7 +143,7 @@ def flags(
     status: Annotated[
         list[str] | None,
         typer.Option("--status", metavar="STATUS",
-                     help="new, open, reopened or resolved (repeatable)."),
+                     help="new, open, reopened, resolved or accepted (repeatable)."),
     ] = None,
     settings: SettingsOption = DEFAULT_SETTINGS,
 ) -> None:
@@ -187,6 +187,31 @@ def report(
 
 
 @app.command()
+def send(
+    run: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID",
+                                 help="Run whose reports to send (default: the newest "
+                                 "finished run).")
+    ] = None,
+    dry_run: Annotated[
+        Path | None, typer.Option("--dry-run", metavar="DIR",
+                                  help="Write one .eml file per message into DIR instead "
+                                  "of sending.")
+    ] = None,
+    settings: SettingsOption = DEFAULT_SETTINGS,
+    verbose: VerboseOption = False,
+) -> None:
+    """E-mail a run's reports: sites' coordinators, studies' PIs.
+
+    Uses [delivery] in settings; each recipient's outcome is recorded and shown by
+    `registry status`.
+    """
+    from registry.commands.send import send_command
+
+    raise typer.Exit(send_command(settings, run, dry_run=dry_run, verbose=verbose))
+
+
+@app.command()
 def nightly(
     full: Annotated[bool, typer.Option("--full", help="Pull every record, not just changes.")]
     = False,
@@ -212,16 +237,23 @@ def demo(
                            help="Where the demo writes the settings it runs with; its store, "
                            "reports and log go beside them.", show_default=True)
     ] = Path("var/demo/settings.toml"),
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving", help="Keep the sandbox up after the nights, so "
+                           "the reports' REDCap links and `registry status` work; Ctrl-C "
+                           "stops it.")
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Two nights against the embedded sandbox, end to end.
 
-    Starts the sandbox, runs the nightly around a day of data entry, and says where
-    the PDFs are.
+    Starts the sandbox, runs the nightly around a day of data entry, writes the
+    e-mails it would send, and says where the PDFs are. An earlier demo is moved
+    aside, never deleted.
     """
     from registry.commands.demo import demo_command
 
-    raise typer.Exit(demo_command(nights=nights, settings_path=settings, verbose=verbose))
+    raise typer.Exit(demo_command(nights=nights, settings_path=settings, verbose=verbose,
+                                  keep_serving=keep_serving))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,8 @@ demo) goes through here:
   and the next run marks the run abandoned.
 - `run_frames` reads a run's snapshots (one per site) into the tidy frames, once,
   for the quality stage and the studies.
-- The flows: `run_pull`, `run_validate`, `run_analyse`, `run_report`, `run_nightly`.
+- The flows: `run_pull`, `run_validate`, `run_analyse`, `run_report`, `run_nightly`,
+  `run_send` (the nightly sends too, as its last stage, when `[delivery]` is set).
 
 The stage modules (`pulling`, `quality.stage`, `analysing`, `outputs`) only do their
 stage and never import this module; `registry.commands` prints what the flows return.
@@ -46,6 +47,7 @@ from registry.store.runs import FINISHED_STATUSES
 
 if TYPE_CHECKING:  # the stages import pandas; the lock is taken before they load
     from registry.analysing import StudyOutcome
+    from registry.delivery.deliver import DeliveryReport
     from registry.profile import Profile
     from registry.pulling import SiteOutcome
     from registry.tidy import Frames
@@ -67,6 +69,7 @@ __all__ = [
     "run_nightly",
     "run_pull",
     "run_report",
+    "run_send",
     "run_session",
     "run_validate",
 ]
@@ -339,24 +342,43 @@ def run_analyse(settings: Settings) -> AnalyseRun:
     return result
 
 
+def _finished_run(store: Store, run_id: str | None, doing: str) -> str:
+    """`run_id` (default: the newest finished run), checked to have outputs."""
+    if run_id is None:
+        return latest_run_id(store)
+    try:
+        run = store.run(run_id)
+    except StoreError as exc:
+        raise UsageError(exc.message) from None
+    if run.status not in FINISHED_STATUSES or not run.snapshots:
+        why = "used no snapshot" if run.status in FINISHED_STATUSES else f"is {run.status}"
+        raise UsageError(f"run {run_id} {why}: it has no outputs to {doing} "
+                         "(`registry status` lists the finished runs)")
+    return run_id
+
+
+def run_send(settings: Settings, run_id: str | None = None, *,
+             dry_run: Path | None = None) -> DeliveryReport:
+    """`registry send`: e-mail a finished run's reports (or write them as .eml files)."""
+    from registry.delivery.deliver import deliver_run
+
+    if settings.delivery is None:
+        raise SettingsError(f"{settings.path}: no [delivery] table: add one (smtp_host, "
+                            "sender, ...) to send the reports")
+    with run_session(settings) as store:
+        run_id = _finished_run(store, run_id, "send")
+        if not (settings.reports_dir / run_id).is_dir():
+            raise UsageError(f"the outputs of run {run_id} are not in {settings.reports_dir}: "
+                             f"rebuild them with `registry report --run {run_id}`")
+        return deliver_run(settings, store, run_id, dry_run=dry_run)
+
+
 def run_report(settings: Settings, run_id: str | None = None) -> Path:
     """`registry report`: rebuild a finished run's output folder from the store."""
     from registry.outputs import write_run_outputs
 
     with run_session(settings) as store:
-        if run_id is None:
-            run_id = latest_run_id(store)
-        else:
-            try:
-                run = store.run(run_id)
-            except StoreError as exc:
-                raise UsageError(exc.message) from None
-            if run.status not in FINISHED_STATUSES or not run.snapshots:
-                why = "used no snapshot" if run.status in FINISHED_STATUSES else \
-                    f"is {run.status}"
-                raise UsageError(f"run {run_id} {why}: it has no outputs to rebuild "
-                                 "(`registry status` lists the finished runs)")
-        return write_run_outputs(settings, store, run_id)
+        return write_run_outputs(settings, store, _finished_run(store, run_id, "rebuild"))
 
 
 @dataclass
@@ -423,11 +445,41 @@ def _pull_stage(settings: Settings, run: Run, result: NightlyResult, *, full: bo
     return used
 
 
+def _drw_stage(settings: Settings, run: Run, result: NightlyResult,
+               used: Mapping[str, int]) -> None:
+    """The DRW sync of the sites that opted in; a site's failure is recorded on its
+    stage row and in the night's lines, never failing the run (`registry.drw.stage`)."""
+    from registry.drw.stage import sync_sites
+
+    with run.stage("drw") as counts:
+        outcomes = sync_sites(settings, run.store, run.id, used)
+        for o in outcomes:
+            counts[o.site] = {**o.counts, "ok": o.ok}
+            result.lines.append(o.line())
+        if any(not o.ok for o in outcomes):
+            counts["_status"] = "partial"
+
+
+def _send_stage(settings: Settings, run: Run, result: NightlyResult) -> None:
+    """E-mail the night's reports; a failure to send is recorded, never fails the run."""
+    from registry.delivery.deliver import deliver_run
+
+    with run.stage("send") as counts:
+        sent = deliver_run(settings, run.store, run.id)
+        counts.update(sent.counts())
+        if sent.failed:
+            counts["_status"] = "partial" if sent.sent else "failed"
+        result.lines.extend(sent.lines)
+
+
 def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool | None = None,
                 seed_repeats: int | None = None,
                 clock: Callable[[], datetime] | None = None,
                 on_stage: Callable[[str], None] | None = None) -> NightlyResult:
-    """pull -> validate -> analyse -> report, as one run, holding the run lock.
+    """pull -> validate -> DRW sync -> analyse -> report, as one run, holding the lock.
+
+    The DRW sync runs only for sites with `drw_sync = true`; it may mark flags
+    `accepted`, which the analyses' gate then lets through.
 
     A site that fails to pull is marked failed for this run, the others go on, and the
     analyses and reports use that site's last good snapshot (and say so). Every stage
@@ -456,6 +508,8 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                     f"validate: {opened} open flag(s) over {len(used)} site(s), "
                     f"{sum(c['new'] for c in per_site)} new, "
                     f"{sum(c['resolved'] for c in per_site)} resolved since the last run")
+            if any(s.drw_sync for s in settings.sites):
+                _drw_stage(settings, run, result, used)
             with run.stage("analyse") as counts:
                 for o in analyse_run(settings, store, run.id, frames, metadata,
                                      seed_repeats=seed_repeats):
@@ -468,6 +522,8 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
             with run.stage("report") as counts:
                 result.out_dir = write_run_outputs(settings, store, run.id)
                 counts["files"] = sorted(p.name for p in result.out_dir.iterdir())
+            if settings.delivery is not None:
+                _send_stage(settings, run, result)
             partial = bool(result.failures)
             result.status = "partial" if partial else "succeeded"
             result.exit_code = EXIT_PARTIAL if partial else EXIT_OK

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry.delivery.config import DeliverySettings, addresses, parse_delivery
 from registry.errors import SettingsError
 
 __all__ = [
@@ -71,6 +72,13 @@ class Site:
     token_key: str | None = None
     dag: str | None = None
     label: str | None = None
+    #: who gets this site's report and flags by e-mail (`registry send`)
+    coordinators: tuple[str, ...] = ()
+    #: keep this site's flags in step with its REDCap Data Resolution Workflow (the
+    #: Data Quality API module must be enabled on the project; docs/drw.md)
+    drw_sync: bool = False
+    #: the REDCap username the sync's resolutions are stored under (None: no user)
+    drw_username: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -161,6 +169,10 @@ class Settings:
     #: None: pull, the dictionary checks, flags and site reports still work.
     profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
+    #: how reports are e-mailed (`[delivery]`); None: nothing is sent
+    delivery: DeliverySettings | None = None
+    #: each study file's PIs (`pis` in its `[[studies]]`), who get the study's report
+    study_pis: Mapping[Path, tuple[str, ...]] = field(default_factory=dict)
     #: `[reports] csv_separator`: "," (default), ";" (the Excels of comma-decimal
     #: locales) or a tab.
     csv_separator: str = ","
@@ -270,7 +282,8 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: {where} should be a table ([[sites]])")
     r = _Reader(path, raw, where,
-                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token"})
+                {"name", "url", "token_env", "token_file", "token_key", "dag", "label", "token",
+                 "coordinators", "drw_sync", "drw_username"})
     if "token" in raw:
         raise SettingsError(
             f"{path}: {where}.token is not allowed: tokens never live in settings.toml; "
@@ -302,6 +315,9 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         token_key=r.get("token_key", str),
         dag=r.get("dag", str),
         label=r.get("label", str),
+        coordinators=addresses(path, f"{where}.coordinators", raw.get("coordinators")),
+        drw_sync=r.get("drw_sync", bool, False),
+        drw_username=r.get("drw_username", str),
     )
 
 
@@ -321,7 +337,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     base = path.resolve().parent
 
     _Reader(path, data, "", {"store", "reports", "sites", "pull", "quality", "studies", "log",
-                             "run", "registry", "analyses"})
+                             "run", "registry", "analyses", "delivery"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
     reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "csv_separator"})
@@ -376,11 +392,18 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
     if not isinstance(raw_studies, list):
         raise SettingsError(f"{path}: studies should be a list of tables ([[studies]])")
     studies = []
+    study_pis: dict[Path, tuple[str, ...]] = {}
     for i, raw in enumerate(raw_studies):
         if not isinstance(raw, dict):
             raise SettingsError(f"{path}: studies[{i}] should be a table ([[studies]])")
-        spec = _Reader(path, raw, f"studies[{i}]", {"spec"}).get("spec", str, required=True)
+        spec = _Reader(path, raw, f"studies[{i}]", {"spec", "pis"}).get("spec", str,
+                                                                        required=True)
         studies.append(_relative(base, spec))
+        study_pis[studies[-1]] = addresses(path, f"studies[{i}].pis", raw.get("pis"))
+    delivery = None
+    if "delivery" in data:
+        delivery = parse_delivery(path, _table(path, data, "delivery"),
+                                  lambda t, where, known: _Reader(path, t, where, known))
 
     log_file = log.get("file", str)
     profile = registry.get("profile", str)
@@ -397,5 +420,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         profile=_relative(base, profile) if profile else None,
         analyses=analyses,
         lock_file=_relative(base, run.get("lock_file", str, "var/registry.lock")),
+        delivery=delivery,
+        study_pis=study_pis,
         csv_separator=separator,
     )

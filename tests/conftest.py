@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +79,23 @@ def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
 def shared_sandbox(module_sandbox_factory: SandboxFactory) -> SandboxServer:
     """One mini-registry sandbox per module, for read-only tests."""
     return module_sandbox_factory()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `make mutate` (mutmut sets MUTANT_UNDER_TEST): only the groups' test files of
+    tools/mutate_groups.toml run, and a mutant gets only its own group's files."""
+    under = os.environ.get("MUTANT_UNDER_TEST")
+    groups_file = Path(__file__).resolve().parents[1] / "tools" / "mutate_groups.toml"
+    if not under or not groups_file.exists():
+        return
+    import fnmatch
+    import tomllib
+
+    groups = tomllib.loads(groups_file.read_text(encoding="utf-8")).values()
+    mine = [g for g in groups if any(fnmatch.fnmatchcase(under, p) for p in g["mutants"])]
+    paths = tuple({t for g in (mine or groups) for t in g["tests"]})
+    keep = [i for i in items if i.nodeid.split("::")[0] in paths
+            or i.nodeid.startswith(tuple(f"{p}/" for p in paths))]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep

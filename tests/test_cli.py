@@ -17,8 +17,8 @@ import pytest
 from registry.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("sandbox", "pull", "status", "validate", "flags", "analyse", "report", "nightly",
-            "demo")
+COMMANDS = ("sandbox", "pull", "status", "validate", "flags", "analyse", "report", "send",
+            "nightly", "demo")
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -85,6 +85,7 @@ def _bad_usage(tmp_path: Path, settings: Path) -> dict[str, list[str]]:
         "report": ["report", "--run", "20000101-000000-dead", "--settings", s],
         "nightly": ["nightly", "--settings", str(tmp_path / "missing.toml")],
         "demo": ["demo", "--settings", str(foreign / "settings.toml")],
+        "send": ["send", "--run", "20000101-000000-dead", "--settings", s],  # no [delivery]
     }
 
 
@@ -108,7 +109,7 @@ def test_unknown_sites_and_statuses_fail_with_one_line_naming_the_known_ones(
         (["flags", "--site", "pariss"], "no site named 'pariss' (sites: paris, lyon)"),
         (["flags", "--site", "paris", "--site", "nice"], "no site named 'nice'"),
         (["flags", "--status", "open", "--status", "closed"],
-         "unknown status 'closed': use new, open, reopened, resolved"),
+         "unknown status 'closed': use new, open, reopened, resolved, accepted"),
     ]:
         code, out, err = _cli(capsys, *args, "--settings", str(settings))
         assert code == 2 and out == ""

@@ -6,13 +6,21 @@ runs the nightly, then plays one day of data entry through the REDCap API (a few
 coordinators fix flagged records, a new error slips in, new events are recorded) and
 runs the nightly again, so the second night's reports show what a coordinator and a
 PI see on an ordinary morning: flags resolved and new, and what changed since the
-last report. Stops the sandbox and says where the outputs are and what to open first.
+last report. Writes the e-mails the night would send (`registry send --dry-run`: one
+.eml per coordinator's site and per study, into `outbox/`), says where the outputs are
+and what to open first, and stops the sandbox, unless `--keep-serving` keeps it up
+(so the PDFs' "Open in REDCap" links and `registry status` work) until Ctrl-C.
+
+An earlier demo's folder is never deleted: it is moved aside to `<folder>-<time>/`
+(its store, reports and settings still work there), and the demo says so.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +73,73 @@ def _day_of_data_entry(server: Any, registry: Any, clean: Any) -> list[str]:
     return lines
 
 
-def _demo_folder(settings_path: Path) -> Path:
-    """The folder the demo fills, emptied of an earlier demo; never a folder of other files.
+def _demo_folder(settings_path: Path) -> tuple[Path, Path | None]:
+    """The folder the demo fills, and where an earlier demo's folder was moved to.
 
-    The default `var/demo/` and any folder an earlier demo marked are the demo's own and
-    are emptied; a folder holding anything else is refused (the demo would delete it).
+    The default `var/demo/` and any folder an earlier demo marked are the demo's own:
+    an earlier demo in it is moved aside whole to `<folder>-<UTC time>/`, never
+    deleted; a folder holding anything else is refused.
     """
     folder = settings_path.parent
+    moved = None
     if folder.exists() and any(folder.iterdir()):
         if folder.resolve() != DEMO_DIR.resolve() and not (folder / _MARKER).exists():
             raise UsageError(f"{folder} holds files that are not an earlier demo's: give "
                              "--settings a path in an empty or new folder")
-        shutil.rmtree(folder)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        moved = folder.with_name(f"{folder.name}-{stamp}")
+        n = 1
+        while moved.exists():
+            n += 1
+            moved = folder.with_name(f"{folder.name}-{stamp}-{n}")
+        folder.rename(moved)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / _MARKER).write_text("written by `registry demo`; the next demo here empties "
-                                  "this folder\n", encoding="utf-8")
-    return folder
+    (folder / _MARKER).write_text("written by `registry demo`; the next demo here moves this "
+                                  "folder aside\n", encoding="utf-8")
+    return folder, moved
+
+
+def _demo_recipients(settings_path: Path) -> None:
+    """Give each demo site a coordinator and the study a PI (addresses that go nowhere),
+    and a commented `[delivery]` to fill in to really send."""
+    text = settings_path.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^name = "([a-z0-9_-]+)"$',
+                  lambda m: f'{m[0]}\ncoordinators = ["coordinator@{m[1]}.example.org"]', text)
+    text = re.sub(r"(?m)^spec = .+$", lambda m: m[0] + '\npis = ["pi@example.org"]', text)
+    text += ("\n# To e-mail the reports (`registry send`, and each nightly), fill in:\n"
+             '# [delivery]\n# smtp_host = "smtp.example.org"\n# security = "starttls"\n'
+             '# sender = "registry@example.org"\n# username = "registry"\n'
+             '# password_env = "REGISTRY_SMTP_PASSWORD"\n')
+    settings_path.write_text(text, encoding="utf-8")
+
+
+def _write_outbox(settings: Any, folder: Path) -> Path:
+    """The e-mails the last night would send, as .eml files (`registry send --dry-run`)."""
+    from dataclasses import replace
+
+    from registry.delivery.config import DeliverySettings
+    from registry.run import run_send
+
+    demo = replace(settings, delivery=DeliverySettings(smtp_host="localhost",
+                                                       sender="registry@example.org"))
+    run_send(demo, dry_run=folder / "outbox")
+    return folder / "outbox"
+
+
+def _serve_until_interrupted(url: str, settings_path: Path) -> None:
+    print()
+    print(f"registry demo: the sandbox keeps serving at {url}: the PDFs' REDCap links and "
+          f"`registry status --settings {settings_path}` work. Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("registry demo: sandbox stopped")
 
 
 def demo_command(*, nights: int = 2, seed_repeats: int = 50,
-                 settings_path: Path = DEMO_DIR / "settings.toml", verbose: bool = False) -> int:
+                 settings_path: Path = DEMO_DIR / "settings.toml", verbose: bool = False,
+                 keep_serving: bool = False) -> int:
     """Run the demo; return the exit code of the last night."""
     from registry.run import run_nightly
     from registry.sandbox.cli import write_sandbox_settings
@@ -92,7 +147,9 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50,
     from registry.sandbox.server import SandboxServer
     from registry.settings import load_settings
 
-    folder = _demo_folder(settings_path)
+    folder, moved = _demo_folder(settings_path)
+    if moved is not None:
+        print(f"registry demo: the earlier demo is kept, moved to {moved}/")
     print("registry demo: generating the synthetic registry (234 patients, 5 sites) ...")
     registry = generate(GeneratorParams())
     clean = generate(GeneratorParams(error_rate=0.0))  # the same patients, as entered right
@@ -103,6 +160,7 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50,
             # the sandbox has no rate limit: no need to pace the demo's requests
             fh.write('\n[log]\nfile = "var/registry.log"\n'
                      '\n[pull]\nrequests_per_minute = 6000\n')
+        _demo_recipients(settings_path)
         settings = load_settings(settings_path)
         configure_logging(log_file(settings), level=logging.INFO, console=verbose)
         print(f"registry demo: sandbox serving at {server.url}")
@@ -115,7 +173,16 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50,
             result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False)
             for line in result.lines:
                 print(f"  {line}")
-    assert result is not None
+        assert result is not None
+        outbox = _write_outbox(settings, folder)
+        _summary(result, folder, settings_path, outbox, keep_serving)
+        if keep_serving:
+            _serve_until_interrupted(server.url, settings_path)
+    return result.exit_code
+
+
+def _summary(result: Any, folder: Path, settings_path: Path, outbox: Path,
+             keep_serving: bool) -> None:
     out = result.out_dir
     print()
     print(f"Outputs of the last night ({result.status}) are in {out}/")
@@ -132,6 +199,9 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50,
         if busiest is not None:
             site = busiest.stem.removeprefix("flags-")
             print(f"  {out / f'site-{site}.pdf'}   a coordinator's list of what to fix")
+    print(f"E-mails the night would send (open them in a mail client): {outbox}/")
     print(f"Injected errors (ground truth): {folder / 'truth.csv'}")
     print(f"Settings used: {settings_path}  (try: registry status --settings {settings_path})")
-    return result.exit_code
+    if not keep_serving:
+        print("The sandbox stops now, so the PDFs' \"Open in REDCap\" links lead nowhere: "
+              "`registry demo --keep-serving` keeps it up until Ctrl-C.")

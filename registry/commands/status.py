@@ -17,12 +17,13 @@ from rich.table import Table
 from registry.commands import load
 from registry.console import make_console
 from registry.settings import Settings
-from registry.store import RunInfo, Store, StoreStatus
+from registry.store import DeliveryInfo, RunInfo, Store, StoreStatus
+from registry.store.runs import FINISHED_STATUSES
 
-__all__ = ["render_status", "show_status", "status_command"]
+__all__ = ["render_deliveries", "render_status", "show_status", "status_command"]
 
-_STYLE = {"succeeded": "green", "ok": "green", "partial": "yellow", "failed": "red",
-          "running": "cyan", "abandoned": "magenta"}
+_STYLE = {"succeeded": "green", "ok": "green", "sent": "green", "skipped": "dim",
+          "partial": "yellow", "failed": "red", "running": "cyan", "abandoned": "magenta"}
 
 
 def _when(value: datetime | None) -> str:
@@ -124,13 +125,36 @@ def _stages_table(run: RunInfo) -> Table:
     return table
 
 
+def render_deliveries(run_id: str, rows: list[DeliveryInfo], console: Console) -> None:
+    """Who got run `run_id`'s e-mails: one row per recipient and message, newest try."""
+    if not rows:
+        console.print(f"No e-mail recorded for run {run_id} "
+                      f"(`registry send --run {run_id}` sends its reports).")
+        return
+    table = _table(f"E-mails of run {run_id}")
+    for col in ("to", "what", "outcome", "tries", "why"):
+        # an address or a name is never cut; the reason wraps in what is left
+        table.add_column(col, no_wrap=col != "why", overflow="fold",
+                         min_width={"outcome": 7, "why": 16}.get(col))
+    for r in rows:
+        table.add_row(escape(r.recipient), escape(f"{r.kind} {r.target}"), _status(r.status),
+                      str(r.attempts), escape(r.reason or ""))
+    console.print(table)
+
+
 def show_status(settings: Settings, console: Console | None = None, runs: int = 10) -> None:
     """Open the store named in settings and print its status."""
     console = console or make_console()
     with Store.open(settings.store.url) as store:
         status = store.status(sites=[s.name for s in settings.sites], run_limit=runs)
+        last = next((r for r in status.runs
+                     if r.status in FINISHED_STATUSES and r.snapshots), None)
+        sent = store.deliveries(last.id) if last is not None else []
     console.print(f"Store: {store.url}")
     render_status(status, console)
+    if last is not None and (sent or settings.delivery is not None):
+        console.print()
+        render_deliveries(last.id, sent, console)
 
 
 def status_command(settings_path: Path, *, runs: int = 10) -> int:

@@ -261,11 +261,13 @@ def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | N
         column = checked_column(name) if ftype == "checkbox" else name
         if (meta.get("required_field") or "").strip().lower() == "y":
             cond = _and(_show_is(name, True) if logic_text else None, events)
-            when = f" (required when {shown_when})" if logic_text else ""
+            when = f", but it is needed because {shown_when}" if logic_text else ""
             if ftype == "checkbox":
                 add(meta, "required", "expect_column_values_to_be_between",
                     _with(cond, column=column, min_value=1),
-                    f"{label}: no box is ticked{when}", "Tick at least one box; the field "
+                    f"{label}: no box is ticked" + (f", but an answer is needed because "
+                                                     f"{shown_when}" if logic_text else ""),
+                    "Tick at least one box; the field "
                     "is required.", problem)
             else:
                 add(meta, "required", "expect_column_values_to_not_be_null",

@@ -34,12 +34,17 @@ FLAG_KEY = ("site", "record_id", "event", "form", "instance", "field", "rule_id"
 OPEN_STATUSES = ("new", "open", "reopened")
 LIFECYCLE_COLUMNS = [*FLAG_KEY, "severity", "status", "first_seen", "last_seen", "message",
                      "link", "label", "suggestion", "patient_id", "reported", "unchecked",
-                     "value", "computed_from"]
+                     "value", "computed_from", "involves"]
 
 
 #: What a flag not failing tonight keeps from the previous night.
 _KEPT = ("severity", "first_seen", "last_seen", "message", "link", "label", "suggestion",
-         "patient_id", "value", "computed_from")
+         "patient_id", "value", "computed_from", "involves")
+
+
+def _carried(status: Any) -> str:
+    """The status a flag keeps on a night its rule could not run: as it was."""
+    return "open" if status in OPEN_STATUSES else str(status or "resolved")
 
 
 def _text(value: Any) -> str:
@@ -91,7 +96,8 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
                     "suggestion": row.get("suggestion", ""),
                     "patient_id": row.get("patient_id"), "reported": True, "unchecked": False,
                     "value": row.get("value", ""),
-                    "computed_from": row.get("computed_from", "")})
+                    "computed_from": row.get("computed_from", ""),
+                    "involves": row.get("involves", "")})
     site_at, rule_at = FLAG_KEY.index("site"), FLAG_KEY.index("rule_id")
     for key, before in prev.items():
         if key in seen:
@@ -100,6 +106,6 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
         carried = (key[site_at], key[rule_at]) in blind  # not checked tonight: as it was
         out.append({**dict(zip(FLAG_KEY, key, strict=True)),
                     **{k: before.get(k, "") for k in _KEPT},
-                    "status": "open" if carried and was_open else "resolved",
+                    "status": _carried(before.get("status")) if carried else "resolved",
                     "reported": was_open, "unchecked": carried})
     return pd.DataFrame(out, columns=LIFECYCLE_COLUMNS)

@@ -224,6 +224,23 @@ class RedcapClient:
                 return None
             raise
 
+    # --- the project's users (the e-mail delivery's recipients) -----------------------
+    def users(self) -> list[dict[str, Any]]:
+        """The project's users (`username`, `email`, `expiration`, ...); needs User Rights."""
+        return list(self._call("user", lambda p: p.export_users()))
+
+    def user_roles(self) -> list[dict[str, Any]]:
+        """The user roles (`unique_role_name`, `role_label`, rights)."""
+        return list(self._call("userRole", lambda p: p.export_user_roles()))
+
+    def user_role_mapping(self) -> list[dict[str, Any]]:
+        """Who holds which role (`username`, `unique_role_name`)."""
+        return list(self._call("userRoleMapping", lambda p: p.export_user_role_assignment()))
+
+    def user_dag_mapping(self) -> list[dict[str, Any]]:
+        """Who is in which DAG (`username`, `redcap_data_access_group`)."""
+        return list(self._call("userDagMapping", lambda p: p.export_user_dag_assignment()))
+
     def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
                 date_begin: datetime | None = None, with_dag: bool = False,
                 retry_timeout: bool = True) -> list[dict[str, Any]]:

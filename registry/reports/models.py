@@ -34,6 +34,7 @@ __all__ = [
     "MethodsInputs",
     "NightCount",
     "PreviousStudy",
+    "Resolution",
     "RuleResult",
     "SeedSpread",
     "SiteQuality",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 Severity = Literal["blocking", "warning"]
-FlagStatus = Literal["new", "open", "resolved", "reopened"]
+FlagStatus = Literal["new", "open", "resolved", "reopened", "accepted"]
 
 #: Flag statuses that still need fixing (a `resolved` flag is shown as fixed).
 OPEN_STATUSES: frozenset[str] = frozenset(_LIFECYCLE_OPEN)
@@ -77,6 +78,20 @@ class Flag:
     message: str
     link: str
     event: str = ""        # the unique event name on a longitudinal project
+    label: str = ""        # the field's label in the data dictionary
+    suggestion: str = ""   # the rule's: what the coordinator should check
+    value: str = ""        # the flagged cell, as the message shows it
+    #: a calculated field: the fields its formula reads (nobody types into it)
+    computed_from: tuple[str, ...] = ()
+    #: the fields the rule reads, its own first (one wrong cell may explain many flags)
+    involves: tuple[str, ...] = ()
+
+    @property
+    def is_calculated(self) -> bool:
+        return bool(self.computed_from)
+
+    #: its REDCap DRW query on a site with drw_sync: "open", "closed", "accepted", or ""
+    query: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -98,6 +113,22 @@ class NightCount:
     @property
     def total(self) -> int:
         return self.blocking + self.warning
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How fast a site's flags get fixed: over the runs of the last `days` days, the
+    flags fixed (`resolved`), the median days from first seen to the night fixed, and
+    how many flags came back after a fix (`reopened`)."""
+
+    days: int
+    resolved: int
+    median_days: float | None
+    reopened: int
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return None if not self.resolved else self.reopened / self.resolved
 
 
 @dataclass(frozen=True)
@@ -128,6 +159,15 @@ class SiteReport:
     form_order: tuple[str, ...] = ()
     form_labels: Mapping[str, str] = field(default_factory=dict)
     event_labels: Mapping[str, str] = field(default_factory=dict)
+    #: The dictionary's field labels and forms (to name a cell to fix first, and the
+    #: fields a calculated one is computed from).
+    field_labels: Mapping[str, str] = field(default_factory=dict)
+    field_forms: Mapping[str, str] = field(default_factory=dict)
+    repeating_forms: frozenset[str] = frozenset()
+    #: When the run started (how long each open flag has been open); None: the snapshot's.
+    run_time: datetime | None = None
+    #: Fixes over the last `Resolution.days` days (None: no history asked for).
+    resolution: Resolution | None = None
 
     @property
     def open_flags(self) -> tuple[Flag, ...]:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
+from registry.reports.format import with_article
+
 __all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
            "study_payloads"]
 
@@ -223,7 +225,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
                           for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
-            "a " + " or ".join(g) for g in spec.exposure.groups) + f" ({exposed_label})",
+            " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
+        + f" ({exposed_label})",
         "comparator": "patients alive, free of the outcome, still followed and not yet "
                       "exposed on that day",
         "outcome": outcome, "horizon_days": int(spec.horizon_days), "k": int(spec.ratio),

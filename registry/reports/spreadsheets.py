@@ -37,7 +37,8 @@ FLAG_CSV_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id",
                     "status", "first_seen", "message", "link", "event", "label", "suggestion")
 #: What `[reports] csv_separator` accepts.
 CSV_SEPARATORS = (",", ";", "\t")
-_LISTED = (*OPEN_STATUSES, "resolved")
+#: `accepted`: confirmed correct in REDCap's DRW (docs/drw.md), listed, not open.
+_LISTED = (*OPEN_STATUSES, "accepted", "resolved")
 _SEVERITY_ORDER = {"blocking": 0, "warning": 1}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -66,7 +67,8 @@ def _order(flag: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def site_flags(flags: Iterable[Mapping[str, Any]], site: str) -> list[Mapping[str, Any]]:
-    """`site`'s open flags and the ones resolved this night (`reported`), in sheet order.
+    """`site`'s open and accepted flags and the ones resolved this night (`reported`),
+    in sheet order.
 
     `flags` as the quality stage made them (`registry.quality.stage.flags_from_store`).
     """
@@ -92,7 +94,10 @@ def flags_csv(flags: Iterable[Mapping[str, Any]], site: str, separator: str = ",
 _COLUMNS = (("Record", 14, False), ("Event", 22, False), ("Instance", 9, False),
             ("Field", 30, True), ("Value", 16, True), ("Problem", 60, True),
             ("Suggestion", 50, True), ("Severity", 10, False), ("Status", 10, False),
-            ("First seen", 11, False), ("Rule", 30, False), ("Open in REDCap", 16, False))
+            ("First seen", 11, False), ("Rule", 30, False), ("Open in REDCap", 16, False),
+            ("DRW query", 18, False))
+#: A flag's DRW query (`drw_query`, set by the DRW sync) as the sheet says it.
+_QUERY = {"open": "open", "closed": "closed", "accepted": "confirmed correct"}
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -159,7 +164,9 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
     forms = sorted(by_form, key=lambda f: (order.index(f), "") if f in order
                    else (len(order), f))
     longitudinal = any(f.get("event") for f in rows)
-    columns = [c for c in _COLUMNS if longitudinal or c[0] != "Event"]
+    synced = any(f.get("drw_query") for f in rows)  # a site with drw_sync (docs/drw.md)
+    columns = [c for c in _COLUMNS if (longitudinal or c[0] != "Event")
+               and (synced or c[0] != "DRW query")]
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="DDDDDD")
     link_font = Font(color="0563C1", underline="single")
@@ -183,7 +190,8 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
             ("Open flags", len(open_rows)), ("of which blocking", len(blocking)),
             ("New or back since the last run",
              sum(f.get("status") in ("new", "reopened") for f in open_rows)),
-            ("Resolved since the last run", len(rows) - len(open_rows))):
+            ("Resolved since the last run", sum(f.get("status") == "resolved" for f in rows)),
+            ("Confirmed correct in REDCap", sum(f.get("status") == "accepted" for f in rows))):
         summary.append([what, n])
     summary.append([])
     summary.append(["Form (sheet)", "Records", "Open flags", "Blocking", "Resolved"])
@@ -196,7 +204,7 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
         summary.append([neutralise(sheets[form]),
                         len({f.get("record_id") for f in still}), len(still),
                         sum(f.get("severity") == "blocking" for f in still),
-                        len(items) - len(still)])
+                        sum(f.get("status") == "resolved" for f in items)])
         cell = summary.cell(row=summary.max_row, column=1)
         cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{sheets[form]}'!A1")
         cell.font = link_font
@@ -228,6 +236,7 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
                 "First seen": _first_seen(f.get("first_seen")),
                 "Rule": neutralise(str(f.get("rule_id") or "")),
                 "Open in REDCap": "Open in REDCap" if _web_link(link) else neutralise(link),
+                "DRW query": _QUERY.get(str(f.get("drw_query") or ""), ""),
             }
             sheet.append([values[c[0]] for c in columns])
             r = sheet.max_row

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from registry.sandbox.formats import Reply, data_reply, text_reply
 from registry.sandbox.request import Call, Refusal, invalid, parse_when
+from registry.sandbox.users import USER_HANDLERS, user_dag_rows
 
 __all__ = ["DAG_FORBIDDEN", "HANDLERS", "REDCAP_VERSION"]
 
@@ -76,10 +77,8 @@ def _dag(call: Call) -> Reply:
 def _user_dag_mapping(call: Call) -> Reply:
     if call.scope.dag is not None:
         raise Refusal(403, DAG_FORBIDDEN)
-    project = call.project
-    rows = [{"username": "sandbox_admin", "redcap_data_access_group": ""}]
-    rows += [{"username": f"sandbox_{d}", "redcap_data_access_group": d} for d in project.dag_ids]
-    return data_reply(rows, call.fmt, header=["username", "redcap_data_access_group"])
+    return data_reply(user_dag_rows(call.project), call.fmt,
+                      header=["username", "redcap_data_access_group"])
 
 
 def _longitudinal(what: str, build: Callable[[Call], Reply]) -> Callable[[Call], Reply]:
@@ -145,4 +144,5 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "formEventMapping": _longitudinal("form/event mappings", _mapping),
     "arm": _longitudinal("arms", _arms), "event": _longitudinal("events", _events),
     "log": _log, "report": _report, "generateNextRecordName": _next_name,
+    **USER_HANDLERS,
 }

@@ -8,6 +8,9 @@ ever). A request matches when it reaches `/api/` and, if `content` is set, has t
 - `latency`: wait `seconds` before answering (stacks with any other fault);
 - `status`: answer HTTP `status` (default 500) with a short plain-text body;
 - `html`: a proxy's 502 HTML error page (text/html);
+- `echo`: answer HTTP `status` (default 500) with a plain-text body that quotes the
+  request's parameters, the token among them, as a debugging proxy or a module's error
+  page can (what the client's redaction is for);
 - `ban`: ban the caller's address for good: this and every later request gets 429
   with REDCap's plain-text message (REDCAP_API.md §3);
 - `truncate`: send the first `fraction` (default 0.5) of the real body, without a
@@ -34,7 +37,7 @@ from typing import Any
 
 __all__ = ["BAN_MESSAGE", "FAULT_KINDS", "Decision", "Fault", "Faults", "PROXY_PAGE"]
 
-FAULT_KINDS = ("latency", "status", "html", "ban", "truncate", "drop", "drop_rows")
+FAULT_KINDS = ("latency", "status", "echo", "html", "ban", "truncate", "drop", "drop_rows")
 BAN_MESSAGE = "Your IP address ({ip}) has been banned due to suspected abuse."
 PROXY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
               "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -61,7 +64,7 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r} (known: {', '.join(FAULT_KINDS)})")
         if self.count is not None and self.count < 0 or self.after < 0:
             raise ValueError("fault count and after should be >= 0")
-        if self.kind == "status" and not 400 <= self.status <= 599:
+        if self.kind in ("status", "echo") and not 400 <= self.status <= 599:
             raise ValueError(f"fault status should be an HTTP error code, got {self.status}")
 
     @property

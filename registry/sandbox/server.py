@@ -176,6 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = self.responses.get(fault.status, ("Error",))[0]
             self._send(text_reply(f"{fault.status} {phrase}", fault.status, "text/plain"))
             return
+        if kind == "echo" and fault is not None:
+            quoted = " ".join(f"{k}={v}" for k, v in  # the token first, as a log would
+                              sorted(params.items(), key=lambda kv: kv[0] != "token"))
+            self._send(text_reply(f"ERROR: cannot handle the request ({quoted})", fault.status,
+                                  "text/plain"))
+            return
         if kind == "html":
             self._send(text_reply(PROXY_PAGE, 502, "text/html"))
             return

@@ -22,11 +22,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from registry.errors import StoreError
+from registry.store import deliveries as _deliveries
+from registry.store import drw as _drw
 from registry.store import flags as _flags
 from registry.store import overview as _overview
 from registry.store import reader as _reader
 from registry.store import results as _results
 from registry.store import runs as _runs
+from registry.store.deliveries import DeliveryInfo
 from registry.store.engine import describe_url, make_engine, store_errors, write_transaction
 from registry.store.migrate import HEAD, upgrade
 from registry.store.overview import SiteStatus, StoreStatus
@@ -36,6 +39,7 @@ from registry.store.snapshots import SnapshotDiff, SnapshotInfo, SnapshotKind, S
 
 __all__ = [
     "HEAD",
+    "DeliveryInfo",
     "RunInfo",
     "RunSnapshot",
     "SiteStatus",
@@ -265,11 +269,35 @@ class Store:
         with self._read("read flags") as c:
             return _flags.flag_sites(c, run_id)
 
+    def flag_history(self, site: str, since: datetime, until: datetime
+                     ) -> list[dict[str, Any]]:
+        """`site`'s flags fixed (the night they were) or back again, in runs started
+        from `since` to `until` (`registry.store.flags.flag_history`)."""
+        with self._read("read flags") as c:
+            return _flags.flag_history(c, site, since, until)
+
     def previous_flags(self, site: str, before_run_id: str | None = None
                        ) -> list[dict[str, Any]]:
         """The last flag set saved for `site` before run `before_run_id` ([] if none)."""
         with self._read("read flags") as c:
             return _flags.previous_flags(c, site, before_run_id)
+
+    # -- the DRW sync (registry.drw) -------------------------------------------------
+    def drw_links(self, site: str) -> list[dict[str, Any]]:
+        """The flag <-> DRW query links of `site` (`registry.store.drw`)."""
+        with self._read("read DRW links") as c:
+            return _drw.list_links(c, site)
+
+    def apply_drw(self, run_id: str, site: str,
+                  statuses: Sequence[tuple[Mapping[str, Any], str]],
+                  links: Sequence[Mapping[str, Any]],
+                  queries: Sequence[tuple[Mapping[str, Any], str]] = ()) -> None:
+        """One site's sync, in one transaction: statuses of run `run_id`'s flags changed
+        (`accepted`), each linked flag's query state noted (`drw_query` in its details),
+        links saved."""
+        with write_transaction(self.engine, "save the DRW sync") as c:
+            _drw.set_flag_statuses(c, run_id, site, statuses, queries)
+            _drw.save_links(c, site, links, run_id)
 
     def save_rule_results(self, run_id: str, site: str,
                           rows: Sequence[Mapping[str, Any]]) -> int:
@@ -302,3 +330,14 @@ class Store:
     def result_studies(self, run_id: str) -> list[str]:
         with self._read("read analysis results") as c:
             return _results.studies(c, run_id)
+
+    # -- deliveries ----------------------------------------------------------------------
+    def record_deliveries(self, rows: Sequence[DeliveryInfo]) -> None:
+        """Keep what was sent (or not) to each recipient of a run's messages."""
+        with write_transaction(self.engine, "record deliveries") as c:
+            _deliveries.record(c, rows)
+
+    def deliveries(self, run_id: str) -> list[DeliveryInfo]:
+        """Each recipient's newest outcome per message of run `run_id`."""
+        with self._read("read deliveries") as c:
+            return _deliveries.latest(c, run_id)

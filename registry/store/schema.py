@@ -32,7 +32,9 @@ from sqlalchemy import (
 
 __all__ = [
     "analysis_results",
+    "deliveries",
     "dictionaries",
+    "drw_links",
     "flag_sets",
     "flags",
     "metadata",
@@ -199,4 +201,43 @@ analysis_results = Table(
     Column("created_at", _When, nullable=False),
     Column("payload", JSON, nullable=False),
     UniqueConstraint("run_id", "study", "kind"),
+)
+
+# --- deliveries (revision 0005) -----------------------------------------------------------
+
+deliveries = Table(
+    "deliveries", metadata,                             # one row per recipient per attempt
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("kind", String(20), nullable=False),        # site | study
+    Column("target", String(100), nullable=False),     # the site or study name
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("status", String(20), nullable=False),      # sent | failed | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=True),             # one line; never a password
+    Column("files", JSON, nullable=True),              # attachment names
+    Column("at", _When, nullable=False),
+    Index("ix_deliveries_run_id", "run_id"),
+)
+
+# --- the flag <-> DRW query mapping (revision 0004, registry.store.drw) -------------------
+
+drw_links = Table(
+    "drw_links", metadata,
+    Column("site", String(40), nullable=False),
+    Column("record_id", String(100), nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("form", String(100), nullable=False),
+    Column("instance", String(20), nullable=False),    # "" for a non-repeating form
+    Column("field", String(100), nullable=False),
+    Column("rule_id", String(100), nullable=False),
+    Column("status_id", Integer, nullable=False),      # REDCap's query (one per cell)
+    Column("state", String(20), nullable=False),       # open | closed | accepted
+    Column("accepted_value", String(64), nullable=True),
+    Column("last_ts", String(19), nullable=True),
+    Column("run_id", String(40), nullable=True),
+    Column("updated_at", _When, nullable=False),
+    PrimaryKeyConstraint("site", "record_id", "event", "form", "instance", "field",
+                         "rule_id"),
 )

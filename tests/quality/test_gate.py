@@ -45,3 +45,17 @@ def test_production_and_the_quality_package_share_the_one_gate() -> None:
     assert "blocking_patients" in registry.analysing.analyse_run.__code__.co_names or \
         "blocking_patients" in registry.analysing.analyse_run.__code__.co_varnames
     assert blocking_patients is flags.blocking_patients
+
+
+def test_the_patient_key_is_the_flags_own_when_it_has_one() -> None:
+    # a registry keying patients otherwise than <site>:<record_id> (a longitudinal one,
+    # a patient moved between sites): the flag's own patient_id, then its details'
+    flags = [_flag("7", patient_id="lyon:P-0007", site="lyon"),
+             _flag("8", details={"patient_id": "paris:P-0008"}),
+             _flag("9", patient_id="", details={"patient_id": "paris:P-0009"}),
+             _flag("10", patient_id=None, details=None)]
+    assert blocking_patients(flags) == {"lyon:P-0007", "paris:P-0008", "paris:P-0009",
+                                        "paris:10"}
+    failures = pd.DataFrame([{"site": "paris", "patient_id": "paris:P-0001", "record_id": "1",
+                              "severity": "blocking"}])
+    assert blocking_patients(failures) == {"paris:P-0001"}

@@ -165,3 +165,23 @@ def test_non_post_is_501(shared_sandbox):
     """§1: anything but POST on the API URL -> 501."""
     assert requests.get(shared_sandbox.url, timeout=5).status_code == 501
     assert requests.put(shared_sandbox.url, timeout=5).status_code == 501
+
+
+def test_users_roles_and_their_dags_need_user_rights(admin, lyon):
+    """content=user, userRole, userRoleMapping (PyCap's export_users & co.), as REDCap."""
+    roles = {r["unique_role_name"]: r["role_label"] for r in admin.export_user_roles()}
+    assert set(roles.values()) == {"Data manager", "Site coordinator", "Data entry"}
+    held = {m["username"]: roles[m["unique_role_name"]]
+            for m in admin.export_user_role_assignment()}
+    users = {u["username"]: u for u in admin.export_users()}
+    dags = {m["username"]: m["redcap_data_access_group"]
+            for m in admin.export_user_dag_assignment()}
+    assert set(users) == set(held) == set(dags)
+    assert held["sandbox_lyon"] == "Site coordinator" and dags["sandbox_lyon"] == "lyon"
+    assert users["sandbox_lyon"]["email"] == "coordinator.lyon@sandbox.example.org"
+    assert users["sandbox_lyon"]["data_access_group"] == "lyon"
+    assert users["former_lyon"]["expiration"] == "2024-12-31"
+    for export in (lyon.export_users, lyon.export_user_roles,
+                   lyon.export_user_role_assignment):
+        with pytest.raises(redcap.RedcapError):
+            export()

@@ -1,0 +1,53 @@
+"""The pull's short-batch rule at its edges: how many tries, how batches split, what the
+failure says. Over real HTTP: the sandbox's `drop_rows` fault leaves rows out of record
+exports as a loaded server does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from registry.errors import RedcapUnreachable
+from registry.pulling import pull_site
+from registry.settings import Site
+from registry.store import Store
+from tests.redcap.pull_support import FAST, by_record, settings_for
+
+
+@pytest.fixture
+def paris(served, monkeypatch) -> Site:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PULLTEST_BATCH_TOKEN", served.tokens.project)
+    return Site(name="paris", url=served.url, token_env="PULLTEST_BATCH_TOKEN", dag="paris")
+
+
+def test_short_on_every_try_the_budget_allows_and_most_rows_missing_still_completes(
+        served, small_registry, paris, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert FAST.retries == 3
+    settings = settings_for(tmp_path, [paris])
+    # the id list passes; the first batch and the next two asks (each a re-ask of the
+    # one before, in halves) lose 80 % of their rows: tries 1, 2 and 3 of 4
+    rule = served.faults.add("drop_rows", content="record", after=1, count=3, fraction=0.8)
+    with Store.open(settings.store.url) as store:
+        outcome = pull_site(paris, settings, store, clock=served.clock.now)
+        assert rule.fired == 3 and outcome.stats["short_batches"] == 3
+        truth = by_record(r for r in small_registry.records
+                          if r["redcap_data_access_group"] == "paris")
+        assert by_record(store.snapshot_rows(outcome.snapshot_id)) == truth
+
+
+@pytest.mark.parametrize(("batch", "shown_more"), [(11, True), (10, False)])
+def test_a_batch_short_past_the_budget_names_at_most_ten_ids(
+        served, paris, tmp_path, batch: int, shown_more: bool) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(tmp_path, [paris], dataclasses.replace(FAST, retries=0,
+                                                                  batch_size=batch))
+    served.faults.add("drop_rows", content="record", after=1, count=None, fraction=1.0)
+    with Store.open(settings.store.url) as store, pytest.raises(RedcapUnreachable) as caught:
+        pull_site(paris, settings, store, clock=served.clock.now)
+    message = str(caught.value)
+    assert f"kept leaving out {batch} requested record(s) (" in message
+    assert ") after 1 tries" in message
+    shown = message.split("record(s) (", 1)[1].split(") after", 1)[0]
+    assert shown.endswith(" ...") == shown_more
+    assert len(shown.removesuffix(" ...").split(", ")) == 10

@@ -1,0 +1,164 @@
+"""`make mutate`: mutation testing (mutmut) of the modules whose bugs matter most.
+
+Each group of tools/mutate_groups.toml names the source files it mutates, the functions
+in them (mutmut's mutant names, glob patterns) and the test files that guard them.
+`pyproject.toml`'s `[tool.mutmut]` lists the files (mutmut reads only that; checked
+here). This runs `mutmut run` on the groups' mutants, then prints and writes
+(var/mutate/summary.md) the score per group and every surviving mutant.
+
+mutmut runs the tests once with every function instrumented (tests/conftest.py keeps
+the groups' test files only) and then gives each mutant the tests that called the
+mutated function, among its own group's test files, with `-x`, no xdist, no cache,
+derandomized Hypothesis (CI=true).
+
+    python tools/mutate.py              # run every group (results cached in mutants/)
+    python tools/mutate.py pull log     # only these groups
+    python tools/mutate.py --summary    # summarise the last run without running
+    python tools/mutate.py --sample analyses=0.1   # a fixed tenth of a group's mutants
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tomllib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS_FILE = ROOT / "tools" / "mutate_groups.toml"
+
+
+@dataclass(frozen=True)
+class Group:
+    files: tuple[str, ...]
+    mutants: tuple[str, ...]       # mutmut names: module.x_function / module.xǁClassǁmethod
+    tests: tuple[str, ...]
+    target: float                  # share of mutants to kill
+
+
+GROUPS: dict[str, Group] = {
+    name: Group(tuple(g["files"]), tuple(g["mutants"]), tuple(g["tests"]), float(g["target"]))
+    for name, g in tomllib.loads(GROUPS_FILE.read_text(encoding="utf-8")).items()}
+
+#: mutmut's statuses that count as caught: a test failed, pytest crashed, the CPU limit
+#: (an endless loop) or a crash of the interpreter
+CAUGHT = ("killed", "timeout", "segfault")
+
+
+def _check_config() -> None:
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    files = sorted({f for g in GROUPS.values() for f in g.files})
+    if sorted(conf["only_mutate"]) != files:
+        sys.exit(f"pyproject.toml [tool.mutmut] only_mutate should be {files}")
+
+
+def _results() -> dict[str, int | None]:
+    """Every mutant's exit code (None: not run yet) from mutmut's meta files."""
+    out: dict[str, int | None] = {}
+    for meta in (ROOT / "mutants").rglob("*.py.meta"):
+        out.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return out
+
+
+def _group_of(name: str) -> str | None:
+    for gname, g in GROUPS.items():
+        if any(fnmatch.fnmatchcase(name, p) for p in g.mutants):
+            return gname
+    return None
+
+
+def sampled(name: str, share: float) -> bool:
+    """A fixed sample of mutants (by a hash of the name: the same ones every run)."""
+    return zlib.crc32(name.encode()) % 10_000 < share * 10_000
+
+
+def _to_run(groups: list[str], *, fresh: bool, sample: dict[str, float]) -> list[str]:
+    """mutmut's arguments: the groups' patterns on a first run (mutmut makes the mutants
+    then); after that the mutants not caught yet, or all of them when `fresh`, of the
+    `sample` share of a group (mutmut reruns every mutant named on its command line and
+    resets one whose function changed)."""
+    from mutmut.stats import status_by_exit_code
+
+    res = _results()
+    names = [n for n in res if _group_of(n) in groups]
+    if not names:
+        return [p for g in groups for p in GROUPS[g].mutants]
+    chosen = [n for n in names if sampled(n, sample.get(str(_group_of(n)), 1.0))]
+    return sorted(n for n in chosen if fresh or res[n] is None
+                  or status_by_exit_code[res[n]] not in CAUGHT)
+
+
+def summary(groups: list[str]) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    res = _results()
+    lines = ["| group | killed / tested | % | mutants | target |", "|---|---|---|---|---|"]
+    survivors: list[str] = []
+    for gname in groups:
+        names = sorted(n for n in res if _group_of(n) == gname)
+        codes = [res[n] for n in names]
+        killed = sum(status_by_exit_code[c] in CAUGHT for c in codes)
+        total = sum(c is not None for c in codes)
+        pct = 100 * killed / total if total else 0.0
+        mark = "" if pct >= 100 * GROUPS[gname].target else " (below)"
+        lines.append(f"| {gname} | {killed} / {total} | {pct:.1f} | {len(names)} |"
+                     f" {GROUPS[gname].target:.0%}{mark} |")
+        survivors += [f"{n} ({status_by_exit_code[res[n]]})" for n in names
+                      if res[n] is not None and status_by_exit_code[res[n]] not in CAUGHT]
+    return "\n".join(lines + ["", f"Surviving mutants ({len(survivors)}):"]
+                     + [f"- {s}" for s in survivors]) + "\n"
+
+
+def _share(text: str) -> tuple[str, float]:
+    group, _, share = text.partition("=")
+    if group not in GROUPS or not 0 < float(share or 0) <= 1:
+        sys.exit(f"--sample {text}: expected GROUP=SHARE with a group of {', '.join(GROUPS)}"
+                 " and 0 < SHARE <= 1")
+    return group, float(share)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("groups", nargs="*", choices=[[], *GROUPS], default=[])
+    parser.add_argument("--summary", action="store_true", help="only summarise the last run")
+    parser.add_argument("--fresh", action="store_true",
+                        help="run every mutant again, killed ones too")
+    parser.add_argument("--sample", action="append", default=[], metavar="GROUP=SHARE",
+                        help="run only a fixed share of a group's mutants, e.g. analyses=0.1")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    groups = args.groups or list(GROUPS)
+    _check_config()
+    started = time.monotonic()
+    if not args.summary:
+        sample = dict(_share(v) for v in args.sample)
+        patterns = _to_run(groups, fresh=args.fresh, sample=sample)
+        if not patterns:
+            print("every chosen mutant is caught already (--fresh runs them again)")
+        env = {**os.environ, "CI": "true"}
+        mutmut = Path(sys.executable).with_name("mutmut")
+        if patterns:
+            subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children),
+                            *patterns], cwd=ROOT, env=env, check=True)
+    text = summary(groups)
+    out = ROOT / "var" / "mutate" / "summary.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of mutmut and its workers: on an idle 2-core machine the wall time is
+    # about half of it; the wall time here depends on the machine's other load
+    print(f"wall {time.monotonic() - started:.0f} s, CPU {used.ru_utime + used.ru_stime:.0f} s,"
+          f" load {os.getloadavg()[0]:.1f}; written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
