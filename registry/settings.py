@@ -63,7 +63,10 @@ class Secret:
 
 @dataclass(frozen=True)
 class Site:
-    """One site: a REDCap project, or one data access group (DAG) of a shared project."""
+    """One site: a REDCap project, or one data access group (DAG) of a shared project.
+
+    `dag` None: every record the token sees; a unique group name: that DAG's records;
+    `""`: the records in no DAG (read with a project-wide token)."""
 
     name: str
     url: str

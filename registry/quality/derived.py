@@ -51,6 +51,7 @@ from registry.quality.branching import RecordEnv, describe, shown
 from registry.quality.logic import LogicError, Node, evaluate, parse, refs
 from registry.quality.suites import SEVERITIES, Rule
 from registry.schema import RegistrySchema
+from registry.tidy import key_named
 
 __all__ = [
     "CHECKS",
@@ -223,6 +224,10 @@ def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | N
                     dimension=_DIMENSION[check], message=message, suggestion=suggestion,
                     suite="dictionary", computed_from=inputs.get(name, ()))
         rules.append(rule)
+        clash = key_named(meta)
+        if clash:
+            problem = (f"field {name} is named like the key column {clash!r} of the tidy "
+                       "frames, so it cannot be checked; rename it in REDCap")
         if problem:
             problems[rule.id] = problem
 
@@ -366,8 +371,8 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
     for meta in schema.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)
-        if frame is None or name == schema.id_field:
-            continue
+        if frame is None or name == schema.id_field or key_named(meta):
+            continue  # a field named like a key column is not in the frame (tidy.key_named)
         cols = added.setdefault(schema.frame_of(form), {})
         if meta.get("field_type") == "checkbox":
             boxes = [series[form][c] for c in checkbox_columns(meta) if c in series[form]]

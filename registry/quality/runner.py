@@ -211,9 +211,12 @@ def validate(
     prepared, field_problems = add_dictionary_columns(ready.frames, schema, today=today,
                                                       now=now)
     derived = derive_rules(schema, today=today, now=now, config=config)
-    type_rules = [r for r in derived.rules if r.type == "conformance"]
+    # a type rule that cannot be checked (e.g. its field is named like a key column)
+    # is an `error` result like any rule, not a conformance count
+    type_rules = [r for r in derived.rules if r.type == "conformance"
+                  and r.id not in derived.problems]
     rules = [r for s in suites for r in s.rules]
-    rules += [r for r in derived.rules if r.type != "conformance"]
+    rules += [r for r in derived.rules if r.type != "conformance" or r.id in derived.problems]
     sites = sorted(set(sites or ()) | set(_sites(form_frames)))
 
     outcomes: list[Outcome] = []

@@ -270,7 +270,7 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         in (1, "1", True) else []
     shape = _shape(client, info)
     dags = client.dags()
-    if site.dag is not None and dags is not None:
+    if site.dag and dags is not None:  # dag = "": the records in no data access group
         known = [str(d.get("unique_group_name")) for d in dags]
         if site.dag not in known:
             raise RedcapRefused(

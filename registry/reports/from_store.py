@@ -195,8 +195,9 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
-    extra: dict[str, Any] = {"study_title": study_title} if study_title else {}
-    extra.update(snapshot_shape(store, snap))
+    extra: dict[str, Any] = snapshot_shape(store, snap)
+    if study_title:
+        extra["study_title"] = study_title
     return SiteReport(
         site=site, site_label=site_label or site, run_id=run_id,
         snapshot_id=str(snap.id), snapshot_time=_naive_utc(snap.created_at),
@@ -210,7 +211,8 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
 
 
 def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
-    """Form order and labels, event labels, from what the pull kept with the snapshot."""
+    """Form order and labels, event labels and the project's title (`study_title`), from
+    what the pull kept with the snapshot."""
     metadata = store.snapshot_metadata(snap.id) or []
     forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))
     details = snap.details if isinstance(snap.details, Mapping) else {}
@@ -224,9 +226,11 @@ def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
     field_forms = {str(m["field_name"]): str(m["form_name"]) for m in metadata}
     repeating = frozenset(str(r.get("form_name")) for r in details.get("repeating_forms") or ()
                           if isinstance(r, Mapping))
+    info = snap.project_info if isinstance(snap.project_info, Mapping) else {}
+    title = {"study_title": str(info["project_title"])} if info.get("project_title") else {}
     return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels,
             "field_labels": field_labels, "field_forms": field_forms,
-            "repeating_forms": repeating}
+            "repeating_forms": repeating, **title}
 
 
 def _quality(store: Any, run: Any, labels: Mapping[str, str]) -> tuple[SiteQuality, ...]:

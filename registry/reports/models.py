@@ -153,7 +153,7 @@ class SiteReport:
     previous_run_id: str | None = None
     previous_time: datetime | None = None
     stale_note: str | None = None
-    study_title: str = "JAK-CNI in anti-MDA5 dermatomyositis"
+    study_title: str = ""   # the REDCap project's title (project info), if known
     #: The project's forms in REDCap's order (from the snapshot's dictionary), and the
     #: labels of forms and events shown as block titles; unknown ones sort after.
     form_order: tuple[str, ...] = ()

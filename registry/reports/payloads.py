@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
@@ -54,9 +55,20 @@ VARIANCE_RATIONALE = (
 _DERIVED_LABELS = {"icu_at_index": "In ICU by the index day",
                    "in_icu_on_index": "In ICU on the index day",
                    "index_day": "Days from diagnosis to the index day"}
-_OUTCOME_WORDS = {"death_date": "death", "lung_tx_date": "lung transplant"}
+_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
+
+
+def outcome_word(column: str, labels: Mapping[str, str]) -> str:
+    """What an outcome date column stands for, from its dictionary label ("Date of
+    death" -> "death", "Date of the first hospitalisation" -> "first
+    hospitalisation"), else from its name ("death_date" -> "death")."""
+    label = labels.get(column, "")
+    if label and _DATE_OF.match(label):
+        word = _DATE_OF.sub("", label).strip().rstrip(".")
+        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
+    return column.removesuffix("_date").replace("_", " ")
 
 
 def software_versions() -> dict[str, str]:
@@ -221,8 +233,7 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **(labels or {})}
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
-    outcome = " or ".join(_OUTCOME_WORDS.get(r.column, r.column.replace("_date", ""))
-                          for r in spec.outcome_dates)
+    outcome = " or ".join(outcome_word(r.column, labels) for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
             " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
