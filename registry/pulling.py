@@ -162,7 +162,9 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     outcomes: list[SiteOutcome] = []
-    shared = ProjectAnswers()  # project-level calls: once per project, not once per site
+    # project-level calls: once per project, not once per site; and the DAG sites'
+    # changed records in as few batches as they fit
+    shared = ProjectAnswers(dags=[s.dag for s in chosen if s.dag is not None])
     banned: dict[str, str] = {}  # host -> the site that found the ban
     down: dict[str, str] = {}    # scheme://host:port -> the site that found nothing there
     with _progress_display(show_progress) as bars:

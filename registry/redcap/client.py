@@ -144,6 +144,23 @@ class _Pacer(AuthBase):
         return request
 
 
+class _Project(Project):
+    """PyCap's `Project`, told the data dictionary when it is already known.
+
+    PyCap asks for the dictionary before its first record export (to name the record-id
+    field); where another site of the same project already asked for it
+    (`registry.redcap.shared`), `known_metadata` saves that hidden request.
+    """
+
+    known_metadata: list[dict[str, Any]] | None = None
+
+    @property
+    def metadata(self) -> Any:
+        if self.known_metadata is not None:
+            return self.known_metadata
+        return super().metadata
+
+
 class RedcapClient:
     """One site's REDCap project, reached through PyCap with pacing, checks and retries.
 
@@ -161,7 +178,7 @@ class RedcapClient:
         self._pacer = _Pacer(limiter or limiter_for(site.url, settings.requests_per_minute))
         self._sleep = sleep
         try:
-            self._project = Project(
+            self._project = _Project(
                 site.url, token, timeout=settings.timeout_seconds, auth=self._pacer,
                 hooks={"response": [_check_response]},
             )
@@ -186,6 +203,11 @@ class RedcapClient:
         if not all(isinstance(r.get("field_name"), str) for r in rows):
             raise self._malformed("metadata", "rows without a field_name")
         return rows
+
+    def know_metadata(self, metadata: list[dict[str, str]]) -> None:
+        """The project's dictionary, as another site's pull already got it: PyCap uses it
+        instead of asking REDCap again before the first record export."""
+        self._project.known_metadata = metadata
 
     def project_info(self) -> dict[str, Any]:
         info = self._call("project", lambda p: p.export_project_info())

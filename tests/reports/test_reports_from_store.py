@@ -168,7 +168,8 @@ def test_study_report_numbers_are_the_saved_study_json(store, tmp_path: Path):
     content = pdf_text.text(path)
     table = content[content.index("Results Analysis Sets"):]
     for entry in saved["analyses"]:
-        row = " ".join([fmt_int(entry["n_sets"]), fmt_int(entry["n_exposed"]),
+        sets = "–" if entry["method"] == "cohort" else fmt_int(entry["n_sets"])
+        row = " ".join([sets, fmt_int(entry["n_exposed"]),
                         fmt_int(entry["n_controls"]), fmt_int(entry["events"]),
                         fmt_hr(entry["hr"]), fmt_ci(entry["ci_low"], entry["ci_high"]),
                         fmt_p(entry["p"])])
