@@ -43,7 +43,7 @@ def _smd_prop(p1: float, p0: float) -> float:
 
 
 def _pct(s: pd.Series) -> str:
-    return f"{int(s.sum())} ({100 * s.mean():.0f}%)" if len(s) else "-"
+    return f"{int(s.sum()):,} ({100 * s.mean():.0f}%)" if len(s) else "-"
 
 
 def balance_table(rows: pd.DataFrame, variables: tuple[str, ...]) -> BalanceTable:

@@ -214,8 +214,12 @@ class KMOverDraws:
 
 def km_over_draws(stack: Stack, horizon: int) -> KMOverDraws:
     """Per draw and arm the product-limit estimate and its Greenwood variance on each
-    day; combined over draws as the HR is (`analyses.combine`): the mean survival, with
-    variance mean(Greenwood) - (1 - 1/M) x (variance over draws), and a log(-log) CI."""
+    day; combined: the mean survival over draws, with the mean Greenwood variance (one
+    draw's) and a log(-log) CI. Not the multiple-outputation subtraction of the HR
+    (mean variance - (1 - 1/M) x variance over draws): for the controls it removed
+    nearly all the variance (at 100x a 95 % CI of 75.0-75.0 % on day 90 for 5,220
+    control rows) and no simulation checks its coverage; one draw's variance is
+    conservative. The exposed arm is the same in every draw, so both agree there."""
     k, h = stack.n_draws, int(horizon)
     day = np.clip(np.rint(stack.time).astype(np.int64), 0, h)
     arm = 1 - stack.exposed
@@ -231,8 +235,7 @@ def km_over_draws(stack: Stack, horizon: int) -> KMOverDraws:
         gw = np.cumsum(np.where(at_risk > ev, ev / (at_risk * (at_risk - ev)), 0.0), axis=2)
         s_bar = surv.mean(axis=0)
         within = (surv ** 2 * gw).mean(axis=0)
-        between = surv.var(axis=0, ddof=1) if k > 1 else np.zeros((2, h + 1))
-        v = np.maximum(within - (1 - 1 / max(k, 1)) * between, 0.0)
+        v = within
         inside = (s_bar > 0) & (s_bar < 1)
         log_s = np.log(np.where(inside, s_bar, 0.5))
         theta = np.log(-log_s)

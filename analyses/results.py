@@ -278,7 +278,9 @@ class StudyResult:
             "infections": inf,
             "ph_test": {"statistic": _num(self.ph.statistic), "p": _num(self.ph.p),
                         "transform": self.ph.transform, "message": self.ph.message or None,
-                        "analysis": "paper's design"},
+                        "analysis": "paper's design",
+                        "times": [float(t) for t in self.ph.times],
+                        "scaled_residuals": [round(float(r), 6) for r in self.ph.scaled]},
             "seed_spread": spread,
             "notes": list(self.notes),
         }

@@ -25,7 +25,7 @@ infections, the proportional-hazards test, the spread of the HR over the draws.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -47,7 +47,7 @@ from analyses.survival import cox, kaplan_meier
 __all__ = ["censor_at_crossover", "run_study"]
 
 HEADLINE_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus "
-                     "not starting now, among patients at risk on that day with the same "
+                     "not starting now, among patients at risk on that day matched on "
                      "{matching}; controls who start later stay controls")
 PP_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus never "
                "starting within {h} days (controls censored when they start, weighted by "
@@ -96,7 +96,8 @@ def _with_control(rows: pd.DataFrame) -> pd.DataFrame:
 def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozenset(),
               seed: int | None = None, seed_repeats: int | None = None,
               engine: Literal["lifelines", "fast"] = "lifelines", *,
-              min_draws: int = 50, mc_se: float = 0.005) -> StudyResult:
+              min_draws: int = 50, mc_se: float = 0.005,
+              labels: Mapping[str, str] | None = None) -> StudyResult:
     """Run the whole study on tidy `frames` (mapping or object with the frame attributes).
 
     `excluded`: patient_ids with flags of the study's `exclude_severities`; the headline
@@ -104,18 +105,20 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
     the study's `seed`). `seed_repeats`: at most this many re-drawn matchings (default
     the study's; 0 = none, the one draw is then the headline); the draws stop once the
     Monte-Carlo SE of the headline log HR is `mc_se` (at least `min_draws`).
+    `labels`: field name -> display label (the data dictionary's), for the estimand
+    text; a variable's own `label` in the study file comes first.
     Raises `StudyDataError` when the data cannot give a headline analysis at all.
     """
     seed = spec.seed if seed is None else seed
     max_draws = spec.seed_repeats if seed_repeats is None else seed_repeats
     cohort = build_cohort(spec, frames, excluded)
     if cohort.flow["exposed"] == 0:
-        labels = " + ".join("/".join(g) for g in spec.exposure.groups)
+        drugs = " + ".join("/".join(g) for g in spec.exposure.groups)
         raise StudyDataError(
-            f"study {spec.name!r}: no exposed patient ({labels} taken at once) among "
+            f"study {spec.name!r}: no exposed patient ({drugs} taken at once) among "
             f"{cohort.flow['eligible']} eligible patients; nothing to match — check the "
             f"treatments frame and the study's exposure labels")
-    words = _words(spec)
+    words = _words(spec, labels or {})
     plan = plan_matching(cohort, spec)
     design = match(cohort, spec, seed, plan)
     rows = _with_control(design.rows)
@@ -271,11 +274,27 @@ def _clean_vs_all(clean: DrawFit, everyone: DrawFit) -> dict[str, Any]:
             "verdict": verdict, "n_draws": int(len(d)), "threshold": 0.2}
 
 
-def _words(spec: StudySpec) -> dict[str, str]:
-    outcome = " or ".join(r.column.replace("_date", "").replace("_", " ")
-                          for r in spec.outcome_dates)
+def _in_sentence(text: str) -> str:
+    """A label inside a sentence: first letter lowered unless it starts an acronym."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _words(spec: StudySpec, labels: Mapping[str, str]) -> dict[str, str]:
+    """The estimands' words: the outcome, horizon, exposure and matching variables, by
+    their labels (the study file's, else `labels`, else the name)."""
+    outcome = spec.outcome_label or " or ".join(
+        r.column.replace("_date", "").replace("_", " ") for r in spec.outcome_dates)
+
+    def label(name: str) -> str:
+        var = next((v for v in spec.variables if v.name == name), None)
+        text = (var.label if var is not None and var.label else
+                labels.get(var.column if var is not None and var.column else name)
+                or name.replace("_", " "))
+        return _in_sentence(text)
+
     return {"outcome": outcome, "h": str(spec.horizon_days), "exp": spec.exposure.label,
-            "matching": " and ".join(spec.matching_exact) or "time since the origin"}
+            "matching": " and ".join(label(v) for v in spec.matching_exact)
+            or "time since the origin"}
 
 
 def _notes(spec: StudySpec, cohort: Any, m: Any, analyses: list[Analysis]

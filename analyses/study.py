@@ -88,6 +88,7 @@ class VariableSpec:
     stop: str = ""
     missing: Scalar | None = None   # value standing for a missing baseline value
     event: str = ""
+    label: str = ""                 # display name (else the dictionary's field label)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class StudySpec:
     km_times: tuple[int, ...]
     entry: ColumnRef | None = None   # delayed entry: at risk only from this date
     seed: int = 20250101             # master seed of the matching draws
+    outcome_label: str = ""          # the outcome in words, e.g. "death or lung transplant"
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -201,7 +203,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         event=r.get(ex, "exposure.event", str, ""))
 
     oc = r.table(data, "outcome")
-    r.known(oc, "outcome", ("frame", "event_dates", "event"))
+    r.known(oc, "outcome", ("frame", "event_dates", "event", "label"))
     oframe = r.frame(oc, "outcome.frame")
     oevent = r.get(oc, "outcome.event", str, "")
     outcome_dates = tuple(ColumnRef(oframe, c, oevent)
@@ -266,13 +268,15 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         origin=origin, censor=censor, outcome_dates=outcome_dates, exposure=exposure,
         variables=variables, matching_exact=exact, subgroups=tuple(subgroups),
         infections=infections, balance=balance, km_times=km_times, entry=entry,
-        seed=r.get(st, "study.seed", int, 20250101))
+        seed=r.get(st, "study.seed", int, 20250101),
+        outcome_label=r.get(oc, "outcome.label", str, ""))
 
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
     where = f"variables[{i}]"
     r.known(v, where, ("name", "kind", "frame", "column", "start", "stop", "missing",
-                       "event"))
+                       "event", "label"))
+    label = r.get(v, f"{where}.label", str, "", key="label")
     kind = r.get(v, f"{where}.kind", str, "baseline", key="kind")
     name = r.get(v, f"{where}.name", str, key="name")
     frame = r.frame(v, f"{where}.frame", key="frame")
@@ -284,12 +288,13 @@ def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:
                                  f"found {missing!r}")
         return VariableSpec(name, "baseline", frame,
                             column=r.get(v, f"{where}.column", str, name, key="column"),
-                            missing=missing, event=event)
+                            missing=missing, event=event, label=label)
     if kind in ("in_interval", "started_by"):
         return VariableSpec(name, kind, frame,  # type: ignore[arg-type]
                             start=r.get(v, f"{where}.start", str, key="start"),
                             stop=r.get(v, f"{where}.stop", str, "" if kind == "started_by"
-                                       else _MISSING, key="stop"), event=event)
+                                       else _MISSING, key="stop"), event=event,
+                            label=label)
     raise StudySpecError(f"{r.source}: {where}.kind must be 'baseline', 'in_interval' or "
                          f"'started_by', found {kind!r}")
 

@@ -22,6 +22,7 @@ far, and the load average when the night began. Pacing is the default setting
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
 import os
@@ -121,7 +122,7 @@ def _night_figures(store_url: str, run_id: str) -> dict[str, Any]:
 
 
 def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: int | None,
-        nights: int, dag_tokens: bool) -> list[dict[str, Any]]:
+        nights: int, dag_tokens: bool, profile: str | None = None) -> list[dict[str, Any]]:
     patients = round(STUDY_PATIENTS * scale)
     run_nightly = _run_nightly()
     from registry.log import configure_logging
@@ -146,10 +147,17 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
                 edited = sandbox.edit(churn, seed=night)
                 sandbox.advance(hours=1)
             load = os.getloadavg()
+            # CPU time, not wall: on a shared machine waiting for a core is not work
+            profiler = cProfile.Profile(time.process_time) if profile else None
             cpu0, t0 = _cpu(), time.perf_counter()
+            if profiler:
+                profiler.enable()
             result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False,
                                  clock=sandbox.now)
             wall = time.perf_counter() - t0
+            if profiler and profile:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.night{night}")
             cpu = _cpu() - cpu0
             figures = _night_figures(settings.store.url, result.run_id)
             row = {"benchmark": "nightly", "scale": scale, "patients": patients,
@@ -186,9 +194,12 @@ def main() -> None:
     parser.add_argument("--dag-tokens", action="store_true",
                         help="one DAG token per site instead of the project-wide token")
     parser.add_argument("--json", action="store_true", help="one JSON line per night")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="cProfile each night into PATH.night<N> (render workers are "
+                             "other processes: their time is not in it)")
     args = parser.parse_args()
     rows = run(args.scale, args.sites, args.churn, args.rpm, args.seed_repeats, args.nights,
-               args.dag_tokens)
+               args.dag_tokens, args.profile)
     if args.json:
         for row in rows:
             print("BENCH " + json.dumps(row), flush=True)

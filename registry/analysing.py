@@ -107,7 +107,8 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
             an = settings.analyses
             result = run_study(spec, frames, excluded,
                                seed_repeats=seed_repeats if seed_repeats is not None
-                               else an.draws, min_draws=an.min_draws, mc_se=an.draws_mc_se)
+                               else an.draws, min_draws=an.min_draws, mc_se=an.draws_mc_se,
+                               labels=labels)
             payloads = study_payloads(result, spec, snapshot=_snapshot_text(snapshots),
                                       run_id=run_id, labels=labels,
                                       exposed_label=spec.exposure.label)

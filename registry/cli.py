@@ -266,6 +266,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("registry: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception:  # a bug: its traceback stays, with any token in it hidden
+        import traceback
+
+        from registry.log import redact
+        sys.stderr.write(redact(traceback.format_exc()))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

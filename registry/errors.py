@@ -4,14 +4,17 @@ Every expected failure (bad settings, REDCap refusing or unreachable, a malforme
 suite or study, unusable analysis input) is a `RegistryError`. The CLI prints its
 message on one line and exits with its `exit_code`; anything else is a bug and keeps
 its traceback. Messages say what was expected, what was found and what to do; they
-carry record ids and counts, never tokens.
+carry record ids and counts, never tokens (every message is redacted, `registry.log`).
 """
 
 from __future__ import annotations
 
+from registry.log import redact
+
 __all__ = [
     "AnalysisInputError",
     "RedcapBanned",
+    "RedcapDown",
     "RedcapRefused",
     "RedcapUnreachable",
     "RegistryError",
@@ -29,6 +32,7 @@ class RegistryError(Exception):
     exit_code: int = 3
 
     def __init__(self, message: str) -> None:
+        message = redact(message)  # no token reaches stderr, the store or a report
         super().__init__(message)
         self.message = message
 
@@ -59,6 +63,11 @@ class RedcapBanned(RedcapRefused):
 
 class RedcapUnreachable(RegistryError):
     """REDCap could not be reached or kept failing past the retry budget."""
+
+
+class RedcapDown(RedcapUnreachable):
+    """Nothing answers at the site's host (connection refused, host not found); the
+    other sites on that host are not tried again in the same run."""
 
 
 class StoreError(RegistryError):

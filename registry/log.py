@@ -7,13 +7,17 @@ stderr and, when settings name one, to a log file.
 
 Defence in depth for tokens: `register_secret` adds a value that the `RedactingFilter`
 on every handler replaces with `***` in the final text of every record, whichever
-logger (ours, urllib3, requests) wrote it. The REDCap client registers its token before
-the first request.
+logger (ours, urllib3, requests) wrote it, in any letter case (a server may echo a
+token lower-cased); anything shaped like a REDCap token (32 hex characters) is hidden
+too. The REDCap client registers its token before the first request; every
+`RegistryError` message, and so stderr, the store's run messages, `registry status`
+and the reports, goes through the same `redact`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -25,6 +29,7 @@ __all__ = [
     "configure_logging",
     "event",
     "get_logger",
+    "looks_like_token",
     "redact",
     "register_secret",
 ]
@@ -32,23 +37,34 @@ __all__ = [
 _ROOT = "registry"
 _secrets: set[str] = set()
 _lock = threading.Lock()
+#: Anything shaped like a REDCap API token (32 hex characters, either case) is hidden
+#: even when nobody registered it: a token pasted in the wrong place, another site's.
+_TOKEN_SHAPE = r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32}(?![0-9A-Za-z])"
+_pattern: re.Pattern[str] = re.compile(_TOKEN_SHAPE)
+
+
+def looks_like_token(value: str) -> bool:
+    """Whether `value` is (or holds) something shaped like a REDCap API token."""
+    return re.search(_TOKEN_SHAPE, value) is not None
 
 
 def register_secret(value: str) -> None:
-    """Make `value` show as `***` in every log line and in `redact()` from now on."""
+    """Make `value` show as `***` (in any letter case) in every log line and in
+    `redact()` from now on."""
+    global _pattern
     if value and len(value) >= 8:  # a short value would blank out ordinary words
         with _lock:
-            _secrets.add(value)
+            _secrets.add(value.lower())
+            known = "|".join(re.escape(v) for v in sorted(_secrets, key=len, reverse=True))
+            _pattern = re.compile(f"{known}|{_TOKEN_SHAPE}", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in `text` with `***`."""
+    """`text` with every registered secret, in any letter case, and everything shaped
+    like a REDCap token replaced by `***`."""
     with _lock:
-        secrets = tuple(_secrets)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+        pattern = _pattern
+    return pattern.sub("***", text)
 
 
 class RedactingFilter(logging.Filter):

@@ -21,6 +21,7 @@ from typing import Any
 
 from registry.atomic import atomic_dir
 from registry.errors import RegistryError
+from registry.permissions import group_id, share_with_group
 from registry.reports.spreadsheets import FLAG_CSV_COLUMNS, flags_csv
 from registry.settings import Settings
 from registry.store import Store
@@ -50,6 +51,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _inside(folder: Path, name: str) -> Path:
+    """`folder / name`, refused unless it is a plain file name in `folder`: names from
+    the data or the settings (sites, studies) never choose a path outside the run's
+    folder, whatever a store written by an older version holds."""
+    path = folder / name
+    if (not name or name in (".", "..") or Path(name).name != name or "\\" in name
+            or path.resolve().parent != folder.resolve()):
+        raise RegistryError(f"refusing to write {name!r}: an output's name must be a plain "
+                            f"file name inside the run folder {folder.name}")
+    return path
+
+
 def remove_partial_outputs(settings: Settings, run_id: str) -> list[Path]:
     """Remove the temporary output folders a killed run `run_id` left; return them.
 
@@ -77,7 +90,14 @@ def write_run_outputs(settings: Settings, store: Store, run_id: str, *,
     folders are left as they were.
     """
     try:
-        return _write(settings, store, run_id, pdfs)
+        final = _write(settings, store, run_id, pdfs)
+        if settings.reports_group is not None:
+            gid = group_id(settings.reports_group)
+            if gid is None:
+                raise RegistryError(f"reports.group {settings.reports_group!r} is not a "
+                                    "group on this system any more")
+            share_with_group(settings.reports_dir, final, gid)
+        return final
     except OSError as exc:  # a full or read-only disk: the earlier folders stay as they were
         reason = exc.strerror or str(exc)
         raise RegistryError(f"cannot write the outputs of run {run_id} in "
@@ -113,27 +133,27 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
     with atomic_dir(final) as tmp, batch:
         for site in sites:
             csv_text = flags_csv(flags, site, settings.csv_separator)
-            _private(tmp / f"flags-{site}.csv", csv_text.encode("utf-8-sig"))
+            _private(_inside(tmp, f"flags-{site}.csv"), csv_text.encode("utf-8-sig"))
             shape = snapshot_shape(store, store.snapshot(run.snapshots[site].snapshot_id))
-            _private(tmp / f"flags-{site}.xlsx", flags_xlsx(
+            _private(_inside(tmp, f"flags-{site}.xlsx"), flags_xlsx(
                 flags, site, site_label=labels.get(site, site), run_id=run_id,
                 form_order=shape["form_order"], form_labels=shape["form_labels"],
                 when=run.started_at))
             if pdfs:  # an unchanged site shows the report of the run it last changed in
                 site_report = site_report_from_store(store, site_report_run(store, run_id, site),
                                                      site, site_label=labels.get(site, site))
-                render_site_pdf(site_report, tmp / f"site-{site}.pdf")
+                render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
         for study in studies:
             results = store.results(run_id, study)
             if STUDY_KIND in results:
-                (tmp / f"{study}.json").write_text(
+                _inside(tmp, f"{study}.json").write_text(
                     json.dumps(_finite(results[STUDY_KIND]), indent=2, allow_nan=False) + "\n",
                     encoding="utf-8")
             if MATCHED_KIND in results:
-                (tmp / f"{study}-matched.csv").write_text(results[MATCHED_KIND],
-                                                          encoding="utf-8")
+                _inside(tmp, f"{study}-matched.csv").write_text(results[MATCHED_KIND],
+                                                                encoding="utf-8")
             if pdfs:
                 study_report = study_report_from_store(store, run_id, study,
                                                        site_labels=labels)
-                render_study_pdf(study_report, tmp / f"{study}.pdf")
+                render_study_pdf(study_report, _inside(tmp, f"{study}.pdf"))
     return final

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from registry.errors import RedcapBanned, RegistryError
+from registry.errors import RedcapBanned, RedcapDown, RegistryError
 from registry.log import event, get_logger
 from registry.redcap.client import RedcapClient
 from registry.redcap.pacing import RateLimiter
@@ -162,22 +162,34 @@ def pull_all(settings: Settings, store: Store, *, sites: Sequence[str] | None = 
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     outcomes: list[SiteOutcome] = []
-    shared = ProjectAnswers()  # project-level calls: once per project, not once per site
+    # project-level calls: once per project, not once per site; and the DAG sites'
+    # changed records in as few batches as they fit
+    shared = ProjectAnswers(dags=[s.dag for s in chosen if s.dag is not None])
     banned: dict[str, str] = {}  # host -> the site that found the ban
+    down: dict[str, str] = {}    # scheme://host:port -> the site that found nothing there
     with _progress_display(show_progress) as bars:
         for site in chosen:
-            host = urlsplit(site.url).hostname or site.url
+            parts = urlsplit(site.url)
+            host = parts.hostname or site.url
+            server = f"{parts.scheme}://{parts.netloc}"
             try:
                 if host in banned:  # one more request would only lengthen the admin's log
                     raise RedcapBanned(
                         f"site '{site.name}': not pulled: REDCap at {site.url} banned this "
                         f"address earlier in this run (see site '{banned[host]}'); ask the "
                         "REDCap administrator to lift the ban")
+                if server in down:  # its retries would only wait for the same dead host
+                    raise RedcapDown(
+                        f"site '{site.name}': not pulled: nothing answered at {server} earlier "
+                        f"in this run (see site '{down[server]}'); check that REDCap is up and "
+                        "that the URL is right")
                 outcomes.append(pull_site(site, settings, store, full=full, clock=clock,
                                           progress=bars(site.name), shared=shared))
             except RegistryError as exc:
                 if isinstance(exc, RedcapBanned):
                     banned.setdefault(host, site.name)
+                if isinstance(exc, RedcapDown):
+                    down.setdefault(server, site.name)
                 event(_log, "pull.failed", logging.ERROR, site=site.name, error=exc.message)
                 outcomes.append(SiteOutcome(site=site.name, ok=False, error=exc.message))
             if on_outcome is not None:

@@ -40,7 +40,7 @@ from registry.errors import (
     UsageError,
 )
 from registry.lock import run_lock
-from registry.log import event, get_logger
+from registry.log import event, get_logger, redact
 from registry.settings import Settings
 from registry.store import Store
 from registry.store.runs import FINISHED_STATUSES
@@ -85,7 +85,7 @@ def _now() -> datetime:
 
 def describe(exc: BaseException) -> str:
     """One line for an unexpected exception (its traceback goes to the log)."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = redact(str(exc).splitlines()[0]) if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -199,18 +199,21 @@ def recorded_run(store: Store, kind: str, snapshots: Mapping[str, int] | None = 
 
 
 def run_frames(store: Store, snapshots: Mapping[str, int],
-               profile: Path | Profile | None = None) -> tuple[Frames, list[dict[str, str]]]:
+               profile: Path | Profile | None = None, cache: Path | None = None
+               ) -> tuple[Frames, list[dict[str, str]]]:
     """The tidy frames of the given per-site snapshots, and the data dictionary used.
 
     The dictionary (with the events and repeating setup the pull kept) is the newest
     snapshot's (or, failing that, any snapshot's): in a DAG-per-site project all sites
     share it; with a project per site the sites are expected to share one dictionary.
     `profile` is the registry profile (`settings.profile`: a path, or a loaded one);
-    the frames carry the schema made of both (`frames.schema`).
+    the frames carry the schema made of both (`frames.schema`). `cache` is the folder of
+    the per-snapshot frame cache (`snapshot_frames.cache_folder(settings)`; None: read
+    every row from the store).
     """
     from registry.profile import load_profile
     from registry.schema import schema_from_snapshot
-    from registry.snapshot_frames import snapshot_frame
+    from registry.snapshot_frames import FrameCache
     from registry.tidy import tidy
 
     if not snapshots:
@@ -225,8 +228,17 @@ def run_frames(store: Store, snapshots: Mapping[str, int],
     if isinstance(profile, str | Path):
         profile = load_profile(profile)
     schema = schema_from_snapshot(metadata, info.project_info, info.details, profile)
-    rows_by_site = {site: snapshot_frame(store, sid) for site, sid in sorted(snapshots.items())}
+    frames = FrameCache(cache)
+    rows_by_site = {site: frames.frame(store, site, sid)
+                    for site, sid in sorted(snapshots.items())}
+    event(_log, "run.frames_read", **frames.stats)
     return tidy(rows_by_site, schema), metadata
+
+
+def _frame_cache(settings: Settings) -> Path:
+    from registry.snapshot_frames import cache_folder
+
+    return cache_folder(settings)
 
 
 def _latest_snapshots(store: Store, sites: Sequence[str]) -> dict[str, int]:
@@ -285,7 +297,7 @@ def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> Vali
             raise RegistryError("no snapshot to validate in the store: run `registry pull` "
                                 "first")
         with recorded_run(store, "validate", used) as run:
-            frames, metadata = run_frames(store, used, settings.profile)
+            frames, metadata = run_frames(store, used, settings.profile, _frame_cache(settings))
             counts = validate_snapshots(settings, store, run.id, used, frames, metadata)
             errors = counts.pop("rule_errors")
             store.stage(run.id, "validate", None, "succeeded", counts=counts)
@@ -322,7 +334,7 @@ def run_analyse(settings: Settings) -> AnalyseRun:
             raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
         with recorded_run(store, "analyse", latest) as run:
             validated = bool(store.flags())
-            frames, metadata = run_frames(store, latest, settings.profile)
+            frames, metadata = run_frames(store, latest, settings.profile, _frame_cache(settings))
             outcomes = analyse_run(settings, store, run.id, frames, metadata)
             out_dir = write_run_outputs(settings, store, run.id)
             result = AnalyseRun(run.id, outcomes, out_dir, validated)
@@ -487,7 +499,7 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                                show_progress=show_progress, clock=clock)
             with run.stage("validate") as counts:
                 # read and tidied once for the night: the studies use the same snapshots
-                frames, metadata = run_frames(store, used, settings.profile)
+                frames, metadata = run_frames(store, used, settings.profile, _frame_cache(settings))
                 counts.update(validate_snapshots(settings, store, run.id, used, frames,
                                                  metadata))
                 per_site = [c for c in counts.values() if isinstance(c, dict)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from registry.delivery.config import DeliverySettings, addresses, parse_delivery
 from registry.errors import SettingsError
+from registry.log import looks_like_token
 
 __all__ = [
     "PullSettings",
@@ -63,7 +64,10 @@ class Secret:
 
 @dataclass(frozen=True)
 class Site:
-    """One site: a REDCap project, or one data access group (DAG) of a shared project."""
+    """One site: a REDCap project, or one data access group (DAG) of a shared project.
+
+    `dag` None: every record the token sees; a unique group name: that DAG's records;
+    `""`: the records in no DAG (read with a project-wide token)."""
 
     name: str
     url: str
@@ -169,6 +173,8 @@ class Settings:
     #: None: pull, the dictionary checks, flags and site reports still work.
     profile: Path | None = None
     lock_file: Path = Path("var/registry.lock")
+    #: A group that may read the reports folder (`[reports] group`); None: owner only.
+    reports_group: str | None = None
     #: how reports are e-mailed (`[delivery]`); None: nothing is sent
     delivery: DeliverySettings | None = None
     #: each study file's PIs (`pis` in its `[[studies]]`), who get the study's report
@@ -199,6 +205,8 @@ def _read_token_file(path: Path, key: str | None) -> str:
         )
     try:
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise SettingsError(f"token file {path} is not UTF-8 text") from None
     except OSError as exc:
         raise SettingsError(f"token file {path} cannot be read: {exc.strerror}") from exc
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
@@ -303,6 +311,15 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         url += "/"
     token_env = r.get("token_env", str)
     token_file = r.get("token_file", str)
+    token_key = r.get("token_key", str)
+    for key, value in (("token_env", token_env), ("token_file", token_file),
+                       ("token_key", token_key)):
+        if value and looks_like_token(value):
+            raise SettingsError(
+                f"{path}: {where}.{key} holds what looks like an API token itself (not shown); "
+                "tokens never live in settings.toml: put it in an environment variable or an "
+                f"owner-only file and give {key} that name, then ask REDCap for a new token"
+            )
     if not token_env and not token_file:
         raise SettingsError(f"{path}: {where} needs token_env or token_file for its API token")
     if token_env and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", token_env):
@@ -312,13 +329,22 @@ def _site(path: Path, base: Path, raw: Any, index: int) -> Site:
         url=url,
         token_env=token_env,
         token_file=_relative(base, token_file) if token_file else None,
-        token_key=r.get("token_key", str),
+        token_key=token_key,
         dag=r.get("dag", str),
         label=r.get("label", str),
         coordinators=addresses(path, f"{where}.coordinators", raw.get("coordinators")),
         drw_sync=r.get("drw_sync", bool, False),
         drw_username=r.get("drw_username", str),
     )
+
+
+def _reports_group(path: Path, name: str | None) -> str | None:
+    """`[reports] group`, checked to exist on this system."""
+    from registry.permissions import group_id
+
+    if name is not None and group_id(name) is None:
+        raise SettingsError(f"{path}: reports.group {name!r} is not a group on this system")
+    return name
 
 
 def load_settings(path: str | Path = "settings.toml") -> Settings:
@@ -328,6 +354,9 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SettingsError(f"settings file {path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not UTF-8 text (byte {exc.start}); "
+                            "save it as UTF-8") from None
     except OSError as exc:
         raise SettingsError(f"settings file {path} cannot be read: {exc.strerror}") from exc
     try:
@@ -340,7 +369,8 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
                              "run", "registry", "analyses", "delivery"})
     registry = _Reader(path, _table(path, data, "registry"), "registry", {"profile"})
     store = _Reader(path, _table(path, data, "store"), "store", {"url"})
-    reports = _Reader(path, _table(path, data, "reports"), "reports", {"dir", "csv_separator"})
+    reports = _Reader(path, _table(path, data, "reports"), "reports",
+                      {"dir", "group", "csv_separator"})
     separator = reports.get("csv_separator", str, ",")
     if separator not in (",", ";", "\t"):
         raise SettingsError(f"{path}: reports.csv_separator should be \",\", \";\" or "
@@ -369,8 +399,10 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         full_pull_every_days=pull.positive("full_pull_every_days", defaults.full_pull_every_days),
         overlap_minutes=pull.get("overlap_minutes", int, defaults.overlap_minutes),
     )
-    if pull_settings.retries < 0:
-        raise SettingsError(f"{path}: pull.retries should be >= 0, got {pull_settings.retries}")
+    for name in ("retries", "backoff_seconds", "overlap_minutes"):
+        if getattr(pull_settings, name) < 0:
+            raise SettingsError(
+                f"{path}: pull.{name} should be >= 0, got {getattr(pull_settings, name)}")
     if pull_settings.min_batch_size > pull_settings.batch_size:
         raise SettingsError(f"{path}: pull.min_batch_size should be <= pull.batch_size")
 
@@ -412,6 +444,7 @@ def load_settings(path: str | Path = "settings.toml") -> Settings:
         path=path,
         store=StoreSettings(url=_sqlite_relative(base, store_url)),
         reports_dir=_relative(base, reports.get("dir", str, "var/reports")),
+        reports_group=_reports_group(path, reports.get("group", str)),
         sites=sites,
         pull=pull_settings,
         quality=QualitySettings(suites=_relative(base, suites) if suites else None),

@@ -12,6 +12,7 @@ computed.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -112,6 +113,11 @@ def check_study(spec: StudySpec, schema: RegistrySchema, source: str) -> None:
                             f"{', '.join(schema.events_of(form))})")
 
 
+#: A study's name names its files (`<name>.pdf`, `.json`, `-matched.csv`), so, like a
+#: site's, it can never hold a path separator or be `..`.
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
 def read_study(path: Path, schema: RegistrySchema | None = None) -> StudySpec:
     """Read a study file, resolve its roles and (given the schema) check its names."""
     from analyses import AnalysisError, study_from_mapping
@@ -130,6 +136,10 @@ def read_study(path: Path, schema: RegistrySchema | None = None) -> StudySpec:
         spec = study_from_mapping(data, source=str(path))
     except AnalysisError as exc:
         raise AnalysisInputError(exc.message) from exc
+    if not STUDY_NAME.match(spec.name):
+        raise AnalysisInputError(
+            f"{path}: study.name {spec.name!r} should be letters, digits, '-' or '_' "
+            "(at most 64; it names the study's report files)")
     if schema is not None:
         check_study(spec, schema, str(path))
     return spec

@@ -33,6 +33,7 @@ __all__ = [
     "KEY_COLUMNS",
     "Frames",
     "empty_frame",
+    "key_named",
     "tidy",
 ]
 
@@ -41,6 +42,14 @@ KEY_COLUMNS = ("patient_id", "record_id", "site", "event", "arm", "form", "insta
 #: One row per value that could not be read as its field's type.
 CONFORMANCE_COLUMNS = (*KEY_COLUMNS, "field", "value", "dtype", "reason")
 _KEY_DTYPES = {"arm": "Int64", "instance": "Int64"}
+
+
+def key_named(row: Mapping[str, str]) -> str:
+    """The key column a dictionary field's export column is named like (REDCap allows
+    a field called `site` or `instance`), else `""`. Such a field is left out of the
+    frames, which the key column keeps; its rules are `error` results saying why."""
+    return next((c for c in checkbox_columns(row) or [row["field_name"]] if c in KEY_COLUMNS),
+                "")
 
 
 def empty_frame(columns: Sequence[str] = KEY_COLUMNS) -> pd.DataFrame:
@@ -245,7 +254,8 @@ def tidy(
     seen = set(keys["instrument"].unique()) - {""}
     by_form: dict[str, list[Mapping[str, str]]] = {form: [] for form in schema.forms}
     for row in schema.metadata:
-        if row["field_name"] != schema.id_field and row.get("field_type") != "descriptive":
+        if row["field_name"] != schema.id_field and row.get("field_type") != "descriptive" \
+                and not key_named(row):
             by_form[row["form_name"]].append(row)
     frames: dict[str, pd.DataFrame] = {}
     problems: list[pd.DataFrame] = []

@@ -1,8 +1,9 @@
 """`atomic_write_*`: the mode asked for, folders made, nothing left beside the file.
 
 Killers of surviving mutants of `registry.atomic` (docs/testing.md): patient-data files
-are written owner-only (mode 0o600) and everything else 0o644 exactly, into folders
-that do not exist yet, and a failed write leaves only the old file.
+are written owner-only (mode 0o600, the default since issue 11.5) and a mode asked for
+(0o644) exactly, into folders that do not exist yet, and a failed write leaves only the
+old file.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ def _mode(path: Path) -> int:
 
 
 def test_modes_are_exactly_what_was_asked(tmp_path: Path) -> None:
-    atomic_write_text(tmp_path / "report.csv", "a")
-    atomic_write_bytes(tmp_path / "report.pdf", b"%PDF")
-    atomic_write_text(tmp_path / "patients.csv", "b", mode=0o600)
-    atomic_write_bytes(tmp_path / "patients.json", b"{}", mode=0o600)
+    atomic_write_text(tmp_path / "report.csv", "a", mode=0o644)
+    atomic_write_bytes(tmp_path / "report.pdf", b"%PDF", mode=0o644)
+    atomic_write_text(tmp_path / "patients.csv", "b")
+    atomic_write_bytes(tmp_path / "patients.json", b"{}")
     assert [_mode(tmp_path / n) for n in ("report.csv", "report.pdf", "patients.csv",
                                           "patients.json")] == [0o644, 0o644, 0o600, 0o600]
 

@@ -28,3 +28,16 @@ def test_event_lines_are_key_value_and_secrets_are_redacted(tmp_path):
         assert secret not in text
     assert redact(f"x{secret}y") == "x***y"
     configure_logging(console=False)
+
+
+def test_redaction_ignores_letter_case_and_hides_anything_token_shaped():
+    secret = "Tok3nWithMixedCase-not-hex"
+    register_secret(secret)
+    assert redact(f"a {secret.upper()} b {secret.lower()} c") == "a *** b *** c"
+    stranger = "deadbeef" * 4  # 32 hex characters nobody registered
+    assert redact(f"token={stranger}.") == "token=***."
+    assert redact(f"token={stranger.upper()}") == "token=***"
+    # a longer hex run (a SHA-256) or a shorter one is not a REDCap token
+    assert redact("a" * 64) == "a" * 64 and redact("b" * 31) == "b" * 31
+    from registry.errors import RegistryError
+    assert str(RegistryError(f"site 'x': refused ({stranger})")) == "site 'x': refused (***)"

@@ -156,3 +156,29 @@ def test_duplicate_site_names(tmp_path: Path) -> None:
     text = GOOD.replace('name = "lyon"', 'name = "paris"')
     with pytest.raises(SettingsError, match="site name 'paris' is used twice"):
         load_settings(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("key", ["token_env", "token_file", "token_key"])
+def test_a_token_pasted_as_a_token_setting_is_refused_without_echoing_it(tmp_path: Path,
+                                                                        key: str) -> None:
+    for token in (TOKEN, TOKEN.lower()):
+        extra = "" if key != "token_key" else "token_file = 'tokens'\n"
+        text = f"[[sites]]\nname='paris'\nurl='http://x/api/'\n{key} = '{token}'\n{extra}"
+        with pytest.raises(SettingsError) as info:
+            load_settings(write(tmp_path, text))
+        assert f"sites[0].{key} holds what looks like an API token" in str(info.value)
+        assert token.lower() not in str(info.value).lower()
+
+
+def test_settings_that_are_not_utf8_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"[registry]\nprofile = 'caf\xe9'\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert "is not UTF-8 text" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["backoff_seconds", "retries", "overlap_minutes"])
+def test_negative_pull_waits_and_counts_are_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(SettingsError, match=rf"pull\.{key} should be >= 0, got -5"):
+        load_settings(write(tmp_path, GOOD.replace("[pull]\n", f"[pull]\n{key} = -5\n")))

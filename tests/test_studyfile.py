@@ -61,3 +61,34 @@ def test_names_the_project_lacks_are_refused(tmp_path: Path, old: str, new: str,
         load_study(path, SCHEMA)
     message = str(err.value)
     assert "\n" not in message and str(path) in message and key in message
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../../../x", "..", "a\\\\b", ""])
+def test_a_study_name_that_is_not_a_plain_file_name_is_refused_at_load(tmp_path: Path,
+                                                                       name: str) -> None:
+    text = TEXT.replace('name = "jak_cni"', f'name = "{name}"', 1)
+    assert text != TEXT
+    with pytest.raises(AnalysisInputError) as caught:
+        load_study(_study(tmp_path, text), SCHEMA)
+    assert "study.name" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_output_name_from_the_store_never_leaves_the_run_folder(tmp_path: Path) -> None:
+    """A store written before names were checked may hold any study name: the outputs
+    are refused with one line, and nothing is written outside (or left half-written)."""
+    from registry.errors import RegistryError
+    from registry.outputs import write_run_outputs
+    from registry.reports.payloads import MATCHED_KIND
+    from registry.store import Store
+    from tests.redcap.pull_support import settings_for
+
+    settings = settings_for(tmp_path / "home", [])
+    settings.reports_dir.mkdir(parents=True)
+    with Store.open(settings.store.url) as store:
+        run_id = store.start_run("analyse")
+        store.save_result(run_id, "../../escaped", MATCHED_KIND, "patient_id\nP1\n")
+        store.finish_run(run_id, "succeeded", 0)
+        with pytest.raises(RegistryError, match="must be a plain file name"):
+            write_run_outputs(settings, store, run_id, pdfs=False)
+    assert not list(tmp_path.rglob("escaped*"))
+    assert list(settings.reports_dir.iterdir()) == []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from registry.errors import SettingsError
 from registry.log import configure_logging
+from registry.permissions import owner_only
 from registry.settings import Settings, load_settings
 
 __all__ = ["load", "log_file", "start"]
@@ -29,6 +30,7 @@ def load(settings_path: Path) -> Settings:
             f"settings file {settings_path} not found: name yours with --settings PATH, or "
             f"try the tool on the demo sandbox: `registry sandbox --write-settings "
             f"{settings_path}` (or `registry demo`)")
+    owner_only()  # the store, log and reports it may write: 0600/0700 whatever the umask
     return load_settings(settings_path)
 
 

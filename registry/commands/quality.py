@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -16,6 +17,7 @@ from registry.errors import UsageError
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.settings import Settings
 from registry.store.records import natural_key
+from registry.visible import visible
 
 __all__ = ["FLAG_STATUSES", "flags_command", "list_flags", "validate_command"]
 
@@ -74,14 +76,26 @@ def _instance(flag: dict[str, Any]) -> str:
     return "" if flag.get("instance") in (None, "") else f" #{flag['instance']}"
 
 
+def _indented(console: Console, text: str, style: str = "") -> None:
+    """`text` wrapped to the terminal under a two-space indent, no trailing spaces."""
+    import textwrap
+
+    width = max(40, console.width)
+    for line in textwrap.wrap(text, width=width, initial_indent="  ",
+                              subsequent_indent="  ") or [""]:
+        console.print(Text(line, style=style), no_wrap=True, crop=False, overflow="ignore")
+
+
 def flags_command(settings_path: Path, sites: Sequence[str] | None = None,
                   statuses: Sequence[str] | None = None,
                   console: Console | None = None) -> int:
     """Print the newest flags, one block per flag, readable at 80 columns.
 
-    A block: site, record, form (and instance) and field; then severity, status, since
-    when and the rule; the message; the link to the REDCap form, on a line of its own
-    and never cut, so a terminal can open it.
+    A block: site, record, form (and instance); the field's label (and name); severity,
+    status, since when (days open) and the rule; the message and the rule's suggestion
+    (a calculated field: the fields it is computed from), wrapped under an indent; the
+    link to the REDCap form, on a line of its own and never cut, so a terminal can open
+    it. Records in natural order, each record's blocking flags first.
     """
     _check_statuses(statuses)
     settings = load(settings_path)
@@ -96,17 +110,33 @@ def flags_command(settings_path: Path, sites: Sequence[str] | None = None,
     rows.sort(key=lambda f: (f["site"], natural_key(str(f["record_id"])),
                              f["severity"] != "blocking",
                              f["form"], str(f.get("instance") or ""), f["field"]))
+    today = max((f["last_seen"] for f in rows if f.get("last_seen")), default=None)
     for f in rows:
         first = f.get("first_seen")
+        label = str(f.get("label") or "").strip()
+        field = f"{label} ({f['field']})" if label and f["field"] else (label or f["field"])
+        since = ""
+        if first:
+            since = f", since {first.date().isoformat()}"
+            if today is not None and f["status"] != "resolved":
+                days = (today.date() - first.date()).days
+                since += f" ({days} day{'s' if days != 1 else ''} open)" if days else ""
         console.print()
         console.print(Text.assemble(
-            (f"{f['site']}  record {f['record_id']}", "bold"),
-            f"  {f['form']}{_instance(f)}", (f"  {f['field']}" if f["field"] else "")))
-        console.print(Text.assemble(
-            "  ", (f["severity"], _STYLE.get(f["severity"], "")), ", ",
-            (f["status"], _STYLE.get(f["status"], "")),
-            f", since {first.date().isoformat()}" if first else "", f", {f['rule_id']}"))
-        console.print(Text("  " + (f.get("message") or "")))
+            (f"{f['site']}  record {visible(str(f['record_id']))}", "bold"),
+            f"  {f['form']}{_instance(f)}"))
+        if field:
+            _indented(console, field)
+        console.print(Padding(Text.assemble(
+            (f["severity"], _STYLE.get(f["severity"], "")), ", ",
+            (f["status"], _STYLE.get(f["status"], "")), since, f", {f['rule_id']}"),
+            (0, 0, 0, 2), expand=False))
+        _indented(console, visible(str(f.get("message") or ""), None))
+        computed = [n for n in str(f.get("computed_from") or "").split() if n != "="]
+        hint = (f"calculated by REDCap: check {', '.join(computed)}" if computed
+                else str(f.get("suggestion") or ""))
+        if hint:
+            _indented(console, f"-> {hint}", "italic")
         if f.get("link"):
             link = str(f["link"])
             console.print(Text("  " + link, style=f"link {link}"), no_wrap=True, crop=False,

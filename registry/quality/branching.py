@@ -332,7 +332,8 @@ def _ref_words(ref: Ref, dictionary: Mapping[str, Mapping[str, str]]) -> tuple[s
 
 
 def describe(logic: Node, dictionary: Mapping[str, Mapping[str, str]]) -> str:
-    """The logic in a coordinator's words: "Still taken at last follow-up? is No"."""
+    """The logic in a coordinator's words: "Sex is Male", "the answer to “Still taken at
+    last follow-up?” is No" (a question's label is quoted, so the sentence reads)."""
     return _words(logic, dictionary, top=True)
 
 
@@ -355,6 +356,8 @@ def _words(node: Node, dictionary: Mapping[str, Mapping[str, str]], top: bool = 
         if text == "":
             return f"{label} {'is empty' if node.op == '=' else 'is filled in'}"
         shown_value = choices(meta).get(text, text)
+        if label.endswith("?"):  # a question: "the answer to “Still taken?” is No"
+            label = f"the answer to “{label}”"
         return f"{label} {'is' if node.op == '=' else 'is not'} {shown_value}"
     return _expression(node, dictionary)
 

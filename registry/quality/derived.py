@@ -51,6 +51,7 @@ from registry.quality.branching import RecordEnv, describe, shown
 from registry.quality.logic import LogicError, Node, evaluate, parse, refs
 from registry.quality.suites import SEVERITIES, Rule
 from registry.schema import RegistrySchema
+from registry.tidy import key_named
 
 __all__ = [
     "CHECKS",
@@ -103,6 +104,11 @@ def load_derived_config(path: str | Path | None) -> DerivedConfig:
     except json.JSONDecodeError as exc:
         raise SuiteDefinitionError(f"suite {path}: not valid JSON (line {exc.lineno}: "
                                    f"{exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        raise SuiteDefinitionError(
+            f"suite {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise SuiteDefinitionError(f"suite {path}: cannot be read ({exc.strerror})") from exc
     return parse_derived_config(data, str(path))
 
 
@@ -223,6 +229,10 @@ def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | N
                     dimension=_DIMENSION[check], message=message, suggestion=suggestion,
                     suite="dictionary", computed_from=inputs.get(name, ()))
         rules.append(rule)
+        clash = key_named(meta)
+        if clash:
+            problem = (f"field {name} is named like the key column {clash!r} of the tidy "
+                       "frames, so it cannot be checked; rename it in REDCap")
         if problem:
             problems[rule.id] = problem
 
@@ -261,11 +271,13 @@ def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | N
         column = checked_column(name) if ftype == "checkbox" else name
         if (meta.get("required_field") or "").strip().lower() == "y":
             cond = _and(_show_is(name, True) if logic_text else None, events)
-            when = f" (required when {shown_when})" if logic_text else ""
+            when = f", but it is needed because {shown_when}" if logic_text else ""
             if ftype == "checkbox":
                 add(meta, "required", "expect_column_values_to_be_between",
                     _with(cond, column=column, min_value=1),
-                    f"{label}: no box is ticked{when}", "Tick at least one box; the field "
+                    f"{label}: no box is ticked" + (f", but an answer is needed because "
+                                                     f"{shown_when}" if logic_text else ""),
+                    "Tick at least one box; the field "
                     "is required.", problem)
             else:
                 add(meta, "required", "expect_column_values_to_not_be_null",
@@ -364,8 +376,8 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
     for meta in schema.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)
-        if frame is None or name == schema.id_field:
-            continue
+        if frame is None or name == schema.id_field or key_named(meta):
+            continue  # a field named like a key column is not in the frame (tidy.key_named)
         cols = added.setdefault(schema.frame_of(form), {})
         if meta.get("field_type") == "checkbox":
             boxes = [series[form][c] for c in checkbox_columns(meta) if c in series[form]]

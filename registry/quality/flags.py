@@ -21,6 +21,7 @@ from registry.fieldtypes import format_value as typed_text
 from registry.quality.gx_adapter import Outcome
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.quality.suites import Rule
+from registry.visible import visible
 
 __all__ = [
     "FAILURE_COLUMNS",
@@ -71,7 +72,8 @@ def form_link(link: SiteLink | None, record_id: str, form: str, instance: str,
 
 def format_value(value: Any) -> str:
     """A value as a coordinator reads it: dates as YYYY-MM-DD (with the time of a
-    date-time), Yes/No, "(empty)"."""
+    date-time), Yes/No, "(empty)"; control, bidi and zero-width characters spelled
+    out and long text cut (`registry.visible`)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "(empty)"
     if isinstance(value, float) and math.isnan(value):
@@ -89,7 +91,7 @@ def format_value(value: Any) -> str:
         pass
     if hasattr(value, "item"):
         return format_value(value.item())  # type: ignore[attr-defined]
-    return str(value)
+    return visible(str(value))  # no hidden, reordering or 100 kB text in a message
 
 
 def _instance_text(value: object) -> str:

@@ -34,12 +34,12 @@ FLAG_KEY = ("site", "record_id", "event", "form", "instance", "field", "rule_id"
 OPEN_STATUSES = ("new", "open", "reopened")
 LIFECYCLE_COLUMNS = [*FLAG_KEY, "severity", "status", "first_seen", "last_seen", "message",
                      "link", "label", "suggestion", "patient_id", "reported", "unchecked",
-                     "value", "computed_from"]
+                     "value", "computed_from", "involves"]
 
 
 #: What a flag not failing tonight keeps from the previous night.
 _KEPT = ("severity", "first_seen", "last_seen", "message", "link", "label", "suggestion",
-         "patient_id", "value", "computed_from")
+         "patient_id", "value", "computed_from", "involves")
 
 
 def _carried(status: Any) -> str:
@@ -96,7 +96,8 @@ def age_flags(previous: Iterable[Mapping[str, Any]], current: pd.DataFrame | Ite
                     "suggestion": row.get("suggestion", ""),
                     "patient_id": row.get("patient_id"), "reported": True, "unchecked": False,
                     "value": row.get("value", ""),
-                    "computed_from": row.get("computed_from", "")})
+                    "computed_from": row.get("computed_from", ""),
+                    "involves": row.get("involves", "")})
     site_at, rule_at = FLAG_KEY.index("site"), FLAG_KEY.index("rule_id")
     for key, before in prev.items():
         if key in seen:

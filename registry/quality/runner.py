@@ -39,6 +39,7 @@ from registry.quality.flags import (
     failures_from_outcomes,
 )
 from registry.quality.gx_adapter import Outcome, columns_of
+from registry.quality.involves import column_sources, rule_fields
 from registry.quality.prepare import prepare
 from registry.quality.suites import Rule, Suite, check_frames, load_suites
 from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
@@ -210,9 +211,12 @@ def validate(
     prepared, field_problems = add_dictionary_columns(ready.frames, schema, today=today,
                                                       now=now)
     derived = derive_rules(schema, today=today, now=now, config=config)
-    type_rules = [r for r in derived.rules if r.type == "conformance"]
+    # a type rule that cannot be checked (e.g. its field is named like a key column)
+    # is an `error` result like any rule, not a conformance count
+    type_rules = [r for r in derived.rules if r.type == "conformance"
+                  and r.id not in derived.problems]
     rules = [r for s in suites for r in s.rules]
-    rules += [r for r in derived.rules if r.type != "conformance"]
+    rules += [r for r in derived.rules if r.type != "conformance" or r.id in derived.problems]
     sites = sorted(set(sites or ()) | set(_sites(form_frames)))
 
     outcomes: list[Outcome] = []
@@ -247,6 +251,11 @@ def validate(
     inputs = computed_from(schema.metadata)
     failures["computed_from"] = [" ".join(inputs[str(f)]) or "=" if str(f) in inputs else ""
                                  for f in failures["field"]]
+    # the fields each rule reads: one wrong cell shared by many flags is fixed first
+    sources = column_sources(schema.profile)
+    reads = {r.id: " ".join(rule_fields(r, schema.fields, sources))
+             for r in (*rules, *type_rules)}
+    failures["involves"] = [reads.get(str(r), "") for r in failures["rule_id"]]
 
     results = rule_results(prepared, outcomes, sites)
     # A missing-value failure dropped above (the value was unreadable, flagged as type)

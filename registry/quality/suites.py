@@ -317,6 +317,9 @@ def load_suite(path: str | Path, *, gx: bool = False) -> Suite:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SuiteDefinitionError(f"suite {path}: cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise SuiteDefinitionError(
+            f"suite {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise SuiteDefinitionError(
             f"suite {path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"

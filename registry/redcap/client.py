@@ -39,7 +39,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from registry.errors import RedcapBanned, RedcapRefused, RedcapUnreachable
+from registry.errors import RedcapBanned, RedcapDown, RedcapRefused, RedcapUnreachable
 from registry.log import event, get_logger, redact, register_secret
 from registry.redcap.pacing import RateLimiter, limiter_for
 from registry.settings import PullSettings, Site
@@ -64,9 +64,36 @@ class _HttpStatus(Exception):
 class _Transient(Exception):
     """A failure worth retrying; `reason` is a short phrase for messages and logs."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(self, reason: str, *, timeout: bool = False, dead: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.timeout = reason, timeout
+        self.reason, self.timeout, self.dead = reason, timeout, dead
+
+
+_NOT_FOUND = ("Name or service not known", "nodename nor servname",
+              "Temporary failure in name resolution")
+
+
+def _no_server(exc: BaseException) -> str | None:
+    """"connection refused" or "host not found" when nothing answers at the URL's host
+    (not a server that dropped a connection it had accepted), else None."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        text = str(cur)
+        if "Connection refused" in text or "Errno 111" in text:
+            return "connection refused"
+        if "NameResolutionError" in type(cur).__name__ or any(
+                m in text for m in _NOT_FOUND):
+            return "host not found"
+        stack += [cur.__cause__, cur.__context__, getattr(cur, "reason", None),
+                  *[a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]]
+    return None
 
 
 class RequestTimedOut(RedcapUnreachable):
@@ -117,6 +144,23 @@ class _Pacer(AuthBase):
         return request
 
 
+class _Project(Project):
+    """PyCap's `Project`, told the data dictionary when it is already known.
+
+    PyCap asks for the dictionary before its first record export (to name the record-id
+    field); where another site of the same project already asked for it
+    (`registry.redcap.shared`), `known_metadata` saves that hidden request.
+    """
+
+    known_metadata: list[dict[str, Any]] | None = None
+
+    @property
+    def metadata(self) -> Any:
+        if self.known_metadata is not None:
+            return self.known_metadata
+        return super().metadata
+
+
 class RedcapClient:
     """One site's REDCap project, reached through PyCap with pacing, checks and retries.
 
@@ -134,7 +178,7 @@ class RedcapClient:
         self._pacer = _Pacer(limiter or limiter_for(site.url, settings.requests_per_minute))
         self._sleep = sleep
         try:
-            self._project = Project(
+            self._project = _Project(
                 site.url, token, timeout=settings.timeout_seconds, auth=self._pacer,
                 hooks={"response": [_check_response]},
             )
@@ -155,10 +199,21 @@ class RedcapClient:
     # --- the API calls ---------------------------------------------------------------
     def metadata(self) -> list[dict[str, str]]:
         """The data dictionary (also primes PyCap's cache, so no hidden call follows)."""
-        return list(self._call("metadata", lambda p: p.metadata))
+        rows = self._rows("metadata", self._call("metadata", lambda p: p.metadata))
+        if not all(isinstance(r.get("field_name"), str) for r in rows):
+            raise self._malformed("metadata", "rows without a field_name")
+        return rows
+
+    def know_metadata(self, metadata: list[dict[str, str]]) -> None:
+        """The project's dictionary, as another site's pull already got it: PyCap uses it
+        instead of asking REDCap again before the first record export."""
+        self._project.known_metadata = metadata
 
     def project_info(self) -> dict[str, Any]:
-        return dict(self._call("project", lambda p: p.export_project_info()))
+        info = self._call("project", lambda p: p.export_project_info())
+        if not isinstance(info, dict):
+            raise self._malformed("project", f"a {type(info).__name__}, not an object")
+        return info
 
     def version(self) -> str | None:
         value = self._call("version", lambda p: p.export_version())
@@ -167,8 +222,8 @@ class RedcapClient:
     def repeating_forms(self) -> list[dict[str, Any]]:
         """Repeating instruments/events; [] for a project without any."""
         try:
-            return list(self._call("repeatingFormsEvents",
-                                   lambda p: p.export_repeating_instruments_events()))
+            return self._rows("repeatingFormsEvents", self._call(
+                "repeatingFormsEvents", lambda p: p.export_repeating_instruments_events()))
         except RedcapRefused as exc:
             if "does not contain any repeating" in exc.message:
                 return []
@@ -176,31 +231,38 @@ class RedcapClient:
 
     def instruments(self) -> list[dict[str, Any]]:
         """The forms with their labels (`instrument_name`, `instrument_label`)."""
-        return list(self._call("instrument", lambda p: p.export_instruments()))
+        return self._rows("instrument", self._call("instrument", lambda p: p.export_instruments()))
 
     def events(self) -> list[dict[str, Any]]:
         """A longitudinal project's events (unique name, label, arm, event id where the
         server gives it); call only on a longitudinal project (REDCap refuses classic)."""
-        return list(self._call("event", lambda p: p.export_events()))
+        return self._rows("event", self._call("event", lambda p: p.export_events()))
 
     def arms(self) -> list[dict[str, Any]]:
         """A longitudinal project's arms (`arm_num`, `name`)."""
-        return list(self._call("arm", lambda p: p.export_arms()))
+        return self._rows("arm", self._call("arm", lambda p: p.export_arms()))
 
     def form_event_mapping(self) -> list[dict[str, Any]]:
         """Which forms each event holds (`arm_num`, `unique_event_name`, `form`)."""
-        return list(self._call("formEventMapping",
-                               lambda p: p.export_instrument_event_mappings()))
+        return self._rows("formEventMapping", self._call(
+            "formEventMapping", lambda p: p.export_instrument_event_mappings()))
 
     def dags(self) -> list[dict[str, Any]] | None:
         """The project's DAGs, or None when the token belongs to a DAG member (REDCap
         forbids them this export), which is how a DAG token is recognised."""
         try:
-            return list(self._call("dag", lambda p: p.export_dags()))
+            return self._rows("dag", self._call("dag", lambda p: p.export_dags()))
         except RedcapRefused as exc:
             if "assigned to a Data Access Group" in exc.message:
                 return None
             raise
+
+    def deletions(self, since: datetime) -> list[dict[str, Any]]:
+        """REDCap's log of record deletions since `since` (server time; REDCap cuts the
+        filter to minutes): rows with `timestamp`, `username`, `action`, `record`.
+        Needs the Logging right; a token without it is refused (403)."""
+        return self._rows("log", self._call("log", lambda p: p.export_logging(
+            format_type="json", log_type="record_delete", begin_time=since)))
 
     # --- the project's users (the e-mail delivery's recipients) -----------------------
     def users(self) -> list[dict[str, Any]]:
@@ -239,14 +301,25 @@ class RedcapClient:
             ),
             retry_timeout=retry_timeout,
         )
-        if not isinstance(rows, list):
-            raise RedcapUnreachable(
-                f"site '{self.site.name}': REDCap at {self.site.url} answered a record export "
-                "with something that is not a list of records; check the URL"
-            )
-        return rows
+        return self._rows("record", rows)
 
     # --- the machinery ---------------------------------------------------------------
+    def _rows(self, what: str, value: Any) -> list[dict[str, Any]]:
+        """`value` if it is what every such export is, a list of objects; else the one
+        line saying the site's server answered something else (this site fails alone)."""
+        if not isinstance(value, list):
+            raise self._malformed(what, f"a {type(value).__name__}, not a list")
+        bad = [r for r in value if not isinstance(r, dict)]
+        if bad:
+            raise self._malformed(what, f"a list holding {type(bad[0]).__name__} items")
+        return value
+
+    def _malformed(self, what: str, found: str) -> RedcapUnreachable:
+        return RedcapUnreachable(
+            f"site '{self.site.name}': REDCap at {self.site.url} answered the {what} export "
+            f"with a malformed body ({found}); check the URL and the server's REDCap version"
+        )
+
     def _call(self, what: str, fn: Callable[[Project], T], *, retry_timeout: bool = True) -> T:
         def attempt() -> T:
             try:
@@ -258,7 +331,9 @@ class RedcapClient:
                                  timeout=True) from exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
-                raise _Transient(f"connection failed or dropped ({type(exc).__name__})") from exc
+                dead = _no_server(exc)
+                raise _Transient(dead or f"connection failed or dropped ({type(exc).__name__})",
+                                 dead=dead is not None) from exc
             except requests.JSONDecodeError as exc:
                 raise _Transient("a body that is not valid JSON (cut short?)") from exc
             except requests.RequestException as exc:  # PyCap's RedcapError: an error body
@@ -266,6 +341,9 @@ class RedcapClient:
                     f"site '{self.site.name}': REDCap refused the {what} export: "
                     f"{redact(_pycap_message(exc))}"
                 ) from None
+            except (TypeError, KeyError, IndexError, AttributeError) as exc:
+                # PyCap read a 200 answer of the wrong shape (e.g. a list of numbers)
+                raise self._malformed(what, type(exc).__name__) from exc
 
         def worth_retrying(exc: BaseException) -> bool:
             return (isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
@@ -289,6 +367,11 @@ class RedcapClient:
                 tries = ""
             else:
                 tries = f" after {self.settings.retries + 1} attempts"
+            if exc.dead:
+                raise RedcapDown(
+                    f"site '{self.site.name}': nothing answers at {self.site.url} ({exc.reason}"
+                    f"{tries}); check that REDCap is up and that the URL is right"
+                ) from exc
             raise cls(
                 f"site '{self.site.name}': REDCap at {self.site.url} failed the {what} export"
                 f"{tries}: {exc.reason}; check the server or raise pull.retries"

@@ -10,8 +10,9 @@ The order of a pull, and why:
    DAG by itself (and is checked not to show another one).
 3. Full pull: every id, in batches of `batch_size`. Incremental: only the ids REDCap
    reports changed since the previous pull began (`dateRangeBegin`, minus
-   `overlap_minutes`), new ids, and the deletions found by comparing id lists
-   (REDCap's date window never shows a deletion).
+   `overlap_minutes`), new ids, and the deletions: ids of the last snapshot missing
+   from the id list leave it only when REDCap's log records their deletion (REDCap's
+   date window never shows a deletion, and a loaded server drops rows silently).
 4. Each batch is checked: every id asked for must come back. A batch that times out is
    split (the batch size shrinks for the rest of the pull); a short batch's missing ids
    are asked again in smaller batches, and ids still missing after `retries` rounds fail
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from registry.errors import RedcapRefused, RedcapUnreachable
+from registry.errors import RedcapBanned, RedcapRefused, RedcapUnreachable
 from registry.log import event, get_logger
 from registry.redcap.client import DAG_COLUMN, RedcapClient, RequestTimedOut
 from registry.redcap.dictionary import DictionaryChanges, compare_dictionaries
@@ -156,6 +157,18 @@ class _Fetcher:
                                    with_dag=True)
         return _unique(str(r[self.id_field]) for r in self._own(rows))
 
+    def whereabouts(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Of `ids` asked for by id: those of this site, and those REDCap now shows in
+        another data access group (only a project-wide token can see those)."""
+        rows = self.client.records(ids=ids, fields=[self.id_field], with_dag=True)
+        dag = self.site.dag
+        if dag is None or self.dag_token or not rows or DAG_COLUMN not in rows[0]:
+            return _unique(str(r[self.id_field]) for r in self._own(rows)), []
+        own = _unique(str(r[self.id_field]) for r in rows if r[DAG_COLUMN] == dag)
+        elsewhere = _unique(str(r[self.id_field]) for r in rows
+                            if r[DAG_COLUMN] != dag and str(r[self.id_field]) not in own)
+        return own, elsewhere
+
     def _own(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows of this site: in DAG mode, keep (or check) the site's DAG."""
         dag = self.site.dag
@@ -234,21 +247,68 @@ class _Fetcher:
 
 
 def _confirm_vanished(fetcher: _Fetcher, site: Site, ids: list[str],
-                      before: frozenset[str]) -> list[str]:
-    """Ask again for ids of the last snapshot missing from the id list.
+                      previous: PreviousPull, since: datetime) -> list[str]:
+    """The site's ids, once every id of the last snapshot missing from them is explained.
 
-    The id list is one export, and a loaded server can drop rows from it without an
-    error; a record is taken as deleted only when asking for it by id finds nothing.
+    The id list is one export, and a loaded server drops rows from it (and from any
+    later answer) without an error, so no answer's silence is taken for a deletion.
+    Missing ids are asked again by id: those that come back were dropped; those shown
+    in another data access group have moved out of the site. The rest leave the
+    snapshot only if REDCap's log has a `record_delete` entry for them since `since`;
+    if any is unexplained the pull fails (the last snapshot, with those records, stays).
     """
-    vanished = sorted(before - set(ids))
+    vanished = sorted(previous.record_ids - set(ids))
     if not vanished:
         return ids
-    back = fetcher.ids(only=vanished)
+    back, moved = fetcher.whereabouts(vanished)
     if back:
         event(_log, "pull.id_list_short", logging.WARNING, site=site.name, n=len(back),
               example=back[0])
         fetcher.stats["id_list_short"] = len(back)
+    if moved:
+        event(_log, "pull.moved_dag", logging.WARNING, site=site.name, n=len(moved),
+              example=moved[0])
+        fetcher.stats["moved_dag"] = len(moved)
+    missing = sorted(set(vanished) - set(back) - set(moved))
+    if missing:
+        logged = _logged_deletions(fetcher.client, site, missing, since)
+        unexplained = [i for i in missing if i not in logged]
+        if unexplained:
+            shown = ", ".join(unexplained[:5]) + (" ..." if len(unexplained) > 5 else "")
+            raise RedcapUnreachable(
+                f"site '{site.name}': {len(unexplained)} record(s) of the last snapshot "
+                f"({shown}) are missing from REDCap's answers but its log shows no deletion "
+                f"since {since:%Y-%m-%d %H:%M}; the last snapshot is kept: REDCap may be "
+                "dropping rows under load, pull again later"
+            )
+        event(_log, "pull.deleted_per_log", site=site.name, n=len(missing), example=missing[0])
+        fetcher.stats["deleted_per_log"] = len(missing)
     return ids + back
+
+
+def _logged_deletions(client: RedcapClient, site: Site, missing: Sequence[str],
+                      since: datetime) -> set[str]:
+    """The ids among `missing` that REDCap's log says were deleted since `since`."""
+    try:
+        rows = client.deletions(since)
+    except RedcapBanned:
+        raise
+    except RedcapRefused as exc:
+        raise RedcapRefused(
+            f"site '{site.name}': {len(missing)} record(s) of the last snapshot "
+            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}) are missing "
+            "and REDCap's log, which says whether they were deleted, refused this token; "
+            f"give its user the Logging right in REDCap ({exc.message})"
+        ) from None
+    wanted = set(missing)
+    found: set[str] = set()
+    for row in rows:
+        rid = str(row.get("record") or "").strip()
+        if not rid:  # older servers: only the action names the record
+            rid = str(row.get("action") or "").rsplit(" ", 1)[-1]
+        if rid in wanted:
+            found.add(rid)
+    return found
 
 
 def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
@@ -270,7 +330,7 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
         in (1, "1", True) else []
     shape = _shape(client, info)
     dags = client.dags()
-    if site.dag is not None and dags is not None:
+    if site.dag and dags is not None:  # dag = "": the records in no data access group
         known = [str(d.get("unique_group_name")) for d in dags]
         if site.dag not in known:
             raise RedcapRefused(
@@ -289,7 +349,8 @@ def fetch_site(client: RedcapClient, site: Site, settings: PullSettings,
     fetcher = _Fetcher(client, site, settings, id_field, progress, dag_token=dags is None)
     ids = fetcher.ids()
     if previous is not None:
-        ids = _confirm_vanished(fetcher, site, ids, previous.record_ids)
+        ids = _confirm_vanished(fetcher, site, ids, previous,
+                                previous.began_at - timedelta(minutes=settings.overlap_minutes))
     deleted: list[str] = []
     if kind == "full" or previous is None:
         to_fetch = ids

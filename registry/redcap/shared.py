@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from registry.redcap.client import RedcapClient
+from registry.redcap.client import DAG_COLUMN, RedcapClient, RequestTimedOut
 from registry.redcap.pacing import RateLimiter
 from registry.settings import PullSettings, Site
 
@@ -42,9 +42,19 @@ T = TypeVar("T")
 class ProjectAnswers:
     """REDCap's answers to project-level calls during one pull of many sites."""
 
-    def __init__(self) -> None:
+    def __init__(self, dags: Iterable[str] = ()) -> None:
         self._answers: dict[tuple[Any, ...], Any] = {}
         self._began: dict[tuple[Any, ...], datetime] = {}
+        #: the DAGs this pull pulls (of any project): whose changed records a batch may carry
+        self.dags = frozenset(dags)
+        #: per token: (record id, DAG) changed since the last pull, as REDCap listed them
+        self.changed: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+        #: per token: rows fetched in another site's batch, by record id, until asked for
+        self.pool: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
+        #: per token: record ids a topped-up batch already asked for (each only once)
+        self.carried: dict[tuple[Any, ...], set[str]] = {}
+        #: tokens whose topped-up batch timed out: no more topping up for them
+        self.no_top_up: set[tuple[Any, ...]] = set()
 
     def answer(self, key: tuple[Any, ...], ask: Callable[[], T], asker: object, *,
                deep: bool = True) -> tuple[T, bool]:
@@ -81,6 +91,7 @@ class SharedClient(RedcapClient):
         self.shared = shared
         #: answers taken from another site's pull instead of asked again
         self.shared_answers = 0
+        self.id_field = ""  # the record-id field, once the dictionary is known
         fingerprint = hashlib.sha256(site.token().reveal().encode("utf-8")).hexdigest()
         #: the key of this token's answers (the token itself is never kept in it)
         self.token_key: tuple[str, ...] = ("token", site.url, fingerprint)
@@ -102,7 +113,10 @@ class SharedClient(RedcapClient):
         return self._shared((*self.token_key, "project"), super().project_info)
 
     def metadata(self) -> list[dict[str, str]]:
-        return self._shared(self._project_key("metadata"), super().metadata)
+        value = self._shared(self._project_key("metadata"), super().metadata)
+        self.id_field = str(value[0].get("field_name", "")) if value else ""
+        self.know_metadata(copy.deepcopy(value))  # PyCap's own copy: no hidden request
+        return value
 
     def repeating_forms(self) -> list[dict[str, Any]]:
         return self._shared(self._project_key("repeatingFormsEvents"), super().repeating_forms)
@@ -132,7 +146,69 @@ class SharedClient(RedcapClient):
             return super(SharedClient, self).records(
                 ids=ids, fields=fields, date_begin=date_begin, with_dag=with_dag,
                 retry_timeout=retry_timeout)
+        if ids is not None and not fields and with_dag and self.site.dag is not None:
+            return self._batch(list(ids), retry_timeout)
         if ids is not None or not fields:  # a batch of one site's records: its own
             return ask()
-        return self._shared((*self.token_key, "record", tuple(fields), date_begin, with_dag),
+        rows = self._shared((*self.token_key, "record", tuple(fields), date_begin, with_dag),
                             ask, deep=False)
+        if date_begin is not None and with_dag and len(fields) == 1:
+            self.shared.changed[self.token_key] = [
+                (str(r.get(fields[0])), str(r.get(DAG_COLUMN))) for r in rows]
+        return rows
+
+    def _batch(self, ids: list[str], retry_timeout: bool) -> list[dict[str, Any]]:
+        """A batch of this site's records, carrying other sites' changed records too.
+
+        On an incremental night each DAG site of a project-wide token has a few changed
+        records; asked site by site, that is a request per site. The first site's batch
+        is topped up (to `batch_size`) with the records the "changed since" list shows
+        for the other DAGs this pull pulls; their rows wait in the pool and answer those
+        sites' batches without a request. Pooled rows are given once: a site asking
+        again (a short batch) asks REDCap. A topped-up batch that times out stops the
+        topping up for the token, so shrinking batches still works.
+        """
+        key = self.token_key
+        pool = self.shared.pool.setdefault(key, {})
+        missing = [i for i in ids if i not in pool]
+        served = [row for i in ids if i in pool for row in pool.pop(i)]
+        if served:
+            self.shared_answers += 1
+            if not missing:
+                return served
+        extra = self._top_up(missing)
+        if not extra:
+            return served + super().records(ids=missing, with_dag=True,
+                                            retry_timeout=retry_timeout)
+        try:
+            rows = super().records(ids=missing + extra, with_dag=True, retry_timeout=False)
+        except RequestTimedOut:  # asked too much: from now on each site asks its own
+            self.shared.no_top_up.add(key)
+            return served + super().records(ids=missing, with_dag=True,
+                                            retry_timeout=retry_timeout)
+        mine, theirs = set(missing), set(extra)
+        out = served
+        for row in rows:
+            rid = str(row.get(self.id_field))
+            if rid in mine:
+                out.append(row)
+            elif rid in theirs:
+                pool.setdefault(rid, []).append(row)
+        return out
+
+    def _top_up(self, ids: list[str]) -> list[str]:
+        """Other pulled DAGs' changed record ids to fill this batch up to `batch_size`."""
+        key = self.token_key
+        carried = self.shared.carried.setdefault(key, set())
+        carried.update(ids)  # asked now: no later batch carries them again
+        room = self.settings.batch_size - len(ids)
+        if room <= 0 or not self.id_field or key in self.shared.no_top_up:
+            return []
+        extra: list[str] = []
+        for rid, dag in self.shared.changed.get(key, ()):
+            if len(extra) >= room:
+                break
+            if dag != self.site.dag and dag in self.shared.dags and rid not in carried:
+                extra.append(rid)
+                carried.add(rid)
+        return extra

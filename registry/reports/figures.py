@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
@@ -25,7 +26,7 @@ from registry.reports.models import AnalysisRow, KMCurve, NightCount
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-__all__ = ["forest_svg", "history_svg", "km_svg"]
+__all__ = ["forest_svg", "history_svg", "km_svg", "schoenfeld_svg"]
 
 _RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
@@ -89,7 +90,7 @@ def km_svg(curves: Sequence[KMCurve], *, horizon: float, ylabel: str,
         for side in ("top", "right", "bottom", "left"):
             table.spines[side].set_visible(False)
         table.tick_params(axis="both", length=0, labelbottom=False)
-        table.tick_params(axis="y", pad=14)
+        table.tick_params(axis="y", pad=24)
         table.set_yticks(range(len(curves)))
         table.set_yticklabels([c.arm for c in curves])
         table.text(-0.02, -1.0, "Number at risk", fontweight="bold", ha="right", va="center",
@@ -97,7 +98,7 @@ def km_svg(curves: Sequence[KMCurve], *, horizon: float, ylabel: str,
         for row, curve in enumerate(curves):
             for t, n in curve.at_risk:
                 if t <= horizon:
-                    table.text(t, row, str(n), ha="center", va="center")
+                    table.text(t, row, f"{n:,}", ha="center", va="center")
         return _svg(fig)
 
 
@@ -168,6 +169,38 @@ def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str
         ax.annotate(f"{right_label} \u2192", xy=(1.0, 0), xycoords=("data", "axes fraction"),
                     xytext=(6, -15), textcoords="offset points", ha="left", va="top",
                     fontsize=7.5)
+        return _svg(fig)
+
+
+def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: float | None,
+                   horizon: float) -> str:
+    """Scaled Schoenfeld residuals against time with a running mean (over a third of
+    the events, at most 100 at a time); a flat line at the log HR is what proportional
+    hazards look like."""
+    t = np.asarray(times, float)
+    r = np.asarray(scaled, float)
+    order = np.argsort(t, kind="stable")
+    t, r = t[order], r[order]
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 2.6)
+        ax = fig.add_subplot()
+        ax.plot(t, r, marker="o", markersize=3, linestyle="none", markerfacecolor="none",
+                markeredgecolor="#555555", label="scaled residual")
+        if len(t) >= 3:
+            w = max(3, min(len(t) // 3, 100))   # a third of the events, 100 at most
+            kernel = np.ones(w) / w
+            smooth = np.convolve(r, kernel, mode="valid")
+            centre = np.convolve(t, kernel, mode="valid")
+            ax.plot(centre, smooth, color="#000000", linewidth=1.6,
+                    label=f"running mean of {w} events")
+        if beta is not None:
+            ax.axhline(beta, color="#000000", linestyle="--", linewidth=0.8,
+                       label="log hazard ratio")
+        ax.set_xlim(0, horizon)
+        ax.set_xlabel("Days since the index day")
+        ax.set_ylabel("log HR(t)")
+        ax.grid(axis="y", color="#cccccc", linewidth=0.5)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize=7)
         return _svg(fig)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "fmt_pct",
     "fmt_smd",
     "plural",
+    "with_article",
 ]
 
 #: What a missing number prints as.
@@ -92,3 +93,20 @@ def fmt_datetime(d: datetime | None) -> str:
 def plural(n: int, one: str, many: str | None = None) -> str:
     """"1 record", "3 records"."""
     return f"{fmt_int(n)} {one if n == 1 else (many or one + 's')}"
+
+
+_VOWEL_LETTERS = set("AEFHILMNORSX")  # letters read with a vowel first: "an ICU", "an MRI"
+
+
+def with_article(name: str) -> str:
+    """A category named in running text: "a calcineurin inhibitor", "a JAK inhibitor",
+    "an IVIG" (a capital that only starts the label is lowered; acronyms are kept)."""
+    name = name.strip()
+    if not name:
+        return name
+    first = name.split()[0]
+    acronym = len(first) > 1 and first[:2].isupper()
+    if not acronym:
+        name = name[0].lower() + name[1:]
+    vowel = first[0].upper() in _VOWEL_LETTERS if acronym else name[0] in "aeio"
+    return f"{'an' if vowel else 'a'} {name}"

@@ -20,7 +20,7 @@ the night's report.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from registry.errors import RegistryError
@@ -35,6 +35,7 @@ from registry.reports.models import (
     MethodsInputs,
     NightCount,
     PreviousStudy,
+    Resolution,
     RuleResult,
     SeedSpread,
     SiteQuality,
@@ -49,6 +50,8 @@ from registry.store.runs import FINISHED_STATUSES
 __all__ = ["site_report_from_store", "snapshot_shape", "study_report_from_store"]
 
 _KEY = ("record_id", "event", "form", "instance", "field", "rule_id")
+#: How the store keeps a flag on a whole repeat instance (`registry.quality.stage`).
+_WHOLE_INSTANCE = "(instance)"
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -65,18 +68,42 @@ def _day(value: Any) -> date | None:
     return None
 
 
+def _words(value: Any) -> tuple[str, ...]:
+    return tuple(str(value or "").split())
+
+
 def _flag(row: Mapping[str, Any], status: str | None = None) -> Flag:
     instance = row.get("instance")
+    details = row.get("details")
+    more: Mapping[str, Any] = details if isinstance(details, Mapping) else {}
+    computed = _words(more.get("computed_from"))
     return Flag(
         site=str(row["site"]), record_id=str(row["record_id"]), form=str(row["form"]),
-        instance=None if instance in (None, "") else int(instance), field=str(row["field"]),
+        instance=None if instance in (None, "") else int(instance),
+        field="" if row["field"] == _WHOLE_INSTANCE else str(row["field"]),
         rule_id=str(row["rule_id"]), severity=row["severity"],
         status=cast(FlagStatus, status or row["status"]),  # the store keeps only these
         first_seen=_day(row.get("first_seen")), last_seen=_day(row.get("last_seen")),
         message=str(row.get("message") or ""), link=str(row.get("link") or ""),
-        event=str(row.get("event") or ""),
-        query=str((row.get("details") or {}).get("drw_query") or ""),
+        event=str(row.get("event") or ""), label=str(more.get("label") or ""),
+        suggestion=str(more.get("suggestion") or ""), value=str(more.get("value") or ""),
+        computed_from=tuple(c for c in computed if c != "=") or (("",) if computed else ()),
+        involves=_words(more.get("involves")), query=str(more.get("drw_query") or ""),
     )
+
+
+def _resolution(store: Any, site: str, run: Any, days: int) -> Resolution:
+    """Fixes and returns of the site's flags in the `days` days up to this run."""
+    until = run.started_at
+    history = store.flag_history(site, until - timedelta(days=days), until)
+    waits = sorted((r["run_started_at"] - r["first_seen"]).total_seconds() / 86400
+                   for r in history if r["status"] == "resolved")
+    median = None
+    if waits:
+        mid = len(waits) // 2
+        median = waits[mid] if len(waits) % 2 else (waits[mid - 1] + waits[mid]) / 2
+    return Resolution(days=days, resolved=len(waits), median_days=median,
+                      reopened=sum(r["status"] == "reopened" for r in history))
 
 
 def _key(row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -91,14 +118,32 @@ def _run(store: Any, run_id: str) -> Any:
                             ) from exc
 
 
+#: What a report says of a failed pull: never the error itself, which may carry
+#: REDCap's raw text (an echoed token, a server path); that is for the log and status.
+PULL_FAILED = ("Tonight's pull from REDCap failed; the reason is in the log and in "
+               "the output of registry status.")
+
+
 def _stale_note(run: Any, site: str) -> str | None:
     used = run.snapshots.get(site)
     if used is None or used.fresh:
         return None
     for stage in run.stages:
         if stage.stage == "pull" and stage.site == site and stage.status != "succeeded":
-            why = f": {stage.message}" if stage.message else ""
-            return f"Tonight's pull from REDCap failed{why}."
+            return PULL_FAILED
+    return "This run did not pull the site again."
+
+
+def _site_stale_note(run: Any, site: str) -> str | None:
+    """Why a coordinator sees an older snapshot, in their words: once, without REDCap's
+    error text or settings advice (those are the administrator's, in the run record)."""
+    used = run.snapshots.get(site)
+    if used is None or used.fresh:
+        return None
+    if any(stage.stage == "pull" and stage.site == site and stage.status != "succeeded"
+           for stage in run.stages):
+        return ("Tonight's pull from REDCap did not succeed; the registry's administrator "
+                "has the details.")
     return "This run did not pull the site again."
 
 
@@ -126,7 +171,8 @@ def _night_count(rows: list[Mapping[str, Any]], night: date) -> NightCount:
 
 def site_report_from_store(store: Any, run_id: str, site: str, *,
                            site_label: str | None = None, nights: int = 30,
-                           study_title: str | None = None) -> SiteReport:
+                           study_title: str | None = None,
+                           resolution_days: int = 90) -> SiteReport:
     """The coordinator report of `site` for run `run_id`, from the store alone.
 
     Fixed flags are the run's `resolved` flags; when the quality stage kept none, they
@@ -154,8 +200,9 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None
-    extra: dict[str, Any] = {"study_title": study_title} if study_title else {}
-    extra.update(snapshot_shape(store, snap))
+    extra: dict[str, Any] = snapshot_shape(store, snap)
+    if study_title:
+        extra["study_title"] = study_title
     return SiteReport(
         site=site, site_label=site_label or site, run_id=run_id,
         snapshot_id=str(snap.id), snapshot_time=_naive_utc(snap.created_at),
@@ -163,12 +210,14 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
         history=tuple(by_night[d] for d in sorted(by_night)),
         previous_run_id=prev_run.id if prev_run else None,
         previous_time=_naive_utc(prev_run.started_at) if prev_run else None,
-        stale_note=_stale_note(run, site), **extra,
+        stale_note=_site_stale_note(run, site), run_time=_naive_utc(run.started_at),
+        resolution=_resolution(store, site, run, resolution_days), **extra,
     )
 
 
 def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
-    """Form order and labels, event labels, from what the pull kept with the snapshot."""
+    """Form order and labels, event labels and the project's title (`study_title`), from
+    what the pull kept with the snapshot."""
     metadata = store.snapshot_metadata(snap.id) or []
     forms = tuple(dict.fromkeys(str(m["form_name"]) for m in metadata))
     details = snap.details if isinstance(snap.details, Mapping) else {}
@@ -177,7 +226,16 @@ def snapshot_shape(store: Any, snap: Any) -> dict[str, Any]:
                    and i.get("instrument_label")}
     event_labels = {str(e.get("unique_event_name")): str(e.get("event_name") or "")
                     for e in details.get("events") or () if isinstance(e, Mapping)}
-    return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels}
+    field_labels = {str(m["field_name"]): str(m.get("field_label") or "").strip()
+                    for m in metadata if str(m.get("field_label") or "").strip()}
+    field_forms = {str(m["field_name"]): str(m["form_name"]) for m in metadata}
+    repeating = frozenset(str(r.get("form_name")) for r in details.get("repeating_forms") or ()
+                          if isinstance(r, Mapping))
+    info = snap.project_info if isinstance(snap.project_info, Mapping) else {}
+    title = {"study_title": str(info["project_title"])} if info.get("project_title") else {}
+    return {"form_order": forms, "form_labels": form_labels, "event_labels": event_labels,
+            "field_labels": field_labels, "field_forms": field_forms,
+            "repeating_forms": repeating, **title}
 
 
 def _quality(store: Any, run: Any, labels: Mapping[str, str]) -> tuple[SiteQuality, ...]:
@@ -237,10 +295,9 @@ def study_report_from_store(store: Any, run_id: str, study: str, *,
     for stage in run.stages:  # a site whose first pull failed: no data from it at all
         if stage.stage == "pull" and stage.site and stage.site not in run.snapshots \
                 and stage.status == "failed":
-            why = f": {stage.message}" if stage.message else ""
             sites.append(SiteSnapshot(site=stage.site, label=labels.get(stage.site, stage.site),
                                       snapshot_id="none", taken_at=None, current=False,
-                                      note=f"Tonight's pull from REDCap failed{why}."))
+                                      note=PULL_FAILED))
     m = dict(extra["methods"])
     methods = MethodsInputs(
         **{**m, "matching": tuple(m.get("matching") or ()),

@@ -34,6 +34,7 @@ __all__ = [
     "MethodsInputs",
     "NightCount",
     "PreviousStudy",
+    "Resolution",
     "RuleResult",
     "SeedSpread",
     "SiteQuality",
@@ -77,6 +78,18 @@ class Flag:
     message: str
     link: str
     event: str = ""        # the unique event name on a longitudinal project
+    label: str = ""        # the field's label in the data dictionary
+    suggestion: str = ""   # the rule's: what the coordinator should check
+    value: str = ""        # the flagged cell, as the message shows it
+    #: a calculated field: the fields its formula reads (nobody types into it)
+    computed_from: tuple[str, ...] = ()
+    #: the fields the rule reads, its own first (one wrong cell may explain many flags)
+    involves: tuple[str, ...] = ()
+
+    @property
+    def is_calculated(self) -> bool:
+        return bool(self.computed_from)
+
     #: its REDCap DRW query on a site with drw_sync: "open", "closed", "accepted", or ""
     query: str = ""
 
@@ -103,6 +116,22 @@ class NightCount:
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """How fast a site's flags get fixed: over the runs of the last `days` days, the
+    flags fixed (`resolved`), the median days from first seen to the night fixed, and
+    how many flags came back after a fix (`reopened`)."""
+
+    days: int
+    resolved: int
+    median_days: float | None
+    reopened: int
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return None if not self.resolved else self.reopened / self.resolved
+
+
+@dataclass(frozen=True)
 class SiteReport:
     """Everything one site coordinator's PDF shows, for one run.
 
@@ -124,12 +153,21 @@ class SiteReport:
     previous_run_id: str | None = None
     previous_time: datetime | None = None
     stale_note: str | None = None
-    study_title: str = "JAK-CNI in anti-MDA5 dermatomyositis"
+    study_title: str = ""   # the REDCap project's title (project info), if known
     #: The project's forms in REDCap's order (from the snapshot's dictionary), and the
     #: labels of forms and events shown as block titles; unknown ones sort after.
     form_order: tuple[str, ...] = ()
     form_labels: Mapping[str, str] = field(default_factory=dict)
     event_labels: Mapping[str, str] = field(default_factory=dict)
+    #: The dictionary's field labels and forms (to name a cell to fix first, and the
+    #: fields a calculated one is computed from).
+    field_labels: Mapping[str, str] = field(default_factory=dict)
+    field_forms: Mapping[str, str] = field(default_factory=dict)
+    repeating_forms: frozenset[str] = frozenset()
+    #: When the run started (how long each open flag has been open); None: the snapshot's.
+    run_time: datetime | None = None
+    #: Fixes over the last `Resolution.days` days (None: no history asked for).
+    resolution: Resolution | None = None
 
     @property
     def open_flags(self) -> tuple[Flag, ...]:

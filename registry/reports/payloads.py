@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
+from registry.reports.format import with_article
+
 __all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
-           "study_payloads"]
+           "study_labels", "study_payloads"]
 
 #: The kinds of a study's results in the store: `<study>.json`, the report payload and
 #: `<study>-matched.csv` (text).
@@ -46,15 +49,28 @@ VARIANCE_RATIONALE = (
     "bootstrap redoing the matching would need B x M matchings a night; the analytic "
     "combination needs none beyond the M draws. In 300 simulated study-size cohorts "
     "(234 patients, HR 1) its 95% CI covered the true HR in 94.3% (Monte-Carlo SE 1.3), "
-    "and two master seeds gave headline HRs within 2% of each other in 99.7% of them "
-    "(benchmarks/RESULTS.md, analyses_headline_sim.py).")
-#: Variables the analyses derive (not fields of the dictionary).
-_DERIVED_LABELS = {"icu_at_index": "In ICU by the index day",
-                   "in_icu_on_index": "In ICU on the index day",
-                   "index_day": "Days from diagnosis to the index day"}
-_OUTCOME_WORDS = {"death_date": "death", "lung_tx_date": "lung transplant"}
+    "and in 100 cohorts ten times that size in 97.0% (1.7); two master seeds gave "
+    "headline HRs within 2% of each other in 99.7% and 100% of them. The per-protocol "
+    "CI is the IPC-weighted model-based one; it covered 87.0% (Monte-Carlo SE 3.4) at "
+    "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
+    "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
+    "analyses_headline_sim.py).")
+#: Variables the analyses derive (not fields of the dictionary, not named by the study).
+_DERIVED_LABELS = {"index_day": "Days from diagnosis to the index day"}
+_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
+
+
+def outcome_word(column: str, labels: Mapping[str, str]) -> str:
+    """What an outcome date column stands for, from its dictionary label ("Date of
+    death" -> "death", "Date of the first hospitalisation" -> "first
+    hospitalisation"), else from its name ("death_date" -> "death")."""
+    label = labels.get(column, "")
+    if label and _DATE_OF.match(label):
+        word = _DATE_OF.sub("", label).strip().rstrip(".")
+        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
+    return column.removesuffix("_date").replace("_", " ")
 
 
 def software_versions() -> dict[str, str]:
@@ -79,6 +95,24 @@ def field_labels(metadata: Any) -> dict[str, str]:
         if label:
             out[str(row["field_name"])] = label
     return out
+
+
+def study_labels(spec: Any, labels: Mapping[str, str]) -> dict[str, str]:
+    """Display names of a study's variables: the study file's `label`, else the field's
+    label in the data dictionary (`labels`, from `field_labels`), for every variable
+    whose source column has one. The one label source of the study's JSON and PDF."""
+    out = dict(labels)
+    for v in spec.variables:
+        if v.label:
+            out[v.name] = v.label
+        elif v.column and v.column in labels:
+            out[v.name] = labels[v.column]
+    return out
+
+
+def _in_sentence(text: str) -> str:
+    """A label inside a sentence: first letter lowered unless it starts an acronym."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _num(x: Any) -> float | None:
@@ -216,18 +250,19 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     `labels`: display names of variables and analyses (e.g. the dictionary's field
     labels); anything missing falls back to the column name.
     """
-    labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **(labels or {})}
+    labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **study_labels(spec, labels or {})}
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
-    outcome = " or ".join(_OUTCOME_WORDS.get(r.column, r.column.replace("_date", ""))
-                          for r in spec.outcome_dates)
+    outcome = spec.outcome_label or " or ".join(
+        outcome_word(r.column, labels) for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
-            "a " + " or ".join(g) for g in spec.exposure.groups) + f" ({exposed_label})",
+            " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
+        + f" ({exposed_label})",
         "comparator": "patients alive, free of the outcome, still followed and not yet "
                       "exposed on that day",
         "outcome": outcome, "horizon_days": int(spec.horizon_days), "k": int(spec.ratio),
-        "matching": [_label(v, labels) for v in spec.matching_exact],
+        "matching": [_in_sentence(_label(v, labels)) for v in spec.matching_exact],
         "time_zero": "the first day all the drugs were taken together",
         "model": "a Cox model stratified on matched set (Efron ties)",
         "variance": _VARIANCE.get(spec.variance, spec.variance),

@@ -18,18 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from registry.errors import RegistryError
 from registry.reports import format as fmt
+from registry.visible import REPORT_LIMIT, visible
 
-__all__ = ["BATCH", "PDF_MODE", "as_date", "environment", "epoch_of", "render_html",
-           "svg_data_uri", "write_pdf", "write_pdf_now"]
+__all__ = ["BATCH", "PDF_MODE", "as_date", "environment", "epoch_of", "only_embedded",
+           "render_html", "svg_data_uri", "write_pdf", "write_pdf_now"]
 
 _HERE = Path(__file__).resolve().parent
 TEMPLATES = _HERE / "templates"
 STYLESHEET = _HERE / "style.css"
-#: The file mode of a written report.
-PDF_MODE = 0o644
+#: The file mode of a written report: owner-only (`registry.permissions`).
+PDF_MODE = 0o600
 #: The `registry.reports.batch.RenderBatch` under way, if any: `write_pdf` queues on it.
 BATCH: ContextVar[Any] = ContextVar("registry_render_batch", default=None)
 
@@ -43,6 +45,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters.update(
         hr=fmt.fmt_hr, ci=fmt.fmt_ci, p=fmt.fmt_p, int=fmt.fmt_int, pct=fmt.fmt_pct,
@@ -52,9 +55,27 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def _shown(value: Any) -> Any:
+    """Every value a template prints: text from the data spelled out and cut
+    (`registry.visible`); markup the reports made themselves (figures) as it is."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return visible(value, REPORT_LIMIT)
+    return value
+
+
 def svg_data_uri(svg: str) -> str:
     """An SVG document as a `data:` URI for an `<img src>` (keeps its ids to itself)."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return markupsafe.Markup("data:image/svg+xml;base64,"
+                             + base64.b64encode(svg.encode("utf-8")).decode("ascii"))
+
+
+def only_embedded() -> Any:
+    """WeasyPrint's `url_fetcher` for a report: it may load only what it embeds itself
+    (`data:` URIs: the figures); an image, stylesheet or frame naming a file or a server
+    is refused (WeasyPrint leaves it out), whatever the templates' escaping let through."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
 
 
 def render_html(template: str, **context: Any) -> str:
@@ -95,7 +116,8 @@ def write_pdf_now(html: str, path: str | os.PathLike[str], *, epoch: int = 0) ->
     saved_epoch = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
     try:
-        document = weasyprint.HTML(string=html, base_url=str(TEMPLATES))
+        document = weasyprint.HTML(string=html, base_url=str(TEMPLATES),
+                                   url_fetcher=only_embedded())
         document.write_pdf(tmp, stylesheets=[weasyprint.CSS(filename=str(STYLESHEET))])
         os.chmod(tmp, PDF_MODE)
         os.replace(tmp, target)

@@ -1,119 +1,74 @@
-"""The site coordinator's PDF: what to fix, grouped by patient then form, blocking first.
+"""The site coordinator's PDF: what to fix, record by record, blocking first.
 
-Action first: a one-line verdict, four counts, the trend over past nights, then one
-block per patient with one line per flag (plain message, "Open in REDCap" link). A
-site with nothing to fix gets a short positive page instead of an empty table. Only
-the site's own flags can reach the page: a flag of another site is refused.
+Action first: a one-line verdict counting records and flags separately ("10 records
+with 14 blocking flags"), the counts, how fast flags get fixed (median days to a fix
+and how many came back, over the last 90 days), the trend over past nights. Then one
+block per record (`registry.reports.site_groups`): its blocking flags first, each with
+the rule's suggestion, how long it has been open and an "Open in REDCap" link; a
+calculated field is shown as "check the fields it is computed from" and not counted
+as something to type in; when one cell explains most of a record's flags it is named
+first and the flags that follow from it are grouped under it.
+
+A site with many open flags (more than `COMPACT_FROM`) gets first a page of what
+matters most (the flags counted per rule, with the suggestion once per rule) and then
+the full list in a compact table, one line per flag. A site with nothing to fix gets a
+short positive page. Only the site's own flags can reach the page: a flag of another
+site is refused.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from registry.errors import RegistryError
 from registry.reports.figures import history_svg
 from registry.reports.format import plural
-from registry.reports.models import Flag, SiteReport, natural_key
+from registry.reports.models import SiteReport, natural_key
 from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
+from registry.reports.site_groups import RecordGroup, by_rule, form_title, group_records
 
-__all__ = ["FormGroup", "PatientGroup", "group_flags", "render_site_html", "render_site_pdf",
-           "verdict"]
+__all__ = ["COMPACT_FROM", "record_groups", "render_site_html", "render_site_pdf", "verdict"]
 
 _MAX_RESOLVED_SHOWN = 40
+#: From this many open flags on, the summary page and the compact list.
+COMPACT_FROM = 60
 
 
-@dataclass(frozen=True)
-class FormGroup:
-    """The flags of one patient on one form instance (of one event), blocking first."""
-
-    form: str
-    instance: int | None
-    flags: tuple[Flag, ...]
-    event: str = ""
-    label: str = ""        # the form's label (REDCap's), else made from its name
-    event_label: str = ""
-
-    @property
-    def title(self) -> str:
-        name = self.label or self.form.replace("_", " ").capitalize()
-        if self.instance is not None:
-            name = f"{name} #{self.instance}"
-        event = self.event_label or self.event
-        return f"{name} ({event})" if event else name
-
-    @property
-    def n_blocking(self) -> int:
-        return sum(f.is_blocking for f in self.flags)
-
-
-@dataclass(frozen=True)
-class PatientGroup:
-    """One patient's (record's) open flags, by form."""
-
-    record_id: str
-    forms: tuple[FormGroup, ...]
-
-    @property
-    def n_flags(self) -> int:
-        return sum(len(g.flags) for g in self.forms)
-
-    @property
-    def n_blocking(self) -> int:
-        return sum(g.n_blocking for g in self.forms)
-
-
-def _rank(order: Sequence[str], name: str) -> tuple[int, str]:
-    return (order.index(name), "") if name in order else (len(order), name)
-
-
-def group_flags(flags: Sequence[Flag], form_order: Sequence[str] = (),
-                form_labels: Mapping[str, str] | None = None,
-                event_labels: Mapping[str, str] | None = None) -> tuple[PatientGroup, ...]:
-    """Group flags by patient then form instance (and event).
-
-    Patients with a blocking flag come first, then by record id in natural order;
-    within a patient, forms with a blocking flag first, then in REDCap's form order
-    (`form_order`, the project's; unknown forms after, by name) and event order;
-    within a form, blocking flags first, then by field.
-    """
-    form_labels, event_labels = form_labels or {}, event_labels or {}
-    event_order = list(event_labels)
-    by_patient: dict[str, dict[tuple[str, str, int | None], list[Flag]]] = {}
-    for flag in flags:
-        by_patient.setdefault(flag.record_id, {}).setdefault(
-            (flag.event, flag.form, flag.instance), []).append(flag)
-    patients = []
-    for record_id, forms in by_patient.items():
-        groups = [
-            FormGroup(form, instance, tuple(sorted(
-                items, key=lambda f: (not f.is_blocking, f.field, f.rule_id))),
-                event=event, label=form_labels.get(form, ""),
-                event_label=event_labels.get(event, ""))
-            for (event, form, instance), items in forms.items()
-        ]
-        groups.sort(key=lambda g: (g.n_blocking == 0, _rank(form_order, g.form),
-                                   _rank(event_order, g.event), g.instance or 0))
-        patients.append(PatientGroup(record_id, tuple(groups)))
-    patients.sort(key=lambda p: (p.n_blocking == 0, natural_key(p.record_id)))
-    return tuple(patients)
+def record_groups(report: SiteReport) -> tuple[RecordGroup, ...]:
+    """The report's open flags grouped by record, as the PDF lists them."""
+    repeating = set(report.repeating_forms) | {f.form for f in report.flags
+                                                if f.instance is not None}
+    today = (report.run_time or report.snapshot_time).date()
+    return group_records(report.open_flags, form_order=report.form_order,
+                         form_labels=report.form_labels, event_labels=report.event_labels,
+                         field_labels=report.field_labels, field_forms=report.field_forms,
+                         repeating=repeating, today=today)
 
 
 def verdict(report: SiteReport) -> str:
-    """The one-line verdict at the top: how much to fix and how much of it blocks."""
-    n_open = len(report.open_flags)
-    if n_open == 0:
+    """The one-line verdict: records and flags counted apart, blocking first.
+
+    A flag on a calculated field is not counted (nobody types into it; its inputs are),
+    but its record is.
+    """
+    flags = report.open_flags
+    if not flags:
         return f"Nothing to fix: all {plural(report.n_records, 'record')} pass every check."
-    records = len(report.records_to_fix)
-    things = plural(n_open, "thing")
-    if report.n_blocking:
-        block = (f"{report.n_blocking} blocks the analyses" if report.n_blocking == 1
-                 else f"{report.n_blocking} block the analyses")
-    else:
-        block = "none blocks the analyses"
-    return f"{things} to fix in {plural(records, 'record')}; {block}."
+    typed = [f for f in flags if not f.is_calculated]
+    blocked = {f.record_id for f in flags if f.is_blocking}
+    n_blocking = sum(f.is_blocking for f in typed)
+    others = [f for f in typed if not f.is_blocking and f.record_id not in blocked]
+    other_records = {f.record_id for f in flags if f.record_id not in blocked}
+    if not blocked:
+        n_warning = len([f for f in typed if not f.is_blocking])
+        return (f"No record is blocked; {plural(len(other_records), 'record')} with "
+                f"{plural(n_warning, 'warning')} to check.")
+    line = f"{plural(len(blocked), 'record')} with {plural(n_blocking, 'blocking flag')}"
+    if other_records:
+        line += (f"; {len(other_records)} more {'record' if len(other_records) == 1 else 'records'}"
+                 f" with {plural(len(others), 'warning')} to check")
+    return line + "."
 
 
 def _check_site(report: SiteReport) -> None:
@@ -125,20 +80,48 @@ def _check_site(report: SiteReport) -> None:
         )
 
 
+def _resolution_line(report: SiteReport) -> str:
+    res = report.resolution
+    if res is None:
+        return ""
+    if not res.resolved:
+        return f"No flag was fixed in the last {res.days} days."
+    median = res.median_days or 0.0
+    days = "less than a day" if median < 1 else plural(round(median), "day")
+    rate = res.reopen_rate or 0.0
+    return (f"Over the last {res.days} days {plural(res.resolved, 'flag was', 'flags were')} "
+            f"fixed, after {days} (median); {res.reopened} came back after a fix "
+            f"(reopen rate {rate:.0%}).")
+
+
 def render_site_html(report: SiteReport) -> str:
     """The site report as HTML (what `render_site_pdf` lays out)."""
     _check_site(report)
     resolved = sorted(report.resolved_flags,
-                      key=lambda f: (natural_key(f.record_id), _rank(report.form_order, f.form),
+                      key=lambda f: (natural_key(f.record_id),
+                                     report.form_order.index(f.form)
+                                     if f.form in report.form_order else len(report.form_order),
                                      f.event, f.field))
     history = svg_data_uri(history_svg(report.history)) if len(report.history) >= 2 else None
+    groups = record_groups(report)
+    compact = len(report.open_flags) >= COMPACT_FROM
+    typed = [f for f in report.open_flags if not f.is_calculated]
     return render_html(
         "site.html.j2",
         r=report,
         verdict=verdict(report),
-        patients=group_flags(report.open_flags, report.form_order, report.form_labels,
-                             report.event_labels),
-        resolved=resolved[:_MAX_RESOLVED_SHOWN],
+        groups=groups,
+        compact=compact,
+        rules=by_rule(report.open_flags, report.form_labels) if compact else (),
+        n_records_blocked=len({f.record_id for f in report.open_flags if f.is_blocking}),
+        n_blocking=sum(f.is_blocking for f in typed),
+        n_warning=sum(not f.is_blocking for f in typed),
+        n_calculated=len(report.open_flags) - len(typed),
+        n_roots=sum(g.root is not None for g in groups),
+        resolution=_resolution_line(report),
+        resolved=[(f, form_title(f.form, f.instance, f.event, report.form_labels,
+                                 report.event_labels))
+                  for f in resolved[:_MAX_RESOLVED_SHOWN]],
         resolved_more=max(0, len(resolved) - _MAX_RESOLVED_SHOWN),
         history=history,
     )

@@ -10,6 +10,7 @@ paragraph generated from the study file with the software versions.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import RegistryError
-from registry.reports.figures import forest_svg, km_svg
+from registry.reports.figures import forest_svg, km_svg, schoenfeld_svg
 from registry.reports.format import fmt_hr, fmt_hr_ci, fmt_int
 from registry.reports.models import AnalysisRow, RuleResult, StudyReport, natural_key
 from registry.reports.render import epoch_of, render_html, svg_data_uri, write_pdf
@@ -117,11 +118,12 @@ def methods_paragraph(report: StudyReport) -> str:
     if m.subgroups:
         parts.append(f"Subgroups: {_join(m.subgroups)}.")
     if m.sensitivity:
-        parts.append(f"Sensitivity analyses: {_join(m.sensitivity)}.")
+        parts.append("Sensitivity analyses: " + "; ".join(
+            f"({i}) {what}" for i, what in enumerate(m.sensitivity, start=1)) + ".")
     if m.n_seeds:
         parts.append(
-            f"The matching was drawn {m.n_seeds} times; the headline is the mean of the "
-            "draws' log hazard ratios, so it does not depend on which eligible controls one "
+            f"The matching was drawn {fmt_int(m.n_seeds)} times; the headline is the mean of "
+            "the draws' log hazard ratios, so it does not depend on which eligible controls one "
             "draw picks, and the single draw with the study's seed is shown as the paper's "
             "design.")
     parts.append("Survival curves are Kaplan-Meier estimates from the index day.")
@@ -177,10 +179,16 @@ def render_study_html(report: StudyReport) -> str:
                               ylabel=f"Free of {report.methods.outcome}"))
           if report.km else None)
     sites, rule_rows = _quality_matrix(report)
+    ph = report.ph_test or {}
+    design = next((a for a in report.analyses if a.name == "paper's design"), None)
+    residuals = (svg_data_uri(schoenfeld_svg(
+        ph["times"], ph["scaled_residuals"], horizon=horizon,
+        beta=math.log(design.hr) if design is not None and design.hr else None))
+        if ph.get("times") and ph.get("p") is not None else None)
     context: Mapping[str, Any] = dict(
         r=report, main=report.main, changes=changes_since(report),
         clean_vs_all=clean_vs_all(report), methods=methods_paragraph(report),
-        forest=forest, km=km, quality_sites=sites, quality_rules=rule_rows,
+        forest=forest, km=km, residuals=residuals, quality_sites=sites, quality_rules=rule_rows,
         quality_codes=[q.site for q in report.quality],
         quality_legend=[(q.site, q.label) for q in report.quality if q.label != q.site],
         strobe=strobe_items(report),

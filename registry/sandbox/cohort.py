@@ -98,6 +98,7 @@ class Patient:
     treatments: list[Treatment] = field(default_factory=list)
     icu: list[IcuStay] = field(default_factory=list)
     infections: list[Infection] = field(default_factory=list)
+    entry: int = 0  # registry entry, days after diagnosis (delayed entry; 0 by default)
 
     def day(self, d: int) -> date:
         return self.diagnosis + timedelta(days=int(d))
@@ -115,9 +116,16 @@ def _pick(rng: np.random.Generator, options: list[str], weights: list[float]) ->
 
 
 def simulate_cohort(
-    rng: np.random.Generator, n: int, as_of: date, true_hr: float
+    rng: np.random.Generator, n: int, as_of: date, true_hr: float,
+    entry: np.ndarray | None = None,
 ) -> list[Patient]:
-    """Simulate `n` clean patients whose data end on or before `as_of`."""
+    """Simulate `n` clean patients whose data end on or before `as_of`.
+
+    `entry`: registry entry per patient, days after diagnosis (default all 0). JAK-CNI
+    is started by the registry's centres, so only on or after entry; every other
+    process runs from diagnosis whatever the entry (the same random numbers are drawn).
+    """
+    entered_by = np.zeros(n, np.int64) if entry is None else np.asarray(entry, np.int64)
     last_dx = min(_LAST_DIAGNOSIS, as_of - timedelta(days=180))
     first_dx = min(_FIRST_DIAGNOSIS, last_dx - timedelta(days=365))
     span = (last_dx - first_dx).days
@@ -166,7 +174,8 @@ def simulate_cohort(
         icu_now = icu_first >= 0
         e = (_E_EARLY * np.exp(-t / _E_TAU) + _E_LATE) * e_mult * np.where(icu_now, _E_ICU, 1)
         # (never on the last day of follow-up: an exposed patient is followed after it)
-        start = alive & (exposed < 0) & (t < cens) & (rng.random(n) < -np.expm1(-e))
+        start = (alive & (exposed < 0) & (t < cens) & (rng.random(n) < -np.expm1(-e))
+                 & (t >= entered_by))
         exposed[start] = t
         # Loss to follow-up is not recorded in the middle of an ICU stay.
         stuck = alive & (cens == t) & (icu_in > t) & (cens < admin)
@@ -177,12 +186,15 @@ def simulate_cohort(
     extra = horizon + np.ceil(rng.exponential(1.0, size=n) / rate).astype(int)
     event = np.where(late & (extra <= cens), extra, event)
 
-    return [
+    out = [
         _patient(rng, i, first_dx + timedelta(days=int(dx_off[i])), float(age[i]),
                  bool(ild[i]), bool(rp[i]), int(cens[i]), int(admin[i]), int(event[i]),
                  int(exposed[i]), stays[i])
         for i in range(n)
     ]
+    for p, e in zip(out, entered_by, strict=True):
+        p.entry = int(e)
+    return out
 
 
 def _patient(

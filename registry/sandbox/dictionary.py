@@ -11,6 +11,7 @@ study files build on.
 from __future__ import annotations
 
 __all__ = [
+    "ENTRY_FIELD",
     "FORMS",
     "METADATA_COLUMNS",
     "REPEATING_FORMS",
@@ -132,11 +133,23 @@ _FIELDS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def metadata() -> list[dict[str, str]]:
-    """The data dictionary as REDCap exports it: one dict of 18 strings per field."""
+#: The registry-entry date, in the dictionary only when the generator simulates delayed
+#: entry (`GeneratorParams.delayed_entry`), so the default registry stays as it was.
+ENTRY_FIELD = ("registry_entry_date", "baseline", "text", "Date of entry into the registry",
+               "", "date_ymd", "2000-01-01", "today", "", "",
+               "Patients are followed in studies from this date (delayed entry)")
+
+
+def metadata(*, delayed_entry: bool = False) -> list[dict[str, str]]:
+    """The data dictionary as REDCap exports it: one dict of 18 strings per field
+    (with the registry-entry date after the diagnosis date when `delayed_entry`)."""
+    fields = list(_FIELDS)
+    if delayed_entry:
+        at = [f[0] for f in fields].index("diagnosis_date") + 1
+        fields.insert(at, ENTRY_FIELD)
     rows = []
     for (name, form, ftype, label, choices, validation, vmin, vmax, required, branching,
-         note) in _FIELDS:
+         note) in fields:
         row = dict.fromkeys(METADATA_COLUMNS, "")
         row.update(
             field_name=name, form_name=form, field_type=ftype, field_label=label,

@@ -3,7 +3,7 @@
 A fault is a `Fault(kind, count, after, content, ...)`: it lets `after` matching
 requests through, then fires on the next `count` matching ones (`count=None`: for
 ever). A request matches when it reaches `/api/` and, if `content` is set, has that
-`content`. Kinds:
+`content`, and, if `token` is set, carries that token (one site of several). Kinds:
 
 - `latency`: wait `seconds` before answering (stacks with any other fault);
 - `status`: answer HTTP `status` (default 500) with a short plain-text body;
@@ -56,6 +56,7 @@ class Fault:
     seconds: float = 0.0
     fraction: float | None = None
     seed: int = 0
+    token: str | None = None
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -106,10 +107,10 @@ class Faults:
     # -- the API tests use -------------------------------------------------------------
     def add(self, kind: str, *, count: int | None = 1, after: int = 0,
             content: str | None = None, status: int = 500, seconds: float = 0.0,
-            fraction: float | None = None, seed: int = 0) -> Fault:
+            fraction: float | None = None, seed: int = 0, token: str | None = None) -> Fault:
         """Add a rule and return it (its `seen`/`fired` counters update live)."""
         fault = Fault(kind, count=count, after=after, content=content, status=status,
-                      seconds=seconds, fraction=fraction, seed=seed)
+                      seconds=seconds, fraction=fraction, seed=seed, token=token)
         with self._lock:
             self._rules.append(fault)
         return fault
@@ -158,7 +159,8 @@ class Faults:
                     return True
             return False
 
-    def decide(self, content: str, address: str, *, record_export: bool = False) -> Decision:
+    def decide(self, content: str, address: str, *, record_export: bool = False,
+               token: str | None = None) -> Decision:
         """Advance the counters of the rules this request matches and pick what fires.
 
         `drop_rows` rules only match record exports (`record_export=True`)."""
@@ -166,6 +168,8 @@ class Faults:
         with self._lock:
             for rule in self._rules:
                 if rule.content is not None and rule.content != content:
+                    continue
+                if rule.token is not None and rule.token != token:
                     continue
                 if rule.kind == "drop_rows" and not record_export:
                     continue

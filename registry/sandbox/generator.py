@@ -9,6 +9,15 @@ parameters always give the same registry, byte for byte.
 
 The cohort itself is simulated in `registry.sandbox.cohort`; the errors are injected
 by `registry.sandbox.inject`.
+
+Delayed entry (off by default, so the default registry is unchanged byte for byte):
+with `delayed_entry` = q > 0 a fraction q of the simulated patients enter the registry
+1 to `entry_delay_days` days (uniform) after diagnosis, the rest on the day of
+diagnosis; the dictionary gains `registry_entry_date`. JAK-CNI is started by the
+registry's centres, so only on or after entry. A patient whose follow-up ends on or
+before entry is never recorded (a registry enrols the living), and the history before
+entry is recorded back to diagnosis, so counting entered patients as at risk from
+diagnosis makes them immortal controls (benchmarks/analyses_entry_sim.py).
 """
 
 from __future__ import annotations
@@ -66,6 +75,8 @@ class GeneratorParams:
     error_rate: float = 0.1
     true_hr: float = 1.0
     as_of: date = date(2025, 6, 30)
+    delayed_entry: float = 0.0
+    entry_delay_days: int = 365
 
 
 @dataclass
@@ -138,7 +149,7 @@ def _age(birth: date, dx: date) -> int:
     return int((dx - birth).days // DAYS_PER_YEAR)
 
 
-def _base_values(p: Patient) -> dict[str, str]:
+def _base_values(p: Patient, entry: bool = False) -> dict[str, str]:
     yn = {True: "1", False: "0"}
     v = {
         "sex": p.sex, "birth_date": _iso(p.birth), "diagnosis_date": _iso(p.diagnosis),
@@ -157,6 +168,8 @@ def _base_values(p: Patient) -> dict[str, str]:
     }
     for k, ticked in enumerate(p.skin, start=1):
         v[f"skin___{k}"] = yn[ticked]
+    if entry:
+        v[dictionary.ENTRY_FIELD[0]] = _iso(p.day(p.entry))
     return v
 
 
@@ -187,7 +200,7 @@ def _repeat_values(p: Patient) -> list[tuple[str, dict[str, str]]]:
 
 
 def _records(patients: list[Patient], sites: np.ndarray, dags: list[dict[str, object]],
-             columns: list[str]) -> list[dict[str, str]]:
+             columns: list[str], entry: bool = False) -> list[dict[str, str]]:
     empty = dict.fromkeys(columns, "")
     counters = [0] * len(dags)
     rows: list[dict[str, str]] = []
@@ -198,7 +211,7 @@ def _records(patients: list[Patient], sites: np.ndarray, dags: list[dict[str, ob
         head = {"record_id": rid, "redcap_repeat_instrument": "",
                 "redcap_repeat_instance": "", "redcap_data_access_group":
                 str(dag["unique_group_name"])}
-        rows.append({**head, **empty, **_base_values(p), "record_id": rid})
+        rows.append({**head, **empty, **_base_values(p, entry), "record_id": rid})
         instance: dict[str, int] = {}
         for form, values in _repeat_values(p):
             instance[form] = instance.get(form, 0) + 1
@@ -206,6 +219,14 @@ def _records(patients: list[Patient], sites: np.ndarray, dags: list[dict[str, ob
                          "redcap_repeat_instrument": form,
                          "redcap_repeat_instance": str(instance[form])})
     return sort_records(rows)
+
+
+def _entry_days(rng: np.random.Generator, params: GeneratorParams) -> np.ndarray:
+    """Registry entry per patient, days after diagnosis: 1-`entry_delay_days` for a
+    fraction `delayed_entry`, else 0 (its own random stream: the cohort's is unchanged)."""
+    late = rng.random(params.patients) < params.delayed_entry
+    delay = rng.integers(1, params.entry_delay_days + 1, size=params.patients)
+    return np.where(late, delay, 0)
 
 
 def sort_records(rows: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -244,12 +265,17 @@ def generate(params: GeneratorParams | None = None) -> SyntheticRegistry:
     """Generate the registry `params` describe (deterministic in `params`)."""
     params = params or GeneratorParams()
     rng = np.random.default_rng(params.seed)
-    metadata = dictionary.metadata()
+    delayed = params.delayed_entry > 0
+    metadata = dictionary.metadata(delayed_entry=delayed)
     columns = [c for c in export_columns(metadata) if c != "record_id"]
     dags = _dags(params.sites)
-    patients = simulate_cohort(rng, params.patients, params.as_of, params.true_hr)
+    entry = _entry_days(np.random.default_rng([params.seed, 2]), params) if delayed else None
+    patients = simulate_cohort(rng, params.patients, params.as_of, params.true_hr, entry)
     sites = rng.choice(params.sites, size=params.patients, p=_site_weights(params.sites))
-    records = _records(patients, sites, dags, columns)
+    if delayed:
+        keep = [i for i, p in enumerate(patients) if p.last_fu > p.entry]
+        patients, sites = [patients[i] for i in keep], sites[keep]
+    records = _records(patients, sites, dags, columns, entry=delayed)
     records, truth = inject_errors(
         np.random.default_rng([params.seed, 1]), records, metadata, params.error_rate,
         params.as_of)

@@ -160,7 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
         content = "module" if module else params.get("content", "")
         export = (content == "record" and "data" not in params
                   and params.get("action", "").lower() not in ("delete", "import"))
-        decision = faults.decide(content, address, record_export=export)
+        decision = faults.decide(content, address, record_export=export,
+                                 token=params.get("token", "").strip())
         if decision.delay:
             time.sleep(decision.delay)
         fault = decision.fault

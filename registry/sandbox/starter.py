@@ -1,7 +1,8 @@
 """What `registry sandbox --write-settings PATH` writes beside a running sandbox.
 
 - `PATH` (settings.toml): the store and reports under PATH's folder, one `[[sites]]`
-  per data access group (or one site for a project without DAGs), each reading its
+  per data access group (or one site for a project without DAGs; plus a site `no_dag`,
+  `dag = ""` with the project-wide token, when some records are in no DAG), each reading its
   token from `sandbox.tokens` beside it (owner-only, mode 600 from the first byte);
 - for the synthetic registry: its suites and study from this repository;
 - for a project served from a folder: `expectations/_dictionary.json` (the default
@@ -41,6 +42,8 @@ _ROLE_HINTS = {
     "transplant": ("transplant", "graft"),
 }
 _SLUG = re.compile(r"[^a-z0-9_-]+")
+#: The site of the records in no data access group (`dag = ""`, project-wide token).
+_NO_DAG = "no_dag"
 
 
 def write_private(path: Path, text: str) -> None:
@@ -93,8 +96,13 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
                   "# cannot say which fields play which roles.",
                   "[registry]", 'profile = "profile.toml"', "",
                   "[quality]", 'suites = "expectations"', ""]
-    sites = [(d["unique_group_name"], d["data_access_group_name"], d["unique_group_name"])
-             for d in project.dags]
+    sites: list[tuple[str, str, str | None]] = [
+        (d["unique_group_name"], d["data_access_group_name"], d["unique_group_name"])
+        for d in project.dags]
+    if sites and any(not rec.dag for rec in project.records.values()):
+        # records in no DAG (created before the DAGs, or never assigned): a site of
+        # their own, read with the project-wide token, so that no record goes unchecked
+        sites.append((_NO_DAG, "Records in no data access group", ""))
     if not sites:
         title = str(project.project_info.get("project_title", "project"))
         sites = [(_slug(title), title, None)]
@@ -102,7 +110,7 @@ def settings_text(server: SandboxServer, token_file: str) -> str:
         key = "REGISTRY_TOKEN_" + (dag.upper() if dag else "PROJECT")
         lines += ["[[sites]]", f"name = {_q(name)}", f"label = {_q(label)}",
                   f"url = {_q(server.url)}"]
-        lines += [f"dag = {_q(dag)}"] if dag else []
+        lines += [f"dag = {_q(dag)}"] if dag is not None else []
         lines += [f"token_file = {_q(token_file)}", f"token_key = {_q(key)}", ""]
     return "\n".join(lines)
 

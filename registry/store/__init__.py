@@ -183,6 +183,20 @@ class Store:
         with self._read("read a snapshot") as c:
             return _reader.table_of(c, snapshot_id, record_ids)
 
+    def snapshot_record_table(self, snapshot_id: int, record_ids: Iterable[str] | None = None
+                              ) -> tuple[list[str], list[tuple[str, ...]], list[tuple[str, int]]]:
+        """`snapshot_table` and which record each row belongs to: (record_id, row count)
+        per record, in row order (the frame cache keeps rows by record)."""
+        counts: list[tuple[str, int]] = []
+        with self._read("read a snapshot") as c:
+            columns, rows = _reader.table_of(c, snapshot_id, record_ids, counts)
+        return columns, rows, counts
+
+    def snapshot_manifest(self, snapshot_id: int) -> tuple[list[str], dict[str, str]]:
+        """(columns, record_id -> content hash) of a snapshot, without reading its records."""
+        with self._read("read a snapshot") as c:
+            return _reader.manifest_of(c, snapshot_id)
+
     def snapshot_metadata(self, snapshot_id: int) -> list[dict[str, str]] | None:
         """The data dictionary (REDCap metadata rows) the snapshot was pulled with."""
         with self._read("read a snapshot") as c:
@@ -254,6 +268,13 @@ class Store:
         """Sites whose flags run `run_id` saved (the sites it validated)."""
         with self._read("read flags") as c:
             return _flags.flag_sites(c, run_id)
+
+    def flag_history(self, site: str, since: datetime, until: datetime
+                     ) -> list[dict[str, Any]]:
+        """`site`'s flags fixed (the night they were) or back again, in runs started
+        from `since` to `until` (`registry.store.flags.flag_history`)."""
+        with self._read("read flags") as c:
+            return _flags.flag_history(c, site, since, until)
 
     def previous_flags(self, site: str, before_run_id: str | None = None
                        ) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ __all__ = [
     "FLAG_STATUSES",
     "RULE_STATUSES",
     "SEVERITIES",
+    "flag_history",
     "list_flags",
     "list_rule_results",
     "previous_flags",
@@ -158,6 +159,33 @@ def list_flags(conn: Connection, run_id: str | None = None, site: str | None = N
             q = q.where(flags.c.status.in_(wanted))
         q = q.order_by(flags.c.site, flags.c.id)
         out += [_flag_dict(r) for r in conn.execute(q)]
+    return out
+
+
+def flag_history(conn: Connection, site: str, since: datetime,
+                 until: datetime) -> list[dict[str, Any]]:
+    """The fixes and returns of `site`'s flags in finished runs started in [since, until].
+
+    One row per flag a run saved as `resolved` the night it got fixed (`reported`) or as
+    `reopened`: `run_started_at`, `status`, `first_seen`, the flag's key and severity.
+    What the site report's "median time to resolution" and "reopen rate" are made of.
+    """
+    q = (select(flags.c.status, flags.c.first_seen, flags.c.record_id, flags.c.event,
+                flags.c.form, flags.c.instance, flags.c.field, flags.c.rule_id,
+                flags.c.severity, flags.c.details, runs.c.started_at)
+         .join(runs, runs.c.id == flags.c.run_id)
+         .where(flags.c.site == site, flags.c.status.in_(("resolved", "reopened")),
+                runs.c.status.in_(FINISHED_STATUSES),
+                runs.c.started_at >= as_utc(since), runs.c.started_at <= as_utc(until))
+         .order_by(runs.c.started_at, flags.c.id))
+    out = []
+    for r in conn.execute(q):
+        if r.status == "resolved" and not (r.details or {}).get("reported", True):
+            continue  # a flag fixed on an earlier night, carried for its history
+        out.append({"status": r.status, "first_seen": as_utc(r.first_seen),
+                    "run_started_at": as_utc(r.started_at), "record_id": r.record_id,
+                    "event": r.event or "", "form": r.form, "instance": r.instance,
+                    "field": r.field, "rule_id": r.rule_id, "severity": r.severity})
     return out
 
 

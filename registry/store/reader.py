@@ -23,6 +23,7 @@ __all__ = [
     "get",
     "history",
     "latest",
+    "manifest_of",
     "metadata_of",
     "record_ids_of",
     "records_of",
@@ -80,7 +81,14 @@ def record_ids_of(conn: Connection, snapshot_id: int) -> list[str]:
     q = (select(rv.c.record_id)
          .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
          .where(snapshot_records.c.snapshot_id == snapshot_id))
-    return sorted(conn.execute(q).scalars(), key=rec.natural_key)
+    return sorted(conn.execute(q).scalars(), key=rec.record_order)
+
+
+def manifest_of(conn: Connection, snapshot_id: int) -> tuple[list[str], dict[str, str]]:
+    """(the snapshot's columns, record_id -> content hash), reading no record content."""
+    columns = _columns(conn, snapshot_id)
+    return columns, {record_id: digest for record_id, (_, digest)
+                     in members(conn, snapshot_id).items()}
 
 
 def _payloads(conn: Connection, snapshot_id: int,
@@ -97,7 +105,7 @@ def _payloads(conn: Connection, snapshot_id: int,
             found += conn.execute(q.where(rv.c.record_id.in_(wanted[i:i + 500]))).all()
     else:
         found = list(conn.execute(q).all())
-    found.sort(key=lambda r: rec.natural_key(r.record_id))
+    found.sort(key=lambda r: rec.record_order(r.record_id))
     return found
 
 
@@ -109,12 +117,23 @@ def records_of(conn: Connection, snapshot_id: int,
             for r in _payloads(conn, snapshot_id, record_ids)}
 
 
-def table_of(conn: Connection, snapshot_id: int, record_ids: Iterable[str] | None = None
+def table_of(conn: Connection, snapshot_id: int, record_ids: Iterable[str] | None = None,
+             counts: list[tuple[str, int]] | None = None
              ) -> tuple[list[str], list[tuple[str, ...]]]:
-    """The rows of `rows_of` as (columns, tuples): no dict per row (`records.row_table`)."""
+    """The rows of `rows_of` as (columns, tuples): no dict per row (`records.row_table`).
+
+    `counts`, if given, receives (record_id, number of rows) per record, in row order.
+    """
     columns = _columns(conn, snapshot_id)
-    return rec.row_table((rec.load_rows(r.payload)
-                          for r in _payloads(conn, snapshot_id, record_ids)), columns)
+
+    def records() -> Iterable[list[dict[str, str]]]:
+        for r in _payloads(conn, snapshot_id, record_ids):
+            rows = rec.load_rows(r.payload)
+            if counts is not None:
+                counts.append((r.record_id, len(rows)))
+            yield rows
+
+    return rec.row_table(records(), columns)
 
 
 def rows_of(conn: Connection, snapshot_id: int,

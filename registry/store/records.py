@@ -26,6 +26,7 @@ __all__ = [
     "expand_rows",
     "load_rows",
     "natural_key",
+    "record_order",
     "row_table",
     "sparse_rows",
 ]
@@ -94,6 +95,7 @@ def row_table(records: Iterable[Iterable[Mapping[str, str]]], columns: Sequence[
     """
     cols = list(columns)
     known = set(cols)
+    empty = dict.fromkeys(cols, "")  # a merge keeps this key order: the row, in C
     out: list[tuple[str, ...]] = []
     for rows in records:
         for row in rows:
@@ -102,7 +104,8 @@ def row_table(records: Iterable[Iterable[Mapping[str, str]]], columns: Sequence[
                     if k not in known:
                         known.add(k)
                         cols.append(k)
-            out.append(tuple([row.get(c, "") for c in cols]))
+                        empty[k] = ""
+            out.append(tuple({**empty, **row}.values()))
     width = len(cols)
     if out and len(out[0]) < width:  # a column appeared part-way: pad the rows before it
         out = [r + ("",) * (width - len(r)) for r in out]
@@ -125,3 +128,9 @@ def natural_key(record_id: str) -> tuple[Any, ...]:
     """Sort key putting record ids in REDCap's order: `2` before `10`, `1-2` before `1-10`."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
                  for p in _DIGITS.split(record_id) if p != "")
+
+
+def record_order(record_id: str) -> tuple[Any, ...]:
+    """The order snapshots give records in: natural (`natural_key`), and ids equal
+    naturally ("01", "1") by their text, so it never depends on the database's."""
+    return (natural_key(record_id), record_id)

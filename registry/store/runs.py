@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from registry.errors import StoreError
+from registry.log import redact
 from registry.store.schema import run_snapshots, run_stages, runs
 from registry.store.snapshots import as_utc
 
@@ -106,7 +107,8 @@ def record_stage(conn: Connection, run_id: str, stage: str, site: str | None, st
                                           run_stages.c.stage == stage, site_match))
     conn.execute(insert(run_stages).values(
         run_id=run_id, stage=stage, site=site, status=status, started_at=as_utc(started_at),
-        ended_at=as_utc(ended_at), counts=counts, message=message))
+        ended_at=as_utc(ended_at), counts=counts,
+        message=redact(message) if message else message))
 
 
 def set_snapshot(conn: Connection, run_id: str, site: str, snapshot_id: int,
@@ -126,7 +128,7 @@ def finish(conn: Connection, run_id: str, status: str, exit_code: int | None,
                          f"got {status!r}")
     _check_run(conn, run_id)
     conn.execute(update(runs).where(runs.c.id == run_id).values(
-        status=status, exit_code=exit_code, message=message,
+        status=status, exit_code=exit_code, message=redact(message) if message else message,
         ended_at=as_utc(ended_at) or datetime.now(UTC)))
 
 

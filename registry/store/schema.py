@@ -8,9 +8,17 @@ record once (keyed by a SHA-256 of its rows), and a snapshot is the set of versi
 holds (`snapshot_records`). A year of nightly pulls where few records change adds one
 row per record per night to `snapshot_records` and a version only for what changed.
 There is no column for an API token anywhere, on purpose.
+
+Text that comes from the data (record ids, flag messages, rule details, error
+messages) is `SafeText`: PostgreSQL refuses a NUL character in any text value, so it
+is stored as a reversible escape (NUL -> U+E000 "0", U+E000 -> U+E000 "e") and read
+back as it was, on both stores. Record ids are unbounded text (REDCap sets no limit).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -27,10 +35,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 
 __all__ = [
+    "SafeString",
+    "SafeText",
     "analysis_results",
     "deliveries",
     "dictionaries",
@@ -58,6 +69,48 @@ metadata = MetaData(naming_convention={
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 _When = DateTime(timezone=True)
 
+_ESC = "\ue000"
+_UNESCAPE = re.compile(_ESC + "(.)", re.DOTALL)
+
+
+def escape_nul(value: str) -> str:
+    """`value` without NUL characters, reversibly (`unescape_nul`)."""
+    if "\x00" not in value and _ESC not in value:
+        return value
+    return value.replace(_ESC, _ESC + "e").replace("\x00", _ESC + "0")
+
+
+def unescape_nul(value: str) -> str:
+    if _ESC not in value:
+        return value
+    return _UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "0" else _ESC, value)
+
+
+class SafeText(TypeDecorator[str]):
+    """Text stored faithfully on PostgreSQL too, NUL characters included."""
+
+    impl: Any = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return escape_nul(value) if isinstance(value, str) else value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return unescape_nul(value) if isinstance(value, str) else value
+
+
+class SafeString(SafeText):
+    """`SafeText` with the length of a `String(n)` column (names from the dictionary)."""
+
+    impl = String
+    cache_ok = True
+
+
+#: A record id: unbounded text on PostgreSQL (0006 widened varchar(100)); SQLite never
+#: enforces a declared length, so its column keeps the declaration it was created with.
+_RecordId = SafeText().with_variant(SafeString(100), "sqlite")
+
+
 # --- snapshots (revision 0001) -----------------------------------------------------------
 
 dictionaries = Table(
@@ -72,7 +125,7 @@ record_versions = Table(
     "record_versions", metadata,
     Column("id", _BigId, primary_key=True),
     Column("site", String(40), nullable=False),
-    Column("record_id", String(100), nullable=False),
+    Column("record_id", _RecordId, nullable=False),             # text since 0006
     Column("hash", String(64), nullable=False),
     Column("payload", Text, nullable=False),          # JSON list of rows, empty values left out
     Column("first_seen", _When, nullable=False),
@@ -116,7 +169,7 @@ runs = Table(
     Column("ended_at", _When, nullable=True),
     Column("status", String(20), nullable=False),      # running | succeeded | partial | failed
     Column("exit_code", Integer, nullable=True),
-    Column("message", Text, nullable=True),
+    Column("message", SafeText, nullable=True),
 )
 
 run_stages = Table(
@@ -129,7 +182,7 @@ run_stages = Table(
     Column("started_at", _When, nullable=True),
     Column("ended_at", _When, nullable=True),
     Column("counts", JSON, nullable=True),
-    Column("message", Text, nullable=True),
+    Column("message", SafeText, nullable=True),
     Index("ix_run_stages_run_id", "run_id"),
     Index("ix_run_stages_stage_site", "stage", "site"),
 )
@@ -159,18 +212,18 @@ flags = Table(
     Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
     Column("site", String(40), nullable=False),
     Column("snapshot_id", Integer, ForeignKey("snapshots.id"), nullable=True),
-    Column("record_id", String(100), nullable=False),
-    Column("event", String(100), nullable=False, server_default=""),  # "" classic (0003)
-    Column("form", String(100), nullable=False),
+    Column("record_id", _RecordId, nullable=False),  # text since 0006
+    Column("event", SafeString(100), nullable=False, server_default=""),  # "" classic (0003)
+    Column("form", SafeString(100), nullable=False),
     Column("instance", Integer, nullable=True),        # NULL for a non-repeating form
-    Column("field", String(100), nullable=False),
-    Column("rule_id", String(100), nullable=False),
+    Column("field", SafeString(100), nullable=False),
+    Column("rule_id", SafeString(100), nullable=False),
     Column("severity", String(20), nullable=False),    # blocking | warning
     Column("status", String(20), nullable=False),      # new | open | resolved | reopened
     Column("first_seen", _When, nullable=False),
     Column("last_seen", _When, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("link", Text, nullable=False),
+    Column("message", SafeText, nullable=False),
+    Column("link", SafeText, nullable=False),
     Column("details", JSON, nullable=True),
     Index("ix_flags_run_id_site", "run_id", "site"),
     Index("ix_flags_site_status", "site", "status"),
@@ -181,13 +234,13 @@ rule_results = Table(
     Column("id", _BigId, primary_key=True),
     Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
     Column("site", String(40), nullable=False),
-    Column("rule_id", String(100), nullable=False),
+    Column("rule_id", SafeString(100), nullable=False),
     Column("severity", String(20), nullable=False),
     Column("checked", Integer, nullable=False),
     Column("failed", Integer, nullable=False),
     Column("percent", Float, nullable=True),
     Column("status", String(20), nullable=False),      # passed | failed | not_applicable | error
-    Column("detail", Text, nullable=True),
+    Column("detail", SafeText, nullable=True),
     Index("ix_rule_results_run_id_site", "run_id", "site"),
     Index("ix_rule_results_site_rule_id", "site", "rule_id"),
 )
@@ -226,7 +279,7 @@ deliveries = Table(
 drw_links = Table(
     "drw_links", metadata,
     Column("site", String(40), nullable=False),
-    Column("record_id", String(100), nullable=False),
+    Column("record_id", _RecordId, nullable=False),  # text since 0006
     Column("event", String(100), nullable=False),
     Column("form", String(100), nullable=False),
     Column("instance", String(20), nullable=False),    # "" for a non-repeating form

@@ -31,6 +31,9 @@ SCRIPTS = {
     "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
     "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
     "cli_startup.py": ["--runs", "1"],
+    "analyses_entry_sim.py": ["--patients", "150", "--reps", "1", "--draws", "3"],
+    "frame_cache.py": ["--patients", "40", "--sites", "2", "--runs", "1"],
+    "site_pdf_pages.py": ["--patients", "40", "--site", "paris"],
 }
 
 

@@ -62,10 +62,12 @@ def write_settings(server: SandboxServer, folder: Path) -> Path:
 
 
 def nightly_cli(settings: Path, *extra: str, timeout: float = 180) -> subprocess.Popen[str]:
-    """Start `python -m registry nightly --settings ...` (stdout/stderr piped)."""
+    """Start `python -m registry nightly --settings ...` (stdout/stderr piped), under
+    the usual umask 022 (what the tool writes must be owner-only all the same)."""
     return subprocess.Popen([sys.executable, "-m", "registry", "nightly", "--settings",
                              str(settings), *extra], cwd=settings.parent, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            umask=0o022)
 
 
 @dataclass

@@ -104,3 +104,17 @@ def test_logs_are_one_line_per_event_in_the_file_and_not_on_stderr(baseline):
         assert f"event={name}" in events
     assert [ln for ln in log if not LOG_LINE.match(ln)] == []
     assert baseline.stderr == ""  # a clean night: nothing on stderr (--verbose adds the log)
+
+
+def test_everything_the_night_wrote_is_owner_only_under_umask_022(baseline):
+    """Before: under umask 022 the store, the log and every report were 0644 in 0755
+    folders (and the PDFs 0644 even under umask 077, from a forced chmod)."""
+    import stat
+
+    wrote = [baseline.folder / "registry.log", baseline.folder / "var",
+             *sorted((baseline.folder / "var").rglob("*"))]
+    modes = {str(p.relative_to(baseline.folder)): stat.S_IMODE(p.stat().st_mode) for p in wrote}
+    assert any(name.endswith(".pdf") for name in modes) and any("sqlite" in n for n in modes)
+    wrong = {name: oct(mode) for name, mode in modes.items()
+             if mode != (0o700 if (baseline.folder / name).is_dir() else 0o600)}
+    assert wrong == {}

@@ -41,6 +41,19 @@ def test_flags_at_80_columns_one_block_per_flag_with_its_whole_link(night_dir, b
     assert {h.split()[0] for h in heads} == {"lille", "paris"}  # both --site values kept
     shown = " ".join(done.stdout.split())
     assert all(" ".join(f["message"].split()) in shown for f in flags)
+    # inside a block every line, wrapped ones too, sits under the indent
+    body = [ln for ln in lines[1:] if ln and ln not in heads]
+    assert all(ln.startswith("  ") for ln in body), [ln for ln in body if ln[:2] != "  "][:3]
+    assert all(ln == ln.rstrip() for ln in lines)  # no padding to the terminal's width
+    # the field's label and the rule's suggestion reach the terminal
+    details = [f.get("details") or {} for f in flags]
+    assert any(d.get("label") and f"{d['label']} (" in shown for d in details)
+    hints = [d["suggestion"] for d in details if d.get("suggestion")
+             and not d.get("computed_from")]  # a calculated field names its inputs instead
+    assert hints and all(f"-> {' '.join(h.split())}" in shown for h in hints)
+    calc = [d["computed_from"] for d in details if d.get("computed_from")]
+    assert all(f"-> calculated by REDCap: check {', '.join(c.split())}" in shown
+               for c in calc)
 
 
 def test_status_at_80_columns_cuts_no_word_and_drops_no_column(night_dir, baseline):

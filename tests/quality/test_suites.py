@@ -93,6 +93,12 @@ def test_malformed_json_and_duplicates(tmp_path: Path) -> None:
         load_suites(tmp_path / "nowhere")
 
 
+def test_a_suite_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_bytes(b'{"name": "caf\xe9", "expectations": []}')
+    with pytest.raises(SuiteDefinitionError, match=r"a\.json: not UTF-8 text"):
+        load_suites(tmp_path)
+
+
 def test_dictionary_overrides_are_checked(tmp_path: Path) -> None:
     config = load_derived_config(SUITES / "_dictionary.json")
     assert config["fields"]["diagnosis_date"]["required"] == "blocking"

@@ -83,7 +83,8 @@ def test_each_error_gives_exactly_its_flag(result, schema) -> None:
     assert list(result.failures.columns) == ["site", "patient_id", "record_id", "event",
                                              "form", "instance", "field", "rule_id",
                                              "severity", "message", "link", "value",
-                                             "label", "suggestion", "computed_from"]
+                                             "label", "suggestion", "computed_from",
+                                             "involves"]
     row = result.failures[result.failures["field"] == "birth_date"].iloc[0]
     assert row["value"] and row["value"] in row["message"]  # the value as the message shows it
     calc = {n for n, f in schema.fields.items() if f.field_type == "calc"}
@@ -106,7 +107,8 @@ def test_messages_and_links(result) -> None:
     hidden = f.loc[("2", "lyon", "dictionary.cpk.hidden")]["message"]
     assert "300" in hidden and "Muscle weakness is Yes" in hidden
     assert f.loc[("2", "lyon", "dictionary.trt_stop.required")]["message"] == \
-        "Stop date is empty (required when Still taken at last follow-up? is No)"
+        ("Stop date is empty, but it is needed because the answer to “Still taken at last "
+         "follow-up?” is No")
 
 
 def test_rule_results_per_site(result) -> None:

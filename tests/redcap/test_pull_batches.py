@@ -39,7 +39,8 @@ def test_short_on_every_try_the_budget_allows_and_most_rows_missing_still_comple
 
 @pytest.mark.parametrize(("batch", "shown_more"), [(11, True), (10, False)])
 def test_a_batch_short_past_the_budget_names_at_most_ten_ids(
-        served, paris, tmp_path, batch: int, shown_more: bool) -> None:  # type: ignore[no-untyped-def]
+        served, small_registry, paris, tmp_path, batch: int,  # type: ignore[no-untyped-def]
+        shown_more: bool) -> None:
     settings = settings_for(tmp_path, [paris], dataclasses.replace(FAST, retries=0,
                                                                   batch_size=batch))
     served.faults.add("drop_rows", content="record", after=1, count=None, fraction=1.0)
@@ -50,4 +51,6 @@ def test_a_batch_short_past_the_budget_names_at_most_ten_ids(
     assert ") after 1 tries" in message
     shown = message.split("record(s) (", 1)[1].split(") after", 1)[0]
     assert shown.endswith(" ...") == shown_more
-    assert len(shown.removesuffix(" ...").split(", ")) == 10
+    named = shown.removesuffix(" ...").split(", ")
+    assert len(named) == 10
+    assert set(named) <= {r["record_id"] for r in small_registry.records}

@@ -186,3 +186,22 @@ def test_a_flapping_server_spends_the_pulls_retry_budget_then_fails(served, pari
             client.records(ids=["4101-1"])
     assert client.retried == client.retry_budget == 5
     assert "retries all spent" in str(caught.value)
+
+
+def test_a_dead_host_is_tried_once_per_run_and_named(tmp_path, monkeypatch, served):
+    """Before: five sites on one dead host retried for 15 s each and advised raising
+    pull.retries. Now the first site's retries find nothing there; the others are not
+    tried again, and each line says to check that REDCap is up and the URL is right."""
+    monkeypatch.setenv("PULLTEST_DEAD", served.tokens.project)
+    served.stop()  # nothing listens on that port any more
+    sites = [Site(name=f"s{i}", url=served.url, token_env="PULLTEST_DEAD") for i in range(5)]
+    settings = settings_for(tmp_path, sites)
+    with Store.open(settings.store.url) as store:
+        outcomes = pull_all(settings, store, clock=served.clock.now)
+    assert [o.ok for o in outcomes] == [False] * 5
+    first, *rest = [o.error for o in outcomes]
+    assert "connection refused" in first and f"{FAST.retries + 1} attempts" in first
+    assert all("earlier in this run (see site 's0')" in e for e in rest)
+    for error in (first, *rest):
+        assert "check that REDCap is up and that the URL is right" in error
+        assert "pull.retries" not in error

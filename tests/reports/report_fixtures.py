@@ -21,6 +21,7 @@ from registry.reports.models import (
     MethodsInputs,
     NightCount,
     PreviousStudy,
+    Resolution,
     RuleResult,
     SeedSpread,
     SiteQuality,
@@ -63,6 +64,55 @@ def link(site: str, record: str, form: str, instance: int | None) -> str:
     return url if instance is None else f"{url}&instance={instance}"
 
 
+FIELD_LABELS = {"death_date": "Date of death", "last_fu_date": "Date of last follow-up",
+          "icu_ever": "Ever admitted to ICU?", "mda5_titre": "Anti-MDA5 titre",
+          "ferritin": "Ferritin", "trt_stop": "Stop date", "inf_date": "Infection date",
+          "icu_discharge_date": "ICU discharge date", "trt_start": "Start date",
+          "diagnosis_date": "Date of diagnosis", "birth_date": "Date of birth",
+          "age_at_diagnosis": "Age at diagnosis"}
+SUGGESTIONS = {"death_date": "Check the date of death against the diagnosis.",
+               "mda5_titre": "Enter the titre from the lab report.",
+               "trt_stop": "Check the stop date.", "inf_date": "Check the infection date.",
+               "trt_start": "Check the start date and the end of follow-up."}
+#: The fields each fixture rule reads (its own first).
+INVOLVES = {"dates.death_after_diagnosis": ("death_date", "diagnosis_date"),
+            "dates.fu_after_diagnosis": ("last_fu_date", "diagnosis_date"),
+            "treatments.stop_after_start": ("trt_stop", "trt_start"),
+            "infections.date_in_followup": ("inf_date", "death_date", "last_fu_date")}
+FIELD_FORMS = {"death_date": "outcome", "last_fu_date": "outcome", "diagnosis_date": "baseline",
+               "birth_date": "baseline", "age_at_diagnosis": "baseline", "trt_start": "treatments",
+               "trt_stop": "treatments", "inf_date": "infections"}
+
+
+def root_record(site: str, record: str = "0990", treatments: int = 6) -> tuple[Flag, ...]:
+    """One record whose death date is typed before the diagnosis: a death flag, every
+    treatment "after the end of follow-up", and REDCap's calculated age off too."""
+    rid = f"{PREFIX[site]}{record}"
+    seen = date(2026, 11, 18)
+
+    def flag(form: str, instance: int | None, field: str, rule: str, severity: str,
+             message: str, **extra: object) -> Flag:
+        return Flag(site=site, record_id=rid, form=form, instance=instance, field=field,
+                    rule_id=rule, severity=severity, status="open",  # type: ignore[arg-type]
+                    first_seen=seen, last_seen=date(2026, 11, 25), message=message,
+                    link=link(site, rid, form, instance), label=FIELD_LABELS.get(field, ""),
+                    suggestion=SUGGESTIONS.get(field, ""), **extra)  # type: ignore[arg-type]
+
+    out = [flag("outcome", None, "death_date", "dates.death_after_diagnosis", "blocking",
+                "Death 2001-01-01 is before the diagnosis 2022-12-23", value="2001-01-01",
+                involves=("death_date", "diagnosis_date"))]
+    for i in range(1, treatments + 1):
+        out.append(flag("treatments", i, "trt_start", "dates.trt_start_before_end", "blocking",
+                        f"Treatment start 2023-0{i}-02 is after the end of follow-up "
+                        "2001-01-01 (death or last follow-up)",
+                        involves=("trt_start", "death_date", "last_fu_date")))
+    out.append(flag("baseline", None, "age_at_diagnosis", "dates.age_at_diagnosis_plausible",
+                    "warning", "Age at diagnosis (calculated by REDCap) is 2 years, outside "
+                    "the plausible 5 to 105", computed_from=("birth_date", "diagnosis_date"),
+                    involves=("age_at_diagnosis",)))
+    return tuple(out)
+
+
 def make_flags(site: str, n: int, *, seed: int = 7, resolved: int = 3) -> tuple[Flag, ...]:
     """`n` open flags (plus `resolved` just-resolved ones) on about n/2 records of `site`."""
     rng = random.Random(f"{seed}-{site}")
@@ -85,6 +135,8 @@ def make_flags(site: str, n: int, *, seed: int = 7, resolved: int = 3) -> tuple[
             rule_id=rule_id, severity=severity, status=status,  # type: ignore[arg-type]
             first_seen=first, last_seen=date(2026, 11, 25),
             message=message.format(v=value), link=link(site, record, form, instance),
+            label=FIELD_LABELS.get(field, ""), suggestion=SUGGESTIONS.get(field, ""), value=value,
+            involves=INVOLVES.get(rule_id, (field,)),
         ))
     return tuple(flags)
 
@@ -101,9 +153,13 @@ def make_history(nights: int = 14, *, seed: int = 3, end_total: int = 20) -> tup
     return tuple(out)
 
 
-def site_report(site: str = "paris", n_flags: int = 12, **changes: object) -> SiteReport:
-    """A site report for `site` with `n_flags` open flags (0 gives the all-clear page)."""
+def site_report(site: str = "paris", n_flags: int = 12, *, root: bool | None = None,
+                **changes: object) -> SiteReport:
+    """A site report for `site` with `n_flags` open flags (0 gives the all-clear page);
+    paris (`root`) also has `root_record`'s 8 flags, one wrong death date behind 7."""
     flags = make_flags(site, n_flags, resolved=3 if n_flags else 2) if n_flags else ()
+    if (site == "paris" if root is None else root) and n_flags:
+        flags = root_record(site) + flags
     report = SiteReport(
         site=site, site_label={"paris": "Paris – Hôpital Saint-Louis", "lyon": "Lyon",
                                "nice": "Nice"}[site],
@@ -111,6 +167,13 @@ def site_report(site: str = "paris", n_flags: int = 12, **changes: object) -> Si
         n_records=61, flags=flags,
         history=make_history(end_total=n_flags) if n_flags else make_history(end_total=0),
         previous_run_id=PREVIOUS_RUN_ID, previous_time=SNAPSHOT_TIME - timedelta(days=1),
+        field_labels=FIELD_LABELS, field_forms=FIELD_FORMS,
+        form_labels={"baseline": "Baseline", "outcome": "Outcome", "treatments": "Treatments",
+                     "infections": "Infections", "icu_stay": "ICU stay"},
+        form_order=("baseline", "treatments", "icu_stay", "infections", "outcome"),
+        repeating_forms=frozenset({"treatments", "icu_stay", "infections"}),
+        run_time=SNAPSHOT_TIME,
+        resolution=Resolution(days=90, resolved=37, median_days=6.5, reopened=3),
     )
     if changes:
         from dataclasses import replace

@@ -45,7 +45,7 @@ def test_workers_write_the_bytes_a_render_here_writes_and_the_cache_reuses_them(
         write_pdf(docs[0], tmp_path / "again" / "later.pdf", epoch=1_800_000_000)
     assert (again.rendered, again.reused) == (1, 3)  # another epoch is another input
     assert [p.read_bytes() for p in copies] == [p.read_bytes() for p in here]
-    assert stat.S_IMODE(copies[0].stat().st_mode) == 0o644
+    assert stat.S_IMODE(copies[0].stat().st_mode) == 0o600  # owner-only, as rendered
 
 
 def test_a_failed_render_fails_the_batch(tmp_path):

@@ -108,13 +108,52 @@ def test_site_report_from_the_store(store, tmp_path: Path):
     assert [(n.blocking, n.warning) for n in report.history] == [(1, 1), (1, 2), (2, 0)]
     assert report.stale_note is None
     content = pdf_text.text(render_site_pdf(report, tmp_path / "site-paris.pdf"))
-    assert "2 things to fix in 2 records; 2 block the analyses." in content
+    assert "2 records with 2 blocking flags." in content
     assert "L1" not in content
+
+
+def test_fix_times_reopen_rate_and_suggestions_come_from_the_flag_history(tmp_path: Path):
+    st = Store.open(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    more = {"label": "Date of death", "suggestion": "Check the date of death.",
+            "value": "2001-01-01", "involves": "death_date diagnosis_date", "reported": True}
+
+    def flag(record: str, status: str, first: datetime, reported: bool = True) -> dict:
+        return {**_flag("paris", record, "r.a", "blocking", status), "first_seen": first,
+                "details": {**more, "reported": reported}}
+
+    old = T0 - timedelta(days=200)  # fixed before the 90 days: not counted
+    nights = [[flag("P9", "new", old)], [flag("P9", "resolved", old)],
+              [flag("P1", "new", T0)],
+              [flag("P1", "resolved", T0), flag("P2", "new", T0 + timedelta(days=1))],
+              [flag("P1", "reopened", T0), flag("P2", "open", T0 + timedelta(days=1))],
+              [flag("P1", "open", T0), flag("P2", "resolved", T0 + timedelta(days=1))],
+              [flag("P1", "open", T0), flag("P2", "resolved", T0 + timedelta(days=1),
+                                            reported=False)]]
+    starts = [old, old + timedelta(days=1), *(T0 + timedelta(days=i) for i in range(5))]
+    for when, flags in zip(starts, nights, strict=True):
+        run_id = st.start_run("nightly", started_at=when)
+        info = st.write_snapshot("paris", {}, metadata=[], created_at=when)
+        st.use_snapshot(run_id, "paris", info.id, fresh=True)
+        st.save_flags(run_id, "paris", info.id, flags)
+        st.finish_run(run_id, "succeeded", 0)
+    report = site_report_from_store(st, run_id, "paris")
+    st.close()
+    # P1 fixed after 1 day then back; P2 fixed after 2 days; P9 outside the window
+    assert report.resolution is not None
+    assert (report.resolution.resolved, report.resolution.reopened) == (2, 1)
+    assert report.resolution.median_days == 1.5 and report.resolution.reopen_rate == 0.5
+    flag_p1 = next(f for f in report.open_flags if f.record_id == "P1")
+    assert (flag_p1.label, flag_p1.suggestion, flag_p1.value) == (
+        "Date of death", "Check the date of death.", "2001-01-01")
+    assert flag_p1.involves == ("death_date", "diagnosis_date")
+    assert (report.run_time.date() - flag_p1.first_seen).days == 4
 
 
 def test_a_site_whose_pull_failed_says_so(store):
     report = site_report_from_store(store, store.run_ids[-1], "lyon")
-    assert report.stale_note == "Tonight's pull from REDCap failed: REDCap unreachable."
+    # said once, in the coordinator's words: no REDCap error text, no settings advice
+    assert report.stale_note == ("Tonight's pull from REDCap did not succeed; the registry's "
+                                 "administrator has the details.")
     assert report.snapshot_time == datetime(2026, 11, 24, 2, 0)
 
 
@@ -129,7 +168,8 @@ def test_study_report_numbers_are_the_saved_study_json(store, tmp_path: Path):
     content = pdf_text.text(path)
     table = content[content.index("Results Analysis Sets"):]
     for entry in saved["analyses"]:
-        row = " ".join([fmt_int(entry["n_sets"]), fmt_int(entry["n_exposed"]),
+        sets = "–" if entry["method"] == "cohort" else fmt_int(entry["n_sets"])
+        row = " ".join([sets, fmt_int(entry["n_exposed"]),
                         fmt_int(entry["n_controls"]), fmt_int(entry["events"]),
                         fmt_hr(entry["hr"]), fmt_ci(entry["ci_low"], entry["ci_high"]),
                         fmt_p(entry["p"])])
@@ -182,3 +222,36 @@ def test_registry_report_command_writes_the_run_pdfs(store, tmp_path: Path):
                          text=True, timeout=120)
     assert bad.returncode == 2  # bad usage: no such run
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_group_named_in_the_settings_may_read_the_reports_and_nothing_else(store,
+                                                                           tmp_path: Path):
+    """`[reports] group`: run folders 0750 and files 0640, of that group; under umask
+    022 the report command still makes them no wider."""
+    import grp
+    import stat
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[store]\nurl = "sqlite:///{store.path}"\n[reports]\ndir = "out"\n'
+        f'group = "{group}"\n'
+        '[[sites]]\nname = "paris"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n'
+        '[[sites]]\nname = "lyon"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run_id = store.run_ids[0]
+    done = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                           "--settings", str(settings)], env=env, capture_output=True,
+                          text=True, timeout=120, umask=0o022)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out" / run_id
+    for path in (tmp_path / "out", out, *out.iterdir()):
+        info = path.stat()
+        assert info.st_gid == os.getgid()
+        assert stat.S_IMODE(info.st_mode) == (0o750 if path.is_dir() else 0o640), path
+    bad = settings.read_text().replace(f'group = "{group}"', 'group = "no-such-group-x"')
+    settings.write_text(bad)
+    refused = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                              "--settings", str(settings)], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "reports.group 'no-such-group-x'" in refused.stderr

@@ -12,7 +12,8 @@ import pytest
 import report_fixtures as fx
 
 from registry.errors import RegistryError
-from registry.reports.site import group_flags, render_site_pdf, verdict
+from registry.reports.site import COMPACT_FROM, record_groups, render_site_pdf, verdict
+from registry.reports.site_groups import by_rule
 
 A4 = (595.28, 841.89)
 
@@ -45,17 +46,65 @@ def test_verdict_and_counts_are_on_the_first_page(site_pdfs):
     report, path = site_pdfs["paris"]
     content = pdf_text.text(path)
     line = verdict(report)
-    assert line.startswith(f"{len(report.open_flags)} things to fix in "
-                           f"{len(report.records_to_fix)} records; {report.n_blocking} block")
+    typed = [f for f in report.open_flags if not f.is_calculated]
+    blocked = {f.record_id for f in report.open_flags if f.is_blocking}
+    n_blocking = sum(f.is_blocking for f in typed)
+    # records and flags counted apart; the calculated age is not a flag to type in
+    others = {f.record_id for f in report.open_flags} - blocked
+    warnings = [f for f in typed if not f.is_blocking and f.record_id in others]
+    more = (f"; {len(others)} more records with {len(warnings)} warnings to check"
+            if others else "")
+    assert line == f"{len(blocked)} records with {n_blocking} blocking flags{more}."
+    lyon = fx.site_report("lyon", 100)
+    assert re.fullmatch(r"\d+ records with \d+ blocking flags; \d+ more records with \d+ "
+                        r"warnings to check\.", verdict(lyon))
     assert line in content
     # each count tile: the number, then what it counts (pypdf may drop the space between)
-    for n, what in ((report.n_blocking, "blocking: the record is left out of the analyses"),
-                    (report.n_warning, "warnings: please check"),
+    for n, what in ((len(blocked), "records left out of the analyses until fixed"),
+                    (n_blocking, "blocking flags in them"),
+                    (sum(not f.is_blocking for f in typed), "warnings: please check"),
                     (report.n_new, "new since the report of 24 Nov 2026"),
                     (report.n_resolved, "fixed since the report of 24 Nov 2026")):
         assert re.search(rf"(?<!\d){n} ?{re.escape(what)}", content), (n, what)
+    assert "Not counted above: 1 flag on fields REDCap calculates" in content
+    assert ("Over the last 90 days 37 flags were fixed, after 6 days (median); 3 came back "
+            "after a fix (reopen rate 8%).") in content
     assert "Snapshot paris-20261125T021400Z" in content
     assert content.count(f"run {fx.RUN_ID}") == len(pdf_text.page_sizes(path))  # header/page
+
+
+def test_each_open_flag_shows_its_suggestion_and_how_long_it_has_been_open(site_pdfs):
+    report, path = site_pdfs["paris"]
+    content = pdf_text.text(path)
+    for f in report.open_flags:
+        days = (report.run_time.date() - f.first_seen).days
+        said = "new tonight" if days == 0 else f"open {days} day" + ("s" if days > 1 else "")
+        assert f"check {f.rule_id} · {said}" in content, (f.rule_id, said)
+    shown = [line.flag for g in record_groups(report) for line in g.lines
+             if line.flag.suggestion and not line.follows and not line.flag.is_calculated]
+    assert shown and all(f.suggestion in content for f in shown)
+
+
+def test_one_wrong_cell_is_named_first_and_the_flags_it_explains_grouped_under_it(site_pdfs):
+    report, path = site_pdfs["paris"]
+    group = next(g for g in record_groups(report) if g.record_id == "P0990")
+    assert group.root is not None and group.root.field == "death_date"
+    assert group.root.explained == 7 and group.n_flags == 8
+    assert [line.root for line in group.lines][:1] == [True]
+    assert [line.follows for line in group.lines] == [False] + [True] * 6 + [False]
+    assert group.lines[-1].flag.is_calculated  # the calculated age: checked via its inputs
+    assert (group.n_to_type, group.n_calculated, group.n_blocking) == (7, 1, 7)
+    content = pdf_text.text(path)
+    assert ("Fix first: Date of death (Outcome), now 2001-01-01. 7 of this record's 8 flags "
+            "depend on this cell") in content
+    assert "Calculated by REDCap: check Date of birth, Date of diagnosis" in content
+    assert "7 flags to fix, 7 blocking · 1 calculated" in content
+    start = content.index("Record P0990")
+    block = content[start:content.index("Record", start + 10) if "Record" in content[
+        start + 10:] else len(content)]
+    assert block.index("Death 2001-01-01") < block.index("Treatment start 2023-01-02")
+    # no root where no cell explains most flags: the random records have none
+    assert sum(g.root is not None for g in record_groups(report)) == 1
 
 
 def test_a_site_with_nothing_to_fix_gets_a_short_positive_report(site_pdfs):
@@ -66,27 +115,44 @@ def test_a_site_with_nothing_to_fix_gets_a_short_positive_report(site_pdfs):
     assert len(pdf_text.page_sizes(path)) == 1
 
 
-def test_flags_are_grouped_by_patient_then_form_blocking_first():
+def test_flags_are_grouped_by_record_blocking_first():
     report = fx.site_report("lyon", 100)
-    groups = group_flags(report.open_flags)
+    groups = record_groups(report)
     assert sum(g.n_flags for g in groups) == len(report.open_flags)
     assert len({g.record_id for g in groups}) == len(groups)
     has_blocking = [g.n_blocking > 0 for g in groups]
-    assert has_blocking == sorted(has_blocking, reverse=True)  # blocking patients first
-    for patient in groups:
-        blocking_forms = [f.n_blocking > 0 for f in patient.forms]
-        assert blocking_forms == sorted(blocking_forms, reverse=True)
-        for form in patient.forms:
-            sev = [f.is_blocking for f in form.flags]
+    assert has_blocking == sorted(has_blocking, reverse=True)  # blocking records first
+    for group in groups:
+        assert {line.flag.record_id for line in group.lines} == {group.record_id}
+        if group.root is None:
+            sev = [line.flag.is_blocking for line in group.lines]
             assert sev == sorted(sev, reverse=True)
-            assert {(f.record_id, f.form, f.instance) for f in form.flags} == {
-                (patient.record_id, form.form, form.instance)}
+
+
+def test_many_flags_get_the_checks_by_count_then_a_compact_list(site_pdfs):
+    report, path = site_pdfs["lyon"]
+    assert len(report.open_flags) >= COMPACT_FROM
+    content = pdf_text.text(path)
+    assert "What matters most" in content and "All open flags, record by record" in content
+    counts = by_rule(report.open_flags, report.form_labels)
+    assert sum(c.flags for c in counts) == len(report.open_flags)
+    blocking = [c.severity == "blocking" for c in counts]
+    assert blocking == sorted(blocking, reverse=True)
+    for c in counts:  # each check once, with its counts and its suggestion
+        assert re.search(rf"check {re.escape(c.rule_id)} ?{c.flags} ?{c.records}", content), c
+    # the compact list: every record in order, one line per flag, each with its link
+    positions = [content.index(g.record_id, content.index("All open flags"))
+                 for g in record_groups(report)]
+    assert positions == sorted(positions)
+    assert len(pdf_text.links(path)) == len(report.open_flags)
+    # 100 flags: compact enough for a handful of pages (one block per record was 12)
+    assert len(pdf_text.page_sizes(path)) <= 5
 
 
 def test_pdf_order_follows_the_grouping(site_pdfs):
-    report, path = site_pdfs["lyon"]
+    report, path = site_pdfs["paris"]
     content = pdf_text.text(path)
-    positions = [content.index(f"Record {g.record_id}") for g in group_flags(report.open_flags)]
+    positions = [content.index(f"Record {g.record_id}") for g in record_groups(report)]
     assert positions == sorted(positions)
 
 

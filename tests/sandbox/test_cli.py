@@ -182,8 +182,11 @@ def test_written_settings_for_a_dag_folder_project_have_one_site_per_dag(tmp_pat
         assert [(s.name, s.label, s.dag) for s in settings.sites] == [
             ("hpital_nord_lille", "Hôpital Nord (Lille)", "hpital_nord_lille"),
             ("universittskliniku", "Universitätsklinikum Köln", "universittskliniku"),
-            ("ospedale_san_raffa", "Ospedale San Raffaele – Milano", "ospedale_san_raffa")]
-        for site in settings.sites:
+            ("ospedale_san_raffa", "Ospedale San Raffaele – Milano", "ospedale_san_raffa"),
+            # records 1 and 2 are in no DAG: a site of their own, project-wide token
+            ("no_dag", "Records in no data access group", "")]
+        assert settings.sites[-1].token_key == "REGISTRY_TOKEN_PROJECT"
+        for site in settings.sites[:-1]:
             project = redcap.Project(site.url, site.token().reveal())
             ids = {r["record_id"] for r in project.export_records(fields=["record_id"])}
             assert ids and {server.project.records[i].dag for i in ids} == {site.dag}

@@ -42,7 +42,7 @@ def test_every_kind_is_refused_by_redcap_or_breaks_the_dictionary(tmp_path):
     """Each injected value is one REDCap would refuse on import today (type, date,
     choice), or breaks a dictionary rule it only warns about (range, required)."""
     errors = inject_errors("classic", tmp_path / "copy", n=10, seed=1)
-    assert {e.kind for e in errors} == set(KINDS)
+    assert {e.kind for e in errors} == set(KINDS) - {"no_box_ticked"}  # no checkbox here
     with SandboxServer.from_folder(tmp_path / "copy") as server:
         project = redcap.Project(server.url, server.tokens.project)
         for e in errors:
@@ -66,3 +66,15 @@ def test_same_seed_same_copy_and_truth_file(tmp_path):
     assert [InjectedError(r["record"], r["event"], r["form"],
                           int(r["instance"]) if r["instance"] else None, r["field"], r["kind"])
             for r in rows] == one
+
+
+def test_no_box_ticked_unticks_every_box_of_a_required_checkbox(tmp_path):
+    errors = inject_errors("checkboxes", tmp_path / "copy", n=3, kinds=["no_box_ticked"],
+                           seed=1)
+    assert len(errors) == 3 and {e.field for e in errors} == {"fam"}
+    before = {r["record_id"]: r for r in read_csv(scenario_path("checkboxes") / "records.csv")}
+    after = {r["record_id"]: r for r in read_csv(tmp_path / "copy" / "records.csv")}
+    for e in errors:
+        boxes = [c for c in after[e.record] if c.startswith("fam___")]
+        assert "1" in [before[e.record][c] for c in boxes]
+        assert [after[e.record][c] for c in boxes] == ["0"] * len(boxes)

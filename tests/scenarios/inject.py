@@ -16,7 +16,10 @@ the dictionary makes it an error:
 - `out_of_range`: above the field's max (numbers: max + 100; dates with max `today`:
   2099-01-01);
 - `missing_required`: a required field blanked (only fields without branching logic,
-  so "required" is not a matter of what is shown).
+  so "required" is not a matter of what is shown);
+- `no_box_ticked`: every box of a required checkbox (without branching) unticked, on a
+  row with one ticked (the cell named is the field; its `<field>___<code>` columns
+  change).
 
 Only filled cells are changed, none twice, and nothing else in the folder changes.
 The same source, n, kinds and seed always give the same copy and the same truth.
@@ -31,12 +34,14 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from registry.fieldtypes import checkbox_columns
 from registry.sandbox.folder import read_dictionary
 from tests.scenarios import SCENARIO_DIR, scenario_path
 
 __all__ = ["KINDS", "TRUTH_COLUMNS", "InjectedError", "inject_errors", "truth_csv"]
 
-KINDS = ("not_a_number", "impossible_date", "unknown_code", "out_of_range", "missing_required")
+KINDS = ("not_a_number", "impossible_date", "unknown_code", "out_of_range", "missing_required",
+         "no_box_ticked")
 TRUTH_COLUMNS = ("record", "event", "form", "instance", "field", "kind")
 _NUMBERS = ("integer", "number")
 
@@ -87,6 +92,9 @@ def _bad_value(kind: str, meta: dict[str, str]) -> str | None:
     if kind == "missing_required":
         ok = meta["required_field"] == "y" and not meta["branching_logic"].strip()
         return "" if ok and meta["field_type"] not in ("checkbox", "calc", "file") else None
+    if kind == "no_box_ticked":
+        ok = meta["required_field"] == "y" and not meta["branching_logic"].strip()
+        return "0" if ok and meta["field_type"] == "checkbox" else None
     raise ValueError(f"unknown error kind {kind!r} (known: {', '.join(KINDS)})")
 
 
@@ -106,8 +114,12 @@ def inject_errors(source: str | Path, dest: Path | str, *, n: int = 10,
         header = list(reader.fieldnames or [])
         rows = list(reader)
     rng = random.Random(seed)
+    boxes = {name: [c for c in checkbox_columns(m) if c in header] for name, m in meta.items()
+             if m["field_type"] == "checkbox"}
     cells = [(i, name) for i, row in enumerate(rows) for name in header
              if name in meta and name != id_field and row[name] != ""]
+    cells += [(i, name) for i, row in enumerate(rows) for name, cols in boxes.items()
+              if any(row[c] == "1" for c in cols)]
     rng.shuffle(cells)
     used: set[tuple[int, str]] = set()
     errors: list[InjectedError] = []
@@ -124,7 +136,8 @@ def inject_errors(source: str | Path, dest: Path | str, *, n: int = 10,
             i, name = pick
             used.add(pick)
             row = rows[i]
-            row[name] = str(_bad_value(kind, meta[name]))
+            for column in boxes.get(name) or [name]:
+                row[column] = str(_bad_value(kind, meta[name]))
             instance = row.get("redcap_repeat_instance", "")
             errors.append(InjectedError(row[id_field], row.get("redcap_event_name", ""),
                                         meta[name]["form_name"],
