@@ -8,9 +8,9 @@ kind breaks, and no cell the injection did not touch is flagged unless the clean
 project already has that flag (or the flag's field reads an injected one). Each
 command exits 0 or 1 with no traceback; the site PDF is read back.
 
-One pass per scenario; the wide one at 20 records, pull + validate only, and `slow`
-(tidying 5,751 fields costs ~15 s CPU a run whatever the record count; its full size
-is benchmarks/quality_wide.py's).
+One pass per scenario; the wide one at 20 records, pull + validate only (about 22 s
+CPU, measured 2026-12-02: tidying 5,751 fields costs most of it whatever the record
+count; its full size is benchmarks/quality_wide.py's).
 """
 
 from __future__ import annotations
@@ -99,7 +99,6 @@ def test_scenario_end_to_end_finds_the_injected_errors(name, tmp_path):
     print(f"{name}: {counts}")
 
 
-@pytest.mark.slow  # ~60 s CPU: tidy costs ~15 s a run on 5,751 fields whatever the records
 def test_wide_scenario_pull_and_validate_at_reduced_size(tmp_path):
     source = scenario_path("wide", records=WIDE_RECORDS)
     project = tmp_path / "project"
