@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,14 +128,11 @@ def test_missing_keys_and_int_ids_are_tolerated() -> None:
 
 
 @pytest.mark.slow
-def test_tidy_is_fast_at_23400_patients() -> None:
+def test_tidy_takes_23400_patients() -> None:
+    # Its speed is benchmarks/quality_speed.py's and nightly_scale.py's (tidy's CPU time).
     reg = generate(GeneratorParams(patients=23400, error_rate=0.1))
-    rows = reg.rows_by_site()
-    start = time.perf_counter()
-    f = tidy(rows, anti_mda5.schema(reg))
-    elapsed = time.perf_counter() - start
+    f = tidy(reg.rows_by_site(), anti_mda5.schema(reg))
     assert len(f.patients) == 23400
-    assert elapsed < 30, f"tidy took {elapsed:.1f} s"  # ~1-4 s measured; loaded CI margin
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
