@@ -417,6 +417,7 @@ class MethodsInputs:
     eligibility: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     variance_rationale: str = ""     # why the primary CI is the one it is (simulation)
+    origin: str = ""                 # day 0 in words ("diagnosis", "enrolment")
 
 
 @dataclass(frozen=True)

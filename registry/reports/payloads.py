@@ -55,8 +55,9 @@ VARIANCE_RATIONALE = (
     "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
     "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
     "analyses_headline_sim.py).")
-#: Variables the analyses derive (not fields of the dictionary, not named by the study).
-_DERIVED_LABELS = {"index_day": "Days from diagnosis to the index day"}
+#: Variables the analyses derive (not fields of the dictionary, not named by the study);
+#: `{origin}` is day 0 in words (`[time] origin_label`, else the origin field's label).
+_DERIVED_LABELS = {"index_day": "Days from {origin} to the index day"}
 _DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
@@ -250,11 +251,16 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     `labels`: display names of variables and analyses (e.g. the dictionary's field
     labels); anything missing falls back to the column name.
     """
-    labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **study_labels(spec, labels or {})}
+    field_words = dict(labels or {})
+    words = dict(getattr(result, "words", None) or {})
+    outcome = words.get("outcome") or spec.outcome_label or " or ".join(
+        outcome_word(r.column, field_words) for r in spec.outcome_dates)
+    origin = (words.get("origin") or getattr(spec, "origin_label", "")
+              or outcome_word(spec.origin.column, field_words))
+    derived = {k: v.format(origin=origin) for k, v in _DERIVED_LABELS.items()}
+    labels = {**derived, **_ANALYSIS_LABELS, **study_labels(spec, field_words)}
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
-    outcome = spec.outcome_label or " or ".join(
-        outcome_word(r.column, labels) for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
             " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
@@ -269,8 +275,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         "subgroups": [a.name for a in result.analyses[1:] if a.filter],
         "sensitivity": [a.basis for a in result.analyses if a.filter is None],
         "n_seeds": int(spread["n_draws"]) if spread else 0,
-        "eligibility": f"registry patients with a {spec.origin.column.replace('_', ' ')} "
-                       "and follow-up after it",
+        "eligibility": f"registry patients with a date of {origin} and follow-up after it",
+        "origin": origin,
         "versions": dict(versions or software_versions()),
         "variance_rationale": VARIANCE_RATIONALE,
     }
