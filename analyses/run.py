@@ -58,12 +58,15 @@ PP_NO_WEIGHTS = ("unweighted: the study matches on no time-dependent variable, s
                  "censoring is taken to depend on the matching variables alone")
 TV_ESTIMAND = ("hazard ratio of {outcome} in the {h} days after starting {exp} versus time "
                "not yet exposed, over all eligible patients (no sampling), by time since "
-               "the origin and stratified on the matching variables ({matching}), the "
-               "time-dependent ones taken on each day, in exposed and unexposed time alike; "
-               "the effect of {exp} only if {exp} does not itself change them")
+               "the origin and stratified on the matching variables ({matching}){tv_now}")
+TV_NOW = (", the time-dependent ones ({timedep}) taken on each day, in exposed and "
+          "unexposed time alike; the effect of {exp} only if {exp} does not itself change "
+          "them")
 ALL_RECORDS_BASIS = "all records, including those with blocking flags (the same draws)"
 DESIGN_BASIS = "the paper's design: one matching drawn with the study's seed {seed}"
 PP_BASIS = "per protocol: controls censored when they start the exposure, IPC-weighted"
+PP_BASIS_UNWEIGHTED = ("per protocol: controls censored when they start the exposure "
+                       "(unweighted: no time-dependent matching variable)")
 TV_BASIS = "full cohort, exposure as a time-varying covariate (all eligible controls)"
 CLEAN_BASIS = "records without blocking flags"
 
@@ -183,7 +186,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
                                  f_all.counts))
         clean_vs_all = _clean_vs_all(draws.headline, f_all)
         pp = per_protocol(draws.stack, cohort, spec, plan)
-        analyses.append(Analysis("per protocol", "sensitivity", None, PP_BASIS,
+        analyses.append(Analysis("per protocol", "sensitivity", None,
+                                 PP_BASIS if words["timedep"] else PP_BASIS_UNWEIGHTED,
                                  PP_ESTIMAND.format(**words),
                                  Estimate.from_combined(pp.combined, spec.variance),
                                  pp.counts))
@@ -320,7 +324,8 @@ def _words(spec: StudySpec, labels: Mapping[str, str]) -> dict[str, str]:
              "exp": spec.exposure.label,
              "matching": " and ".join(label(v) for v in spec.matching_exact)
              or "time since the origin", "timedep": " and ".join(timedep)}
-    words["weights"] = (PP_WEIGHTS.format(**words) if timedep else PP_NO_WEIGHTS)
+    words["weights"] = PP_WEIGHTS.format(**words) if timedep else PP_NO_WEIGHTS
+    words["tv_now"] = TV_NOW.format(**words) if timedep else ""
     return words
 
 

@@ -54,7 +54,12 @@ VARIANCE_RATIONALE = (
     "CI is the IPC-weighted model-based one; it covered 87.0% (Monte-Carlo SE 3.4) at "
     "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
     "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
-    "analyses_headline_sim.py).")
+    "analyses_headline_sim.py). The full-cohort row is stratified on the matching "
+    "variables as they are on each day, for exposed and unexposed time alike; in 160 "
+    "simulated cohorts of 2,340 patients its bias was within one Monte-Carlo SE and its "
+    "CI covered 99.0% (HR 1) and 98.3% (HR 0.5); freezing the time-dependent ones at the "
+    "index day, as a matched set does, had biased its log hazard ratio by +0.08 "
+    "(analyses_fullcohort_sim.py).")
 #: Variables the analyses derive (not fields of the dictionary, not named by the study);
 #: `{origin}` is day 0 in words (`[time] origin_label`, else the origin field's label).
 _DERIVED_LABELS = {"index_day": "Days from {origin} to the index day"}
@@ -133,16 +138,22 @@ def _label(name: str, labels: Mapping[str, str]) -> str:
 
 
 def _flow(result: Any, spec: Any) -> dict[str, int]:
+    """The cohort-flow diagram's counts. `result.flow["sets"]` and `["sets_short"]`
+    already leave out the sets without a control; the exposed patients who are in no
+    set are split by why: no eligible control, exposure on or after the last follow-up,
+    exposure before entry (prevalent users)."""
     f = {k: int(v) for k, v in dict(result.flow).items()}
     registry, excluded, eligible = f["registry"], f.get("excluded_flags", 0), f["eligible"]
-    sets, none = f.get("sets", 0), f.get("sets_without_control", 0)
-    matched = sets - none
+    matched = f.get("sets", 0)
     return {"registry": registry, "excluded_blocking": excluded,
             "not_eligible": registry - excluded - eligible, "eligible": eligible,
             "exposed": f["exposed"], "exposed_matched": matched,
-            "exposed_unmatched": f["exposed"] - matched, "controls": f.get("control_rows", 0),
+            "exposed_unmatched": f.get("sets_without_control", 0),
+            "exposed_after_end": f.get("exposed_after_end", 0),
+            "exposed_before_entry": f.get("exposed_before_entry", 0),
+            "controls": f.get("control_rows", 0),
             "distinct_controls": f.get("distinct_controls", 0), "k": int(spec.ratio),
-            "sets_short": f.get("sets_short", 0) - none}
+            "sets_short": f.get("sets_short", 0)}
 
 
 def _km(result: Any, arms: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -259,6 +270,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
               or outcome_word(spec.origin.column, field_words))
     derived = {k: v.format(origin=origin) for k, v in _DERIVED_LABELS.items()}
     labels = {**derived, **_ANALYSIS_LABELS, **study_labels(spec, field_words)}
+    if "timedep" in words and not words["timedep"]:      # no weights: say what it is
+        labels["per protocol"] = "Per protocol (censored at crossover)"
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
     methods = {
