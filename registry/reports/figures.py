@@ -64,7 +64,7 @@ def _figure(width: float, height: float) -> Figure:
 _DIGIT_EM, _COMMA_EM = 0.636, 0.318
 #: The KM plot's width in inches the numbers at risk can count on (6.4 in wide figure
 #: less the arm names and the axis label on the left).
-_KM_AXES_INCHES = 4.4
+_KM_AXES_INCHES = 5.0
 
 
 def _at_risk_fontsize(texts: Sequence[tuple[float, str]], horizon: float,
@@ -133,8 +133,14 @@ def km_svg(curves: Sequence[KMCurve], *, horizon: float, ylabel: str,
 
 
 def _log_ticks(low: float, high: float) -> list[float]:
-    candidates = [0.05, 0.1, 0.2, 0.5, 1, 2, 4, 10, 20]
-    return [t for t in candidates if low <= t <= high]
+    """Round HRs inside [low, high]: the coarse set, or a finer one when the CIs are
+    narrow (at 100x the axis spans 0.8-1.3 and the coarse set leaves only "1")."""
+    coarse = [0.05, 0.1, 0.2, 0.5, 1, 2, 4, 10, 20]
+    ticks = [t for t in coarse if low <= t <= high]
+    if len(ticks) < 3:
+        fine = [0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4]
+        ticks = [t for t in fine if low <= t <= high]
+    return ticks
 
 
 def forest_svg(rows: Sequence[AnalysisRow], *, left_label: str, right_label: str,
@@ -214,8 +220,10 @@ def schoenfeld_svg(times: Sequence[float], scaled: Sequence[float], *, beta: flo
     with matplotlib.rc_context(_RC):
         fig = _figure(6.4, 2.6)
         ax = fig.add_subplot()
-        ax.plot(t, r, marker="o", markersize=3, linestyle="none", markerfacecolor="none",
-                markeredgecolor="#555555", label="scaled residual")
+        many = len(t) > 400           # at 100x thousands of points: small and light
+        ax.plot(t, r, marker="o", markersize=1.6 if many else 3, linestyle="none",
+                markerfacecolor="none", markeredgewidth=0.4 if many else 1.0,
+                markeredgecolor="#999999" if many else "#555555", label="scaled residual")
         if len(t) >= 3:
             w = max(3, min(len(t) // 3, 100))   # a third of the events, 100 at most
             kernel = np.ones(w) / w

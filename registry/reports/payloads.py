@@ -51,11 +51,13 @@ VARIANCE_RATIONALE = (
     "(234 patients, HR 1) its 95% CI covered the true HR in 94.3% (Monte-Carlo SE 1.3), "
     "and in 100 cohorts ten times that size in 97.0% (1.7); two master seeds gave "
     "headline HRs within 2% of each other in 99.7% and 100% of them. The per-protocol "
-    "CI is the IPC-weighted model-based one; it covered 87.0% (Monte-Carlo SE 3.4) at "
-    "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
-    "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
-    "analyses_headline_sim.py). The full-cohort row is stratified on the matching "
-    "variables as they are on each day, for exposed and unexposed time alike; in 160 "
+    "CI combines the draws' IPC-weighted model-based variances in the same way; it "
+    "covered 88.0% (Monte-Carlo SE 2.3) of 200 simulated study-size cohorts and 93.3% "
+    "(3.2) of 60 at ten times that size, so read it as approximate (too narrow at study "
+    "size); the robust sandwich variances covered 61-70% and are not used "
+    "(benchmarks/RESULTS.md, analyses_headline_sim.py, analyses_pp_sim.py). The "
+    "full-cohort row is stratified on the matching variables as they are on each day, "
+    "for exposed and unexposed time alike; in 160 "
     "simulated cohorts of 2,340 patients its bias was within one Monte-Carlo SE and its "
     "CI covered 99.0% (HR 1) and 98.3% (HR 0.5); freezing the time-dependent ones at the "
     "index day, as a matched set does, had biased its log hazard ratio by +0.08 "
@@ -221,7 +223,7 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
     patients_row = ["Patients with an infection, n (%) of matched rows", pct(e), pct(c), ""]
     if det is not None:
         def of(row: Any) -> str:
-            return (f"{int(row['with_infection'])} of {int(row['patients'])} "
+            return (f"{int(row['with_infection']):,} of {int(row['patients']):,} "
                     f"({float(row['pct_with_infection']):.1f}%)")
         patients_row = ["Patients with an infection, of distinct patients (%)",
                         of(det.patients.loc["exposed"]), of(det.patients.loc["control"]), ""]
@@ -231,11 +233,11 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
         rr = f"{inf.rate_ratio:.2f} ({inf.ci_low:.2f} to {inf.ci_high:.2f})"
     rows = [
         patients_row,
-        ["Infections", str(int(e["infections"])), str(int(c["infections"])), ""],
-        ["Patient-years of follow-up", f"{float(e['patient_years']):.1f}",
-         f"{float(c['patient_years']):.1f}", ""],
-        ["Infections per 100 patient-years", f"{float(e['rate_per_100py']):.1f}",
-         f"{float(c['rate_per_100py']):.1f}", rr],
+        ["Infections", f"{int(e['infections']):,}", f"{int(c['infections']):,}", ""],
+        ["Patient-years of follow-up", f"{float(e['patient_years']):,.1f}",
+         f"{float(c['patient_years']):,.1f}", ""],
+        ["Infections per 100 patient-years", f"{float(e['rate_per_100py']):,.1f}",
+         f"{float(c['rate_per_100py']):,.1f}", rr],
     ]
     note = inf.method + "." + (f" {inf.message}." if inf.message else "")
     if inf.p is not None:
@@ -248,8 +250,8 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
                  f"{det.pp_rate_ratio:.2f} ({det.pp_ci_low:.2f} to {det.pp_ci_high:.2f}).")
     note += (" Infections after a control starts the exposure count for the control, as "
              "the headline's estimand says; a patient matched twice counts once per arm.")
-    return {"columns": ["", f"{exposed_label} (n={int(e['rows'])})",
-                        f"{control_label} (n={int(c['rows'])})", "Rate ratio (95% CI)"],
+    return {"columns": ["", f"{exposed_label} (n = {int(e['rows']):,})",
+                        f"{control_label} (n = {int(c['rows']):,})", "Rate ratio (95% CI)"],
             "rows": rows, "numeric": [False, True, True, True], "note": note}
 
 
