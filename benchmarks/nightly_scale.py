@@ -29,6 +29,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,59 @@ def _peak_mib() -> float:
     return max(own, kids) / 1024
 
 
+class RssSampler:
+    """This process's resident memory sampled every `interval` seconds (a thread
+    reading /proc/self/statm), so each stage's peak can be told from the run record's
+    stage times: what grows how, per stage and per site's pull."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (unix time, MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _rss(self) -> float:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._rss()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, start: float, end: float) -> tuple[float, float, float] | None:
+        """(RSS at start, peak, RSS at end) in MiB over [start, end], None if unsampled."""
+        inside = [m for t, m in self.samples if start <= t <= end]
+        if not inside:
+            return None
+        return round(inside[0]), round(max(inside)), round(inside[-1])
+
+
+def _stage_memory(store_url: str, run_id: str, sampler: RssSampler) -> dict[str, Any]:
+    """{stage or "pull <site>": [RSS at start, peak, RSS at end]} in MiB."""
+    from registry.store import Store
+
+    out: dict[str, Any] = {}
+    with Store.open(store_url) as store:
+        for stage in store.run(run_id).stages:
+            if not (stage.started_at and stage.ended_at):
+                continue
+            name = stage.stage if stage.site is None else f"{stage.stage} {stage.site}"
+            span = sampler.between(stage.started_at.timestamp(), stage.ended_at.timestamp())
+            if span is not None:
+                out[name] = list(span)
+    return out
+
+
 def _night_figures(store_url: str, run_id: str) -> dict[str, Any]:
     from registry.store import Store
 
@@ -154,14 +208,16 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
             cpu0, t0 = _cpu(), time.perf_counter()
             if profiler:
                 profiler.enable()
-            result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False,
-                                 clock=sandbox.now)
+            with RssSampler() as sampler:
+                result = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False,
+                                     clock=sandbox.now)
             wall = time.perf_counter() - t0
             if profiler and profile:
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.night{night}")
             cpu = _cpu() - cpu0
             figures = _night_figures(settings.store.url, result.run_id)
+            figures["rss_mib"] = _stage_memory(settings.store.url, result.run_id, sampler)
             row = {"benchmark": "nightly", "scale": scale, "patients": patients,
                    "sites": sites, "churn": churn, "night": night, "status": result.status,
                    "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
@@ -178,6 +234,8 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
                   f"({stages}); fetched {figures['fetched']} of {figures['records']} records "
                   f"({edited} edited) in {figures['requests']} requests; peak RSS "
                   f"{row['peak_rss_mib']} MiB; load {load[0]:.1f}{note}", flush=True)
+            print("  RSS MiB (start / peak / end): " + ", ".join(
+                f"{k} {a}/{b}/{c}" for k, (a, b, c) in figures["rss_mib"].items()), flush=True)
     return out
 
 

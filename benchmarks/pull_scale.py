@@ -25,6 +25,7 @@ sites, batch 200, project-wide token:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import os
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01,
                         help="fraction of records edited before the incremental pull")
     parser.add_argument("--json", action="store_true", help="one JSON line with both passes")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="cProfile (CPU time) each pass into PATH.<pass>")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -89,9 +92,15 @@ def main() -> None:
                     ids = sorted({r["record_id"] for r in registry.records})
                     _edit(server, ids[:: max(1, round(1 / args.churn))])
                     clock.advance(hours=1)
-                t0 = time.perf_counter()
+                profiler = cProfile.Profile(time.process_time) if args.profile else None
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                if profiler:
+                    profiler.enable()
                 outcomes = pull_all(settings, store, clock=clock.now, show_progress=False)
-                seconds = time.perf_counter() - t0
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats(f"{args.profile}.{label}")
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                 failed = [o.error for o in outcomes if not o.ok]
                 if failed:
                     raise SystemExit("\n".join(str(f) for f in failed))
@@ -99,8 +108,9 @@ def main() -> None:
                 records = sum(o.n_records for o in outcomes)
                 reqs = sum(o.stats["requests"] for o in outcomes)
                 passes[label] = {"seconds": round(seconds, 2), "requests": reqs,
-                                 "fetched": fetched}
-                print(f"{label:>11}: {seconds:6.1f} s, {reqs} requests, {records} records in "
+                                 "fetched": fetched, "cpu": round(cpu, 2)}
+                print(f"{label:>11}: {seconds:6.1f} s ({cpu:.1f} s CPU, this process and "
+                      f"its sandbox thread), {reqs} requests, {records} records in "
                       f"snapshots, {fetched} fetched, {fetched / seconds:,.0f} fetched records/s, "
                       f"rpm={args.rpm}, batch={args.batch_size}")
     full, inc = passes["full"], passes["incremental"]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from registry.errors import RedcapBanned, RedcapDown, RegistryError
 from registry.log import event, get_logger
 from registry.redcap.client import RedcapClient
+from registry.redcap.design import stored_design
 from registry.redcap.pacing import RateLimiter
 from registry.redcap.pull import PreviousPull, Progress, SitePull, fetch_site, local_now
 from registry.redcap.shared import ProjectAnswers, SharedClient
@@ -78,9 +79,11 @@ def previous_pull(store: Store, site: str) -> PreviousPull | None:
     metadata = store.snapshot_metadata(info.id)
     if began is None or last_full is None or metadata is None:
         return None  # not written by a pull (an import, a test): pull in full
+    ids = store.snapshot_record_ids(info.id, ordered=False)  # a set: no need to sort
     return PreviousPull(began_at=began, last_full_at=last_full, metadata=metadata,
-                        record_ids=frozenset(store.snapshot_record_ids(info.id)),
-                        snapshot_id=info.id)
+                        record_ids=frozenset(ids),
+                        snapshot_id=info.id,
+                        design=stored_design(metadata, info.project_info, details))
 
 
 def _write(store: Store, pulled: SitePull, previous: PreviousPull | None) -> Any:
@@ -95,6 +98,8 @@ def _write(store: Store, pulled: SitePull, previous: PreviousPull | None) -> Any
         "repeating_forms": pulled.repeating_forms,
         "dags": pulled.dags,
         **pulled.shape.to_details(),
+        "source": pulled.source,
+        "design": pulled.design_reused or "fetched from REDCap",
         "stats": pulled.stats,
     }
     changes = pulled.dictionary_changes

@@ -264,6 +264,13 @@ class RedcapClient:
         return self._rows("log", self._call("log", lambda p: p.export_logging(
             format_type="json", log_type="record_delete", begin_time=since)))
 
+    def design_log(self, since: datetime) -> list[dict[str, Any]]:
+        """REDCap's log of "Manage/Design" events since `since` (server time, cut to
+        minutes): design changes, and the reads REDCap logs under that type. Needs the
+        Logging right; a token without it is refused (403)."""
+        return self._rows("log", self._call("log", lambda p: p.export_logging(
+            format_type="json", log_type="manage", begin_time=since)))
+
     # --- the project's users (the e-mail delivery's recipients) -----------------------
     def users(self) -> list[dict[str, Any]]:
         """The project's users (`username`, `email`, `expiration`, ...); needs User Rights."""

@@ -9,14 +9,15 @@ site per call (at the default pace, 0.2 s each) and lengthens the REDCap admin's
 
 - **per token** (the same token is the same user on the same project): project
   information, the DAG list, the id-only record exports (all ids, or those changed
-  since a time) and the log of deletions since a time;
+  since a time), the log of deletions since a time and the log of design events;
 - **per project** (`project_id` of the project information, on one server): the data
   dictionary, the repeating setup, the instruments and, on a longitudinal project, its
   events, arms and form-event mapping: the project's design, the same for every user;
 - **per server** (the API URL): REDCap's version.
 
-Only answers are kept, never a failure: a site whose call failed is asked again by the
-next site, which gets its own error. Each site gets its own copy of an answer, so no
+Only answers are kept, never a failure (but the design log's refusal, which only the
+Logging right changes): a site whose call failed is asked again by the next site,
+which gets its own error. Each site gets its own copy of an answer, so no
 site can change another's. The sites of one token also share the time their pull
 began (`began_at`): it is the earliest, so their next incremental window starts no
 later than it should, and their "changed since" exports are then one request too.
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from registry.errors import RedcapBanned, RedcapRefused
 from registry.redcap.client import DAG_COLUMN, RedcapClient, RequestTimedOut
 from registry.redcap.pacing import RateLimiter
 from registry.settings import PullSettings, Site
@@ -55,6 +57,8 @@ class ProjectAnswers:
         self.carried: dict[tuple[Any, ...], set[str]] = {}
         #: tokens whose topped-up batch timed out: no more topping up for them
         self.no_top_up: set[tuple[Any, ...]] = set()
+        #: refusals kept for the token's other sites (the design log without the right)
+        self.refused: dict[tuple[Any, ...], RedcapRefused] = {}
 
     def answer(self, key: tuple[Any, ...], ask: Callable[[], T], asker: object, *,
                deep: bool = True) -> tuple[T, bool]:
@@ -138,6 +142,24 @@ class SharedClient(RedcapClient):
 
     def dags(self) -> list[dict[str, Any]] | None:
         return self._shared((*self.token_key, "dag"), super().dags)
+
+    def design_log(self, since: datetime) -> list[dict[str, Any]]:
+        """The design log, asked once per token; a refusal (no Logging right) is kept
+        too, so the token's other sites fetch their design without asking again."""
+        key = (*self.token_key, "log", "manage", since)
+        if key in self.shared.refused:
+            raise self.shared.refused[key]
+        try:
+            return self._shared(key, lambda: super(SharedClient, self).design_log(since))
+        except RedcapBanned:
+            raise
+        except RedcapRefused as exc:
+            self.shared.refused[key] = exc
+            raise
+
+    def know_metadata(self, metadata: list[dict[str, str]]) -> None:
+        self.id_field = str(metadata[0].get("field_name", "")) if metadata else ""
+        super().know_metadata(metadata)
 
     def records(self, *, ids: Sequence[str] | None = None, fields: Sequence[str] | None = None,
                 date_begin: datetime | None = None, with_dag: bool = False,

@@ -36,6 +36,7 @@ def _metadata(call: Call) -> Reply:
     if bad:
         raise invalid("forms", bad)
     rows = schema.filtered_metadata(fields, forms)
+    call.project.log_manage(call.scope.username, "Download data dictionary (API)")
     return data_reply(rows, call.fmt, header=list(schema.metadata[0]))
 
 

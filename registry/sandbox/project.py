@@ -2,7 +2,9 @@
 
 Records are indexed by id, each as rows keyed `(event, repeat form, instance)` (see
 `registry.sandbox.export`), with the times its data changed; a log of record
-creations, updates and deletions; the project's data access groups (DAGs); and API
+creations, updates and deletions and of design changes and dictionary downloads
+(REDCap's "Manage/Design" events, logtype `manage`); the project's data access groups
+(DAGs); and API
 tokens scoped to the whole project or to one DAG. Every method takes the caller's
 `Scope`, so a DAG token sees only its own records (REDCAP_API.md §4). All access goes
 through one lock: the HTTP server is threaded.
@@ -70,7 +72,7 @@ class LogEntry:
     details: str
     record: str
     dag: str
-    logtype: str  # record_add | record_edit | record_delete
+    logtype: str  # record_add | record_edit | record_delete | manage
 
     def as_row(self) -> dict[str, str]:
         return {"timestamp": self.ts.strftime("%Y-%m-%d %H:%M"), "username": self.username,
@@ -90,7 +92,7 @@ class Project:
                  project_id: int = 17, form_labels: Mapping[str, str] | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.created = self.clock.now()
-        self.schema = Schema([dict(r) for r in metadata], repeating, dict(form_labels or {}))
+        self._schema = Schema([dict(r) for r in metadata], repeating, dict(form_labels or {}))
         self.dags = [dict(d) for d in dags]
         self.dag_ids = {d["unique_group_name"]: int(d["data_access_group_id"]) for d in self.dags}
         self.dag_labels = {d["unique_group_name"]: d["data_access_group_name"] for d in self.dags}
@@ -138,6 +140,32 @@ class Project:
     @property
     def design(self) -> Design:
         return self.schema.design
+
+    # -- the design ----------------------------------------------------------------
+    @property
+    def schema(self) -> Schema:
+        """The data dictionary and the project's design (events, repeating setup)."""
+        return self._schema
+
+    @schema.setter
+    def schema(self, schema: Schema) -> None:
+        self.change_design(schema)
+
+    def change_design(self, schema: Schema, *, username: str = "sandbox_designer",
+                      details: str = "Upload data dictionary") -> None:
+        """Replace the dictionary and design, logged as REDCap logs a design change: a
+        "Manage/Design" event (logtype `manage`) in no DAG, so a pull that reads the log
+        learns that the project's design changed."""
+        with self.lock:
+            self._schema = schema
+            self.log_manage(username, details)
+
+    def log_manage(self, username: str, details: str) -> None:
+        """Log a "Manage/Design" event: a design change, or a dictionary download (REDCap
+        logs `Download data dictionary (API)` under the same type)."""
+        with self.lock:
+            self.log.append(LogEntry(self.clock.now(), username, "Manage/Design", details,
+                                     "", "", "manage"))
 
     # -- tokens --------------------------------------------------------------------
     def scope_for(self, token: str) -> Scope | None:
@@ -353,9 +381,14 @@ class Project:
     def log_rows(self, scope: Scope, *, logtype: str = "", user: str = "", record: str = "",
                  dag: str = "", begin: datetime | None = None,
                  end: datetime | None = None) -> list[dict[str, str]]:
-        """Log entries newest first, filtered as REDCap's content=log filters them (§5)."""
-        kinds = {"": {"record_add", "record_edit", "record_delete"},
+        """Log entries newest first, filtered as REDCap's content=log filters them (§5).
+
+        A DAG member sees only its DAG's entries: the design events, in no DAG, are not
+        shown to it (REDCap scopes a DAG user's log to its records; how it treats design
+        events is uncertain, so a pull never relies on a DAG token's log for them)."""
+        kinds = {"": {"record_add", "record_edit", "record_delete", "manage"},
                  "record": {"record_add", "record_edit", "record_delete"},
+                 "manage": {"manage"},
                  "record_add": {"record_add"}, "record_edit": {"record_edit"},
                  "record_delete": {"record_delete"}}.get(logtype, set())
         dag_name = dag

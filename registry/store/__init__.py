@@ -165,10 +165,11 @@ class Store:
         with self._read("read a snapshot") as c:
             return _reader.records_of(c, snapshot_id, record_ids)
 
-    def snapshot_record_ids(self, snapshot_id: int) -> list[str]:
-        """The snapshot's record ids in natural id order; reads no record content."""
+    def snapshot_record_ids(self, snapshot_id: int, *, ordered: bool = True) -> list[str]:
+        """The snapshot's record ids in natural id order (any order with `ordered=False`,
+        for a caller that makes a set of them); reads no record content."""
         with self._read("read a snapshot's record ids") as c:
-            return _reader.record_ids_of(c, snapshot_id)
+            return _reader.record_ids_of(c, snapshot_id, ordered=ordered)
 
     def snapshot_rows(self, snapshot_id: int, record_ids: Iterable[str] | None = None
                       ) -> list[dict[str, str]]:

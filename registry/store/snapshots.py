@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, overload
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, Integer, delete, func, insert, literal, select
 
 from registry.errors import StoreError
 from registry.store import records as rec
@@ -103,6 +103,24 @@ def members(conn: Connection, snapshot_id: int) -> dict[str, tuple[int, str]]:
          .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
          .where(snapshot_records.c.snapshot_id == snapshot_id))
     return {r.record_id: (r.id, r.hash) for r in conn.execute(q)}
+
+
+def members_of(conn: Connection, snapshot_id: int, record_ids: Iterable[str]
+               ) -> dict[str, tuple[int, str]]:
+    """`members`, only for `record_ids` (those of them in the snapshot)."""
+    rv = record_versions
+    wanted = list(dict.fromkeys(record_ids))
+    if len(wanted) > 4 * _BATCH:  # many: one pass over the whole membership is cheaper
+        keep = set(wanted)
+        return {k: v for k, v in members(conn, snapshot_id).items() if k in keep}
+    out: dict[str, tuple[int, str]] = {}
+    for i in range(0, len(wanted), _BATCH):
+        q = (select(rv.c.record_id, rv.c.id, rv.c.hash)
+             .join(snapshot_records, snapshot_records.c.record_version_id == rv.c.id)
+             .where(snapshot_records.c.snapshot_id == snapshot_id,
+                    rv.c.record_id.in_(wanted[i:i + _BATCH])))
+        out.update({r.record_id: (r.id, r.hash) for r in conn.execute(q)})
+    return out
 
 
 class SnapshotWriter:
@@ -240,40 +258,80 @@ class SnapshotWriter:
 
     def _commit(self, conn: Connection) -> SnapshotInfo:
         base_id = self._base_id
+        if base_id is not None and self.kind == "incremental":
+            return self._commit_incremental(conn, base_id)
         base: dict[str, tuple[int, str]] = {}
         base_columns: list[str] = []
         if base_id is not None:
             base = members(conn, base_id)
-            base_columns = list(conn.execute(select(snapshots.c.columns)
-                                             .where(snapshots.c.id == base_id)).scalar() or [])
-        put = self._version_ids(conn, base)
-        if self.kind == "full":
-            final = put
-        else:
-            final = {rid: v for rid, (v, _) in base.items() if rid not in self._deleted}
-            final.update(put)
+            base_columns = self._base_columns(conn, base_id)
+        final = self._version_ids(conn, base)
         added = sum(1 for rid in final if rid not in base)
         changed = sum(1 for rid, v in final.items() if rid in base and base[rid][0] != v)
         deleted = sum(1 for rid in base if rid not in final)
+        snapshot_id = self._insert_snapshot(conn, base_columns, len(final), added, changed,
+                                            deleted)
+        rows = [{"snapshot_id": snapshot_id, "record_version_id": vid} for vid in final.values()]
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(snapshot_records), rows[i:i + 5000])
+        return self._info(snapshot_id, len(final), added, changed, deleted)
+
+    def _commit_incremental(self, conn: Connection, base_id: int) -> SnapshotInfo:
+        """The base's membership copied inside the database, then only the records put
+        or deleted changed: a night that edits 1 % of the records handles 1 % of them in
+        Python, not all of them."""
+        touched = [*self._records, *self._deleted]
+        base = members_of(conn, base_id, touched)
+        put = self._version_ids(conn, base)
+        n_base = conn.execute(select(func.count()).select_from(snapshot_records)
+                              .where(snapshot_records.c.snapshot_id == base_id)).scalar_one()
+        added = sum(1 for rid in put if rid not in base)
+        changed = sum(1 for rid, v in put.items() if rid in base and base[rid][0] != v)
+        gone = [rid for rid in self._deleted if rid in base]
+        n_final = n_base + added - len(gone)
+        snapshot_id = self._insert_snapshot(conn, self._base_columns(conn, base_id), n_final,
+                                            added, changed, len(gone))
+        sr = snapshot_records
+        conn.execute(insert(sr).from_select(
+            ["snapshot_id", "record_version_id"],
+            select(literal(snapshot_id, Integer), sr.c.record_version_id)
+            .where(sr.c.snapshot_id == base_id)))
+        drop = [base[rid][0] for rid in gone]
+        drop += [base[rid][0] for rid, v in put.items() if rid in base and base[rid][0] != v]
+        for i in range(0, len(drop), _BATCH):
+            conn.execute(delete(sr).where(sr.c.snapshot_id == snapshot_id,
+                                          sr.c.record_version_id.in_(drop[i:i + _BATCH])))
+        rows = [{"snapshot_id": snapshot_id, "record_version_id": v} for rid, v in put.items()
+                if rid not in base or base[rid][0] != v]
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(sr), rows[i:i + 5000])
+        return self._info(snapshot_id, n_final, added, changed, len(gone))
+
+    def _base_columns(self, conn: Connection, base_id: int) -> list[str]:
+        return list(conn.execute(select(snapshots.c.columns)
+                                 .where(snapshots.c.id == base_id)).scalar() or [])
+
+    def _insert_snapshot(self, conn: Connection, base_columns: list[str], n_records: int,
+                         added: int, changed: int, deleted: int) -> int:
         if self._columns is not None:
             columns = self._columns
         else:
             columns = list(self._seen_columns)
             columns += [c for c in base_columns if c not in self._seen_columns]
         dictionary_id = self._dictionary_id(conn) if self._metadata is not None else None
-        snapshot_id = conn.execute(insert(snapshots).values(
+        return int(conn.execute(insert(snapshots).values(
             site=self.site, kind=self.kind, created_at=self._created, status="complete",
-            base_snapshot_id=base_id, n_records=len(final), n_added=added, n_changed=changed,
-            n_deleted=deleted, dictionary_id=dictionary_id, columns=columns,
-            project_info=self._project_info, dictionary_changes=self.dictionary_changes,
-            details=self.details,
-        ).returning(snapshots.c.id)).scalar_one()
-        rows = [{"snapshot_id": snapshot_id, "record_version_id": vid} for vid in final.values()]
-        for i in range(0, len(rows), 5000):
-            conn.execute(insert(snapshot_records), rows[i:i + 5000])
+            base_snapshot_id=self._base_id, n_records=n_records, n_added=added,
+            n_changed=changed, n_deleted=deleted, dictionary_id=dictionary_id,
+            columns=columns, project_info=self._project_info,
+            dictionary_changes=self.dictionary_changes, details=self.details,
+        ).returning(snapshots.c.id)).scalar_one())
+
+    def _info(self, snapshot_id: int, n_records: int, added: int, changed: int,
+              deleted: int) -> SnapshotInfo:
         return SnapshotInfo(
             id=snapshot_id, site=self.site, kind=self.kind, created_at=self._created,
-            status="complete", base_snapshot_id=base_id, n_records=len(final),
+            status="complete", base_snapshot_id=self._base_id, n_records=n_records,
             n_added=added, n_changed=changed, n_deleted=deleted,
             project_info=self._project_info, dictionary_changes=self.dictionary_changes,
             details=self.details)

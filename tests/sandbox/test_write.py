@@ -225,3 +225,28 @@ def test_import_into_a_non_repeating_form_as_repeat_is_refused(admin):
     assert err.value.args[0]["error"].startswith(
         '"1","redcap_repeat_instrument","outcome","redcap_repeat_instrument must be the '
         'unique form name of a Repeating Instrument.')
+
+
+def test_design_changes_and_dictionary_downloads_are_logged_as_manage_design(sandbox, admin):
+    """REDCap logs a design change, and a dictionary download, as a "Manage/Design"
+    event (logtype `manage`), in no DAG: a project-wide token sees them, record logtypes
+    do not, and a DAG member's log (scoped to its DAG) does not show them."""
+    from registry.sandbox.schema import Schema
+
+    admin.export_metadata()
+    sandbox.clock.advance(minutes=3)
+    old = sandbox.project.schema
+    sandbox.project.schema = Schema(old.metadata[:-1], old.repeating)  # a field dropped
+    assert sandbox.project.schema.metadata == old.metadata[:-1]
+    manage = admin.export_logging(log_type="manage")
+    assert manage == [
+        {"timestamp": "2025-01-06 09:03", "username": "sandbox_designer",
+         "action": "Manage/Design", "details": "Upload data dictionary", "record": ""},
+        {"timestamp": "2025-01-06 09:00", "username": "sandbox_admin",
+         "action": "Manage/Design", "details": "Download data dictionary (API)", "record": ""}]
+    assert admin.export_logging(log_type="manage", begin_time=START.replace(minute=1)) == \
+        manage[:1]
+    assert all(e["action"] != "Manage/Design" for e in admin.export_logging(log_type="record"))
+    assert manage[0] in admin.export_logging()  # every type
+    lyon = redcap.Project(sandbox.url, sandbox.tokens["lyon"])
+    assert lyon.export_logging(log_type="manage") == []

@@ -27,6 +27,8 @@ def test_ids_follow_each_snapshot_not_the_shared_versions(store: Store, make_rec
     assert store.snapshot_record_ids(inc.id) == [str(i) for i in range(1, 602)
                                                  if i not in (9, 10)]
     assert store.snapshot_record_ids(inc.id) == list(store.snapshot_records(inc.id))
+    unordered = store.snapshot_record_ids(inc.id, ordered=False)
+    assert len(unordered) == 599 and set(unordered) == set(store.snapshot_record_ids(inc.id))
     assert store.snapshot_record_ids(lyon.id) == ["1", "2", "3"]
     empty = store.write_snapshot("nice", {})
     assert store.snapshot_record_ids(empty.id) == []

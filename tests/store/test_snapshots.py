@@ -115,6 +115,24 @@ def test_incremental_equals_full_of_same_content(store: Store, make_records,
     assert (again.n_added, again.n_changed, again.n_deleted) == (0, 0, 0)
 
 
+def test_incremental_counts_only_real_changes(store: Store, make_records, make_record) -> None:
+    """The incremental writer copies the base's membership in the database and touches
+    only what was put or deleted: content put again unchanged, a record back to an
+    older content, and a deletion of an id the base never had."""
+    base = store.write_snapshot("paris", make_records(30))
+    v2 = store.write_incremental("paris", base.id, {"3": make_record("3", version=2)})
+    back = store.write_incremental("paris", v2.id, {
+        "3": make_records(1, 3)["3"],     # back to the base's content: that version again
+        "4": make_records(1, 4)["4"],     # the same content as now
+        "31": make_record("31")}, deleted=["7", "999"])
+    assert (back.n_records, back.n_added, back.n_changed, back.n_deleted) == (30, 1, 1, 1)
+    expected = make_records(30) | {"31": make_record("31")}
+    del expected["7"]
+    assert store.snapshot_records(back.id) == expected
+    assert _count(store, record_versions) == 32  # 30 + record 3's second content + 31
+    assert store.snapshot_records(v2.id)["3"] == make_record("3", version=2)
+
+
 def test_incremental_needs_a_base_of_the_same_site(store: Store, make_records) -> None:
     with pytest.raises(StoreError, match="pull it in full first"), \
             store.snapshot_writer("paris", "incremental"):
