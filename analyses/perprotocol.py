@@ -17,9 +17,19 @@ the robust (sandwich) one, combined over draws, covered 67 % (benchmarks/RESULTS
 
 The full-cohort analysis uses every eligible patient, without sampling: time since the
 origin, at risk from entry; exposure switches on the index day and is followed for the
-horizon (then censored); strata are the matching variables, the time-dependent ones
-taken as they change while unexposed and frozen at the index day once exposed (as the
-matched sets are). Counting-process Cox (`analyses.coxph`), Efron ties.
+horizon (then censored); strata are the matching variables at their value on each day,
+in exposed and unexposed time alike (a patient admitted to an ICU after its index day
+moves to the ICU stratum, as an unexposed patient does). Counting-process Cox
+(`analyses.coxph`), Efron ties. Its estimand is the hazard ratio of current exposure
+given the current values of the matching variables; that is the exposure's effect only
+if the exposure does not change them (an ICU admission the drug prevents would be a
+mediator, and adjusting for it would hide that part of the effect).
+
+Why not freeze the time-dependent variables at the index day for exposed time, as the
+matched sets do: then an exposed patient admitted to an ICU later (at a higher risk of
+the outcome) is compared with unexposed patients who, once admitted, have moved to the
+other stratum. That asymmetry biased the HR by +0.10 (HR 1.11 for a true 1.0);
+at current values the bias is gone (benchmarks/analyses_fullcohort_sim.py, RESULTS.md).
 """
 
 from __future__ import annotations
@@ -199,7 +209,6 @@ def full_cohort(cohort: Cohort, spec: StudySpec, plan: MatchPlan) -> CohortTV:
     codes, intervals, _ = _matching_arrays(cohort, spec, plan)
     entry = cohort.table.reindex(plan.pids)["entry_day"].to_numpy(float)
     horizon = float(spec.horizon_days)
-    n = len(plan.pids)
     exp_day = plan.exp_day
     exposed = ~np.isnan(exp_day) & (exp_day < plan.end) & (exp_day >= entry)
     prevalent = ~np.isnan(exp_day) & (exp_day < entry)
@@ -209,20 +218,18 @@ def full_cohort(cohort: Cohort, spec: StudySpec, plan: MatchPlan) -> CohortTV:
     lo_all = np.where(ok, entry, np.inf)
     rows, lo, hi, z = presence_records(lo_all, u_stop, codes, intervals)
     ev_u = plan.event[rows] & (hi == plan.end[rows]) & ~exposed[rows]
-    # exposed time: (index day, min(end, index day + horizon)], strata frozen at the index
-    e_rows = np.flatnonzero(exposed & ok)
-    t = exp_day[e_rows]
-    e_hi = np.minimum(plan.end[e_rows], t + horizon)
-    from analyses.candidates import in_intervals
-
-    e_z = [codes[e_rows]] + [in_intervals(e_rows, t, p, a, b, n)[:, None].astype(np.int64)
-                             for p, a, b in intervals]
-    ze = np.concatenate(e_z, axis=1)
-    ev_e = plan.event[e_rows] & (plan.end[e_rows] <= t + horizon)
+    # exposed time: (index day, min(end, index day + horizon)], pieces by the changing
+    # variables as for unexposed time (module docstring: why not frozen at the index day)
+    e_ok = exposed & ok
+    e_lo = np.where(e_ok, exp_day, np.inf)
+    e_stop = np.where(e_ok, np.minimum(plan.end, exp_day + horizon), -np.inf)
+    e_rows, e_from, e_hi, ze = presence_records(e_lo, e_stop, codes, intervals)
+    ev_e = (plan.event[e_rows] & (e_hi == plan.end[e_rows])
+            & (plan.end[e_rows] <= exp_day[e_rows] + horizon))
     keys = np.concatenate([z, ze], axis=0)
     strata = _stratum(keys) if keys.shape[1] else np.zeros(len(keys), np.int64)
     data = pd.DataFrame({
-        "row": np.concatenate([rows, e_rows]), "entry": np.concatenate([lo, t]),
+        "row": np.concatenate([rows, e_rows]), "entry": np.concatenate([lo, e_from]),
         "stop": np.concatenate([hi, e_hi]),
         "event": np.concatenate([ev_u, ev_e]).astype(int),
         "exposed": np.concatenate([np.zeros(len(rows)), np.ones(len(e_rows))]),
@@ -230,7 +237,7 @@ def full_cohort(cohort: Cohort, spec: StudySpec, plan: MatchPlan) -> CohortTV:
     data = data[data["stop"] > data["entry"]]
     n_exp_ev = int(data.loc[data["exposed"] == 1, "event"].sum())
     n_ev = int(data["event"].sum())
-    base = dict(n_patients=int(data["row"].nunique()), n_exposed=len(e_rows), events=n_ev,
+    base = dict(n_patients=int(data["row"].nunique()), n_exposed=int(e_ok.sum()), events=n_ev,
                 events_exposed=n_exp_ev, data=data)
     if n_exp_ev == 0 or n_ev == n_exp_ev:
         why = ("no events in exposed person-time" if n_exp_ev == 0

@@ -25,6 +25,7 @@ infections, the proportional-hazards test, the spread of the HR over the draws.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
@@ -44,20 +45,28 @@ from analyses.results import Analysis, Counts, Estimate, StudyResult
 from analyses.study import StudySpec
 from analyses.survival import cox, kaplan_meier
 
-__all__ = ["censor_at_crossover", "run_study"]
+__all__ = ["censor_at_crossover", "date_word", "run_study"]
 
 HEADLINE_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus "
                      "not starting now, among patients at risk on that day matched on "
                      "{matching}; controls who start later stay controls")
 PP_ESTIMAND = ("hazard ratio of {outcome} within {h} days of starting {exp} now versus never "
-               "starting within {h} days (controls censored when they start, weighted by "
-               "the inverse probability of staying unexposed given ICU status over time)")
+               "starting within {h} days (controls censored when they start, {weights})")
+PP_WEIGHTS = ("weighted by the inverse probability of staying unexposed, from a model of "
+              "starting given the time-dependent matching variables ({timedep}) on each day")
+PP_NO_WEIGHTS = ("unweighted: the study matches on no time-dependent variable, so the "
+                 "censoring is taken to depend on the matching variables alone")
 TV_ESTIMAND = ("hazard ratio of {outcome} in the {h} days after starting {exp} versus time "
                "not yet exposed, over all eligible patients (no sampling), by time since "
-               "the origin and the matching variables")
+               "the origin and stratified on the matching variables ({matching}){tv_now}")
+TV_NOW = (", the time-dependent ones ({timedep}) taken on each day, in exposed and "
+          "unexposed time alike; the effect of {exp} only if {exp} does not itself change "
+          "them")
 ALL_RECORDS_BASIS = "all records, including those with blocking flags (the same draws)"
 DESIGN_BASIS = "the paper's design: one matching drawn with the study's seed {seed}"
 PP_BASIS = "per protocol: controls censored when they start the exposure, IPC-weighted"
+PP_BASIS_UNWEIGHTED = ("per protocol: controls censored when they start the exposure "
+                       "(unweighted: no time-dependent matching variable)")
 TV_BASIS = "full cohort, exposure as a time-varying covariate (all eligible controls)"
 CLEAN_BASIS = "records without blocking flags"
 
@@ -177,7 +186,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
                                  f_all.counts))
         clean_vs_all = _clean_vs_all(draws.headline, f_all)
         pp = per_protocol(draws.stack, cohort, spec, plan)
-        analyses.append(Analysis("per protocol", "sensitivity", None, PP_BASIS,
+        analyses.append(Analysis("per protocol", "sensitivity", None,
+                                 PP_BASIS if words["timedep"] else PP_BASIS_UNWEIGHTED,
                                  PP_ESTIMAND.format(**words),
                                  Estimate.from_combined(pp.combined, spec.variance),
                                  pp.counts))
@@ -279,11 +289,28 @@ def _in_sentence(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
+_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
+
+
+def date_word(column: str, labels: Mapping[str, str]) -> str:
+    """What a date column stands for, from its dictionary label ("Date of death" ->
+    "death", "Date of the first heart-failure hospitalisation" -> "first heart-failure
+    hospitalisation"), else from its name ("death_date" -> "death")."""
+    label = labels.get(column, "")
+    if label and _DATE_OF.match(label):
+        word = _DATE_OF.sub("", label).strip().rstrip(".")
+        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
+    return column.removesuffix("_date").replace("_", " ")
+
+
 def _words(spec: StudySpec, labels: Mapping[str, str]) -> dict[str, str]:
-    """The estimands' words: the outcome, horizon, exposure and matching variables, by
-    their labels (the study file's, else `labels`, else the name)."""
+    """The estimands' and the report's words: the outcome, the origin (day 0), horizon,
+    exposure and matching variables, by their labels (the study file's `[outcome]
+    label`, `[time] origin_label` and variable labels, else the dictionary's `labels`,
+    else the name)."""
     outcome = spec.outcome_label or " or ".join(
-        r.column.replace("_date", "").replace("_", " ") for r in spec.outcome_dates)
+        date_word(r.column, labels) for r in spec.outcome_dates)
+    origin = spec.origin_label or date_word(spec.origin.column, labels)
 
     def label(name: str) -> str:
         var = next((v for v in spec.variables if v.name == name), None)
@@ -292,9 +319,14 @@ def _words(spec: StudySpec, labels: Mapping[str, str]) -> dict[str, str]:
                 or name.replace("_", " "))
         return _in_sentence(text)
 
-    return {"outcome": outcome, "h": str(spec.horizon_days), "exp": spec.exposure.label,
-            "matching": " and ".join(label(v) for v in spec.matching_exact)
-            or "time since the origin"}
+    timedep = [label(v) for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
+    words = {"outcome": outcome, "origin": origin, "h": str(spec.horizon_days),
+             "exp": spec.exposure.label,
+             "matching": " and ".join(label(v) for v in spec.matching_exact)
+             or "time since the origin", "timedep": " and ".join(timedep)}
+    words["weights"] = PP_WEIGHTS.format(**words) if timedep else PP_NO_WEIGHTS
+    words["tv_now"] = TV_NOW.format(**words) if timedep else ""
+    return words
 
 
 def _notes(spec: StudySpec, cohort: Any, m: Any, analyses: list[Analysis]

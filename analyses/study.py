@@ -140,6 +140,7 @@ class StudySpec:
     entry: ColumnRef | None = None   # delayed entry: at risk only from this date
     seed: int = 20250101             # master seed of the matching draws
     outcome_label: str = ""          # the outcome in words, e.g. "death or lung transplant"
+    origin_label: str = ""           # day 0 in words, e.g. "diagnosis" or "enrolment"
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -180,7 +181,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     km_times = tuple(r.list_of(st, "study.km_times", int, [0, 30, 90, 180, 270, 365]))
 
     tm = r.table(data, "time")
-    r.known(tm, "time", ("origin", "censor", "entry"))
+    r.known(tm, "time", ("origin", "censor", "entry", "origin_label"))
     origin = r.ref(tm, "time.origin")
     censor = r.ref(tm, "time.censor")
     entry = r.ref(tm, "time.entry") if "entry" in tm else None
@@ -269,7 +270,8 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         variables=variables, matching_exact=exact, subgroups=tuple(subgroups),
         infections=infections, balance=balance, km_times=km_times, entry=entry,
         seed=r.get(st, "study.seed", int, 20250101),
-        outcome_label=r.get(oc, "outcome.label", str, ""))
+        outcome_label=r.get(oc, "outcome.label", str, ""),
+        origin_label=r.get(tm, "time.origin_label", str, ""))
 
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:

@@ -224,7 +224,9 @@ class CohortFlow:
     `excluded_blocking`: patients left out because a blocking flag makes their data
     unusable; `not_eligible`: left out by the study's eligibility rules; `sets_short`:
     matched sets that found fewer than `k` controls; `exposed_unmatched`: exposed
-    patients with no eligible control at all.
+    patients with no eligible control at all; `exposed_after_end` / `exposed_before_entry`:
+    exposed patients in no set because they started on or after their last follow-up /
+    before entering the registry.
     """
 
     registry: int
@@ -238,6 +240,8 @@ class CohortFlow:
     distinct_controls: int
     k: int
     sets_short: int
+    exposed_after_end: int = 0
+    exposed_before_entry: int = 0
 
 
 @dataclass(frozen=True)
@@ -417,6 +421,7 @@ class MethodsInputs:
     eligibility: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     variance_rationale: str = ""     # why the primary CI is the one it is (simulation)
+    origin: str = ""                 # day 0 in words ("diagnosis", "enrolment")
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,20 @@ VARIANCE_RATIONALE = (
     "(234 patients, HR 1) its 95% CI covered the true HR in 94.3% (Monte-Carlo SE 1.3), "
     "and in 100 cohorts ten times that size in 97.0% (1.7); two master seeds gave "
     "headline HRs within 2% of each other in 99.7% and 100% of them. The per-protocol "
-    "CI is the IPC-weighted model-based one; it covered 87.0% (Monte-Carlo SE 3.4) at "
-    "study size and 93.0% (2.6) at ten times it, so read it as approximate; its robust "
-    "sandwich CI covered only 66-68% and is not used (benchmarks/RESULTS.md, "
-    "analyses_headline_sim.py).")
-#: Variables the analyses derive (not fields of the dictionary, not named by the study).
-_DERIVED_LABELS = {"index_day": "Days from diagnosis to the index day"}
+    "CI combines the draws' IPC-weighted model-based variances in the same way; it "
+    "covered 88.0% (Monte-Carlo SE 2.3) of 200 simulated study-size cohorts and 93.3% "
+    "(3.2) of 60 at ten times that size, so read it as approximate (too narrow at study "
+    "size); the robust sandwich variances covered 61-70% and are not used "
+    "(benchmarks/RESULTS.md, analyses_headline_sim.py, analyses_pp_sim.py). The "
+    "full-cohort row is stratified on the matching variables as they are on each day, "
+    "for exposed and unexposed time alike; in 160 "
+    "simulated cohorts of 2,340 patients its bias was within one Monte-Carlo SE and its "
+    "CI covered 99.0% (HR 1) and 98.3% (HR 0.5); freezing the time-dependent ones at the "
+    "index day, as a matched set does, had biased its log hazard ratio by +0.08 "
+    "(analyses_fullcohort_sim.py).")
+#: Variables the analyses derive (not fields of the dictionary, not named by the study);
+#: `{origin}` is day 0 in words (`[time] origin_label`, else the origin field's label).
+_DERIVED_LABELS = {"index_day": "Days from {origin} to the index day"}
 _DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
@@ -132,16 +140,22 @@ def _label(name: str, labels: Mapping[str, str]) -> str:
 
 
 def _flow(result: Any, spec: Any) -> dict[str, int]:
+    """The cohort-flow diagram's counts. `result.flow["sets"]` and `["sets_short"]`
+    already leave out the sets without a control; the exposed patients who are in no
+    set are split by why: no eligible control, exposure on or after the last follow-up,
+    exposure before entry (prevalent users)."""
     f = {k: int(v) for k, v in dict(result.flow).items()}
     registry, excluded, eligible = f["registry"], f.get("excluded_flags", 0), f["eligible"]
-    sets, none = f.get("sets", 0), f.get("sets_without_control", 0)
-    matched = sets - none
+    matched = f.get("sets", 0)
     return {"registry": registry, "excluded_blocking": excluded,
             "not_eligible": registry - excluded - eligible, "eligible": eligible,
             "exposed": f["exposed"], "exposed_matched": matched,
-            "exposed_unmatched": f["exposed"] - matched, "controls": f.get("control_rows", 0),
+            "exposed_unmatched": f.get("sets_without_control", 0),
+            "exposed_after_end": f.get("exposed_after_end", 0),
+            "exposed_before_entry": f.get("exposed_before_entry", 0),
+            "controls": f.get("control_rows", 0),
             "distinct_controls": f.get("distinct_controls", 0), "k": int(spec.ratio),
-            "sets_short": f.get("sets_short", 0) - none}
+            "sets_short": f.get("sets_short", 0)}
 
 
 def _km(result: Any, arms: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -209,7 +223,7 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
     patients_row = ["Patients with an infection, n (%) of matched rows", pct(e), pct(c), ""]
     if det is not None:
         def of(row: Any) -> str:
-            return (f"{int(row['with_infection'])} of {int(row['patients'])} "
+            return (f"{int(row['with_infection']):,} of {int(row['patients']):,} "
                     f"({float(row['pct_with_infection']):.1f}%)")
         patients_row = ["Patients with an infection, of distinct patients (%)",
                         of(det.patients.loc["exposed"]), of(det.patients.loc["control"]), ""]
@@ -219,11 +233,11 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
         rr = f"{inf.rate_ratio:.2f} ({inf.ci_low:.2f} to {inf.ci_high:.2f})"
     rows = [
         patients_row,
-        ["Infections", str(int(e["infections"])), str(int(c["infections"])), ""],
-        ["Patient-years of follow-up", f"{float(e['patient_years']):.1f}",
-         f"{float(c['patient_years']):.1f}", ""],
-        ["Infections per 100 patient-years", f"{float(e['rate_per_100py']):.1f}",
-         f"{float(c['rate_per_100py']):.1f}", rr],
+        ["Infections", f"{int(e['infections']):,}", f"{int(c['infections']):,}", ""],
+        ["Patient-years of follow-up", f"{float(e['patient_years']):,.1f}",
+         f"{float(c['patient_years']):,.1f}", ""],
+        ["Infections per 100 patient-years", f"{float(e['rate_per_100py']):,.1f}",
+         f"{float(c['rate_per_100py']):,.1f}", rr],
     ]
     note = inf.method + "." + (f" {inf.message}." if inf.message else "")
     if inf.p is not None:
@@ -236,8 +250,8 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
                  f"{det.pp_rate_ratio:.2f} ({det.pp_ci_low:.2f} to {det.pp_ci_high:.2f}).")
     note += (" Infections after a control starts the exposure count for the control, as "
              "the headline's estimand says; a patient matched twice counts once per arm.")
-    return {"columns": ["", f"{exposed_label} (n={int(e['rows'])})",
-                        f"{control_label} (n={int(c['rows'])})", "Rate ratio (95% CI)"],
+    return {"columns": ["", f"{exposed_label} (n = {int(e['rows']):,})",
+                        f"{control_label} (n = {int(c['rows']):,})", "Rate ratio (95% CI)"],
             "rows": rows, "numeric": [False, True, True, True], "note": note}
 
 
@@ -250,11 +264,18 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     `labels`: display names of variables and analyses (e.g. the dictionary's field
     labels); anything missing falls back to the column name.
     """
-    labels = {**_DERIVED_LABELS, **_ANALYSIS_LABELS, **study_labels(spec, labels or {})}
+    field_words = dict(labels or {})
+    words = dict(getattr(result, "words", None) or {})
+    outcome = words.get("outcome") or spec.outcome_label or " or ".join(
+        outcome_word(r.column, field_words) for r in spec.outcome_dates)
+    origin = (words.get("origin") or getattr(spec, "origin_label", "")
+              or outcome_word(spec.origin.column, field_words))
+    derived = {k: v.format(origin=origin) for k, v in _DERIVED_LABELS.items()}
+    labels = {**derived, **_ANALYSIS_LABELS, **study_labels(spec, field_words)}
+    if "timedep" in words and not words["timedep"]:      # no weights: say what it is
+        labels["per protocol"] = "Per protocol (censored at crossover)"
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
-    outcome = spec.outcome_label or " or ".join(
-        outcome_word(r.column, labels) for r in spec.outcome_dates)
     methods = {
         "exposure": " taken together with ".join(
             " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
@@ -269,8 +290,8 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         "subgroups": [a.name for a in result.analyses[1:] if a.filter],
         "sensitivity": [a.basis for a in result.analyses if a.filter is None],
         "n_seeds": int(spread["n_draws"]) if spread else 0,
-        "eligibility": f"registry patients with a {spec.origin.column.replace('_', ' ')} "
-                       "and follow-up after it",
+        "eligibility": f"registry patients with a date of {origin} and follow-up after it",
+        "origin": origin,
         "versions": dict(versions or software_versions()),
         "variance_rationale": VARIANCE_RATIONALE,
     }

@@ -77,8 +77,9 @@ def strobe_items(report: StudyReport) -> tuple[StrobeItem, ...]:
          + "; Kaplan-Meier estimates at fixed days with CIs."),
         ("16", "Main results", "Headline HR with its 95% CI and p; results table and "
          "forest plot; every analysis that cannot be estimated says why."),
-        ("17", "Other analyses", "Subgroups, interaction, sensitivity analyses, "
-         "infections, the proportional-hazards test and its residual plot."),
+        ("17", "Other analyses", "Subgroups, interaction, sensitivity analyses"
+         + (", infections" if report.infections else "")
+         + ", the proportional-hazards test and its residual plot."),
         ("18", "Key results", AUTHORS),
         ("19", "Limitations", "Methods (the estimand, the assumptions: no unmeasured "
          "confounding beyond the matching variables; proportional hazards, tested); the "

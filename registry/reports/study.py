@@ -69,8 +69,8 @@ def changes_since(report: StudyReport) -> tuple[Change, ...]:
     rows.append(count("Exposed patients in matched sets", now.n_exposed,
                       old.n_exposed if old else None))
     rows.append(count("Matched controls", now.n_controls, old.n_controls if old else None))
-    rows.append(count("Events (death or lung transplant)", now.events,
-                      old.events if old else None))
+    rows.append(count(f"Events ({report.methods.outcome})" if report.methods.outcome
+                      else "Events", now.events, old.events if old else None))
     rows.append(Change("Hazard ratio (95% CI)",
                        fmt_hr_ci(old.hr, old.ci_low, old.ci_high) if old else fmt_hr(None),
                        fmt_hr_ci(now.hr, now.ci_low, now.ci_high), ""))

@@ -32,6 +32,8 @@ SCRIPTS = {
     "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
     "cli_startup.py": ["--runs", "1"],
     "analyses_entry_sim.py": ["--patients", "150", "--reps", "1", "--draws", "3"],
+    "analyses_fullcohort_sim.py": ["--patients", "300", "--reps", "2"],
+    "analyses_pp_sim.py": ["--patients", "150", "--reps", "2", "--draws", "3"],
     "frame_cache.py": ["--patients", "40", "--sites", "2", "--runs", "1"],
     "site_pdf_pages.py": ["--patients", "40", "--site", "paris"],
 }

@@ -68,7 +68,7 @@ def _after(content: str, heading: str) -> str:
 def test_cohort_flow(run_pdf: tuple[dict[str, Any], str]) -> None:
     doc, content = run_pdf
     f = doc["flow"]
-    matched = f["sets"] - f["sets_without_control"]
+    matched = f["sets"]                  # sets with a control (the JSON's own count)
     assert f["excluded_flags"] > 0
     for piece in (f"{fmt_int(f['registry'])} patients in the registry",
                   f"{fmt_int(f['excluded_flags'])} patients left out for blocking",
@@ -113,13 +113,13 @@ def test_infections(run_pdf: tuple[dict[str, Any], str]) -> None:
     inf = doc["infections"]
     table = _after(content, "Infections")
     e, c = ({a["arm"]: a for a in inf["arms"]}[k] for k in ("exposed", "control"))
-    assert (f"{e['patients_with_infection']} of {e['patients']} "
-            f"({e['pct_patients_with_infection']:.1f}%) {c['patients_with_infection']} of "
-            f"{c['patients']} ({c['pct_patients_with_infection']:.1f}%)") in table
-    assert f"Infections {e['infections']} {c['infections']}" in table
-    assert (f"Patient-years of follow-up {e['patient_years']:.1f} "
-            f"{c['patient_years']:.1f}") in table
-    assert (f"{e['rate_per_100py']:.1f} {c['rate_per_100py']:.1f} "
+    assert (f"{e['patients_with_infection']:,} of {e['patients']:,} "
+            f"({e['pct_patients_with_infection']:.1f}%) {c['patients_with_infection']:,} of "
+            f"{c['patients']:,} ({c['pct_patients_with_infection']:.1f}%)") in table
+    assert f"Infections {e['infections']:,} {c['infections']:,}" in table
+    assert (f"Patient-years of follow-up {e['patient_years']:,.1f} "
+            f"{c['patient_years']:,.1f}") in table
+    assert (f"{e['rate_per_100py']:,.1f} {c['rate_per_100py']:,.1f} "
             f"{fmt_hr_ci(inf['rate_ratio'], inf['ci_low'], inf['ci_high'])}") in table
     assert f"p = {fmt_p(inf['p'])}" in table
 

@@ -84,8 +84,16 @@ def test_the_nightly_writes_every_output_with_a_finite_estimate(night):
     text = pdf_text(out / "sglt2i.pdf")
     assert "SGLT2 inhibitors and heart-failure hospitalisation or death" in text
     assert f"{main['hr']:.2f}" in text
-    # the outcome in words from the dictionary's labels, not from another registry's names
+    # the outcome and day 0 in words from the dictionary's labels, not from column names
+    # or another registry's words (its day 0 is enrolment, not diagnosis)
     assert "first heart-failure hospitalisation or death" in text
+    assert main["estimand"].startswith("hazard ratio of first heart-failure "
+                                       "hospitalisation or death within 365 days")
+    assert "Days from enrolment to the index day" in text
+    assert "with a date of enrolment and follow-up" in text
+    flat = " ".join(text.split())
+    for words in ("hf hosp", "diagnosis", "enrol date", "ICU"):
+        assert words not in flat, words
 
 
 def test_injected_errors_are_flagged_in_the_site_outputs(night):
