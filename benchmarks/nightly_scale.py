@@ -53,9 +53,11 @@ def _run_nightly() -> Any:
 
     import registry
 
-    # the timed tree's own module (an older tree had registry/nightly.py, not run.py)
+    # the timed tree's own module (an older tree had registry/nightly.py, not run.py;
+    # a newer one has the package registry/run/)
     here = Path(registry.__file__).resolve().parent
-    name = "registry.run" if (here / "run.py").is_file() else "registry.nightly"
+    has_run = (here / "run.py").is_file() or (here / "run").is_dir()
+    name = "registry.run" if has_run else "registry.nightly"
     return importlib.import_module(name).run_nightly
 
 
