@@ -25,7 +25,6 @@ infections, the proportional-hazards test, the spread of the HR over the draws.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
@@ -42,7 +41,7 @@ from analyses.matching import match, plan_matching
 from analyses.perprotocol import full_cohort, per_protocol
 from analyses.ph import schoenfeld_test
 from analyses.results import Analysis, Counts, Estimate, StudyResult
-from analyses.study import StudySpec
+from analyses.study import StudySpec, date_word
 from analyses.survival import cox, kaplan_meier
 
 __all__ = ["censor_at_crossover", "date_word", "run_study"]
@@ -287,20 +286,6 @@ def _clean_vs_all(clean: DrawFit, everyone: DrawFit) -> dict[str, Any]:
 def _in_sentence(text: str) -> str:
     """A label inside a sentence: first letter lowered unless it starts an acronym."""
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
-_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
-
-
-def date_word(column: str, labels: Mapping[str, str]) -> str:
-    """What a date column stands for, from its dictionary label ("Date of death" ->
-    "death", "Date of the first heart-failure hospitalisation" -> "first heart-failure
-    hospitalisation"), else from its name ("death_date" -> "death")."""
-    label = labels.get(column, "")
-    if label and _DATE_OF.match(label):
-        word = _DATE_OF.sub("", label).strip().rstrip(".")
-        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
-    return column.removesuffix("_date").replace("_", " ")
 
 
 def _words(spec: StudySpec, labels: Mapping[str, str]) -> dict[str, str]:

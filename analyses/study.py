@@ -11,6 +11,7 @@ naming the key, what was expected and what was found.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = [
     "StudySpec",
     "Subgroup",
     "VariableSpec",
+    "date_word",
     "parse_study",
     "study_from_mapping",
 ]
@@ -368,3 +370,17 @@ class _Reader:
         return ColumnRef(self.frame(val, f"{path}.frame", key="frame"),
                          self.get(val, f"{path}.column", str, key="column"),
                          self.get(val, f"{path}.event", str, "", key="event"))
+
+
+_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
+
+
+def date_word(column: str, labels: Mapping[str, str]) -> str:
+    """What a date column stands for, from its dictionary label ("Date of death" ->
+    "death", "Date of the first heart-failure hospitalisation" -> "first heart-failure
+    hospitalisation"), else from its name ("death_date" -> "death")."""
+    label = labels.get(column, "")
+    if label and _DATE_OF.match(label):
+        word = _DATE_OF.sub("", label).strip().rstrip(".")
+        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
+    return column.removesuffix("_date").replace("_", " ")

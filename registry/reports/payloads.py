@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import platform
-import re
 from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
+from analyses.study import date_word
 from registry.reports.format import with_article
 
 __all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
@@ -65,20 +65,8 @@ VARIANCE_RATIONALE = (
 #: Variables the analyses derive (not fields of the dictionary, not named by the study);
 #: `{origin}` is day 0 in words (`[time] origin_label`, else the origin field's label).
 _DERIVED_LABELS = {"index_day": "Days from {origin} to the index day"}
-_DATE_OF = re.compile(r"^\s*date\s+of\s+(the\s+)?", re.IGNORECASE)
 _VARIANCE = {"robust": "robust (sandwich) variance clustered on patient",
              "model": "model-based (inverse information) variance"}
-
-
-def outcome_word(column: str, labels: Mapping[str, str]) -> str:
-    """What an outcome date column stands for, from its dictionary label ("Date of
-    death" -> "death", "Date of the first hospitalisation" -> "first
-    hospitalisation"), else from its name ("death_date" -> "death")."""
-    label = labels.get(column, "")
-    if label and _DATE_OF.match(label):
-        word = _DATE_OF.sub("", label).strip().rstrip(".")
-        return word[:1].lower() + word[1:] if word[1:2].islower() or len(word) == 1 else word
-    return column.removesuffix("_date").replace("_", " ")
 
 
 def software_versions() -> dict[str, str]:
@@ -267,9 +255,9 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     field_words = dict(labels or {})
     words = dict(getattr(result, "words", None) or {})
     outcome = words.get("outcome") or spec.outcome_label or " or ".join(
-        outcome_word(r.column, field_words) for r in spec.outcome_dates)
+        date_word(r.column, field_words) for r in spec.outcome_dates)
     origin = (words.get("origin") or getattr(spec, "origin_label", "")
-              or outcome_word(spec.origin.column, field_words))
+              or date_word(spec.origin.column, field_words))
     derived = {k: v.format(origin=origin) for k, v in _DERIVED_LABELS.items()}
     labels = {**derived, **_ANALYSIS_LABELS, **study_labels(spec, field_words)}
     if "timedep" in words and not words["timedep"]:      # no weights: say what it is
