@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
+from registry.redcap.client import RedcapClient
 from registry.sandbox.clock import ManualClock
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.sandbox.server import SandboxServer
@@ -33,3 +35,18 @@ def pull_store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """An empty store: a SQLite file, or a fresh PostgreSQL schema (REGISTRY_TEST_PG_URL)."""
     with store_url_for(request.param, tmp_path / "store.sqlite", "pull", "pull tests") as url:
         yield url
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """The client's calls by kind (`RedcapClient._call`: one HTTP request each, retries
+    aside), counted while the test runs."""
+    seen: Counter = Counter()
+    original = RedcapClient._call
+
+    def counted(self, what, fn, **kwargs):
+        seen[what] += 1
+        return original(self, what, fn, **kwargs)
+
+    monkeypatch.setattr(RedcapClient, "_call", counted)
+    return seen

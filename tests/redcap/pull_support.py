@@ -12,6 +12,8 @@ import requests
 from registry.settings import PullSettings, Settings, Site, StoreSettings
 
 DAG_COLUMN = "redcap_data_access_group"
+#: The project-level calls a pull makes (counted by the `calls` fixture).
+PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
 
 #: Fast, patient settings for tests: no pacing worth the name, no backoff waits.
 FAST = PullSettings(batch_size=25, min_batch_size=5, requests_per_minute=600_000,

@@ -12,30 +12,12 @@ import copy
 from collections import Counter
 from datetime import datetime
 
-import pytest
-
 from registry.pulling import pull_all
-from registry.redcap.client import RedcapClient
 from registry.redcap.design import design_changes, stored_design, unchanged_design
 from registry.sandbox.schema import Schema
 from registry.store import Store
-from tests.redcap.pull_support import FAST, import_rows, settings_for
+from tests.redcap.pull_support import FAST, PROJECT_CALLS, import_rows, settings_for
 from tests.redcap.test_pull_sandbox import _dag_sites
-
-DESIGN_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
-
-
-@pytest.fixture
-def calls(monkeypatch) -> Counter:
-    seen: Counter = Counter()
-    original = RedcapClient._call
-
-    def counted(self, what, fn, **kwargs):
-        seen[what] += 1
-        return original(self, what, fn, **kwargs)
-
-    monkeypatch.setattr(RedcapClient, "_call", counted)
-    return seen
 
 
 def _next_night(served, edit: str = "checked") -> list[str]:
@@ -50,7 +32,7 @@ def _next_night(served, edit: str = "checked") -> list[str]:
 
 
 def _designed(calls: Counter) -> dict[str, int]:
-    return {c: calls[c] for c in DESIGN_CALLS}
+    return {c: calls[c] for c in PROJECT_CALLS}
 
 
 def test_a_dictionary_change_on_the_server_is_seen_on_the_next_incremental_night(
@@ -62,7 +44,7 @@ def test_a_dictionary_change_on_the_server_is_seen_on_the_next_incremental_night
         calls.clear()
         quiet = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok and o.kind == "incremental" for o in quiet)
-        assert _designed(calls) == dict.fromkeys(DESIGN_CALLS, 0) and calls["log"] == 1
+        assert _designed(calls) == dict.fromkeys(PROJECT_CALLS, 0) and calls["log"] == 1
 
         # someone adds a choice to `sex` in REDCap's Online Designer
         old = served.project.schema
@@ -75,7 +57,7 @@ def test_a_dictionary_change_on_the_server_is_seen_on_the_next_incremental_night
         calls.clear()
         changed = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok for o in changed), [o.error for o in changed]
-        assert _designed(calls) == dict.fromkeys(DESIGN_CALLS, 1)
+        assert _designed(calls) == dict.fromkeys(PROJECT_CALLS, 1)
         for outcome in changed:
             assert outcome.kind == "full" and outcome.reason == "data dictionary changed"
             assert outcome.dictionary_changes == "choices changed: sex"
@@ -91,7 +73,7 @@ def test_a_dictionary_change_on_the_server_is_seen_on_the_next_incremental_night
         after = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok and o.kind == "incremental" and o.stats["design_reused"]
                    for o in after)
-        assert _designed(calls) == dict.fromkeys(DESIGN_CALLS, 0)
+        assert _designed(calls) == dict.fromkeys(PROJECT_CALLS, 0)
 
 
 def test_a_project_settings_change_fetches_every_answer_and_stays_incremental(
@@ -106,7 +88,7 @@ def test_a_project_settings_change_fetches_every_answer_and_stays_incremental(
         calls.clear()
         outcomes = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok and o.kind == "incremental" for o in outcomes)
-        assert _designed(calls) == dict.fromkeys(DESIGN_CALLS, 1)
+        assert _designed(calls) == dict.fromkeys(PROJECT_CALLS, 1)
         for outcome in outcomes:
             info = store.latest_snapshot(outcome.site)
             assert info.project_info["project_title"] == "Renamed registry"
@@ -123,7 +105,7 @@ def test_harmless_log_entries_do_not_refetch_the_design(served, tmp_path, monkey
         calls.clear()
         outcomes = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok and o.stats["design_reused"] for o in outcomes)
-        assert _designed(calls) == dict.fromkeys(DESIGN_CALLS, 0)
+        assert _designed(calls) == dict.fromkeys(PROJECT_CALLS, 0)
         info = store.latest_snapshot(outcomes[0].site)
         assert info.details["design"].startswith("REDCap's log shows no design change since")
 
@@ -140,7 +122,7 @@ def test_a_refused_log_fetches_every_answer(served, tmp_path, monkeypatch, calls
             [o.error for o in outcomes]
         assert not any(o.stats["design_reused"] for o in outcomes)
         # the refusal holds for the token: its other sites do not ask the log again
-        assert calls["log"] == 1 and _designed(calls) == dict.fromkeys(DESIGN_CALLS, 1)
+        assert calls["log"] == 1 and _designed(calls) == dict.fromkeys(PROJECT_CALLS, 1)
         assert sum(o.n_changed for o in outcomes) == len(edited)
 
 
@@ -163,7 +145,7 @@ def test_dag_tokens_and_scheduled_full_pulls_never_reuse(served, tmp_path, monke
         calls.clear()
         outcomes = pull_all(settings, store, clock=served.clock.now)
         assert all(o.ok and o.kind == "full" for o in outcomes)
-        assert calls["log"] == 0 and _designed(calls) == dict.fromkeys(DESIGN_CALLS, 1)
+        assert calls["log"] == 0 and _designed(calls) == dict.fromkeys(PROJECT_CALLS, 1)
 
 
 class _Log:

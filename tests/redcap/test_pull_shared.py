@@ -8,30 +8,12 @@ pulls the three DAG sites of one sandbox project.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
-
-import pytest
 
 from registry.pulling import pull_all
-from registry.redcap.client import DAG_COLUMN, RedcapClient
+from registry.redcap.client import DAG_COLUMN
 from registry.store import Store
-from tests.redcap.pull_support import FAST, import_rows, settings_for
+from tests.redcap.pull_support import FAST, PROJECT_CALLS, import_rows, settings_for
 from tests.redcap.test_pull_sandbox import _dag_sites
-
-PROJECT_CALLS = ("metadata", "project", "version", "repeatingFormsEvents", "instrument", "dag")
-
-
-@pytest.fixture
-def calls(monkeypatch) -> Counter:
-    seen: Counter = Counter()
-    original = RedcapClient._call
-
-    def counted(self, what, fn, **kwargs):
-        seen[what] += 1
-        return original(self, what, fn, **kwargs)
-
-    monkeypatch.setattr(RedcapClient, "_call", counted)
-    return seen
 
 
 def test_one_project_token_asks_each_project_call_once(served, tmp_path, monkeypatch, calls):
