@@ -131,18 +131,7 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
     batch = RenderBatch(settings.lock_file.parent / RENDER_CACHE,
                         workers=default_workers(len(sites) + len(studies)) if pdfs else 0)
     with atomic_dir(final) as tmp, batch:
-        for site in sites:
-            csv_text = flags_csv(flags, site, settings.csv_separator)
-            _private(_inside(tmp, f"flags-{site}.csv"), csv_text.encode("utf-8-sig"))
-            shape = snapshot_shape(store, store.snapshot(run.snapshots[site].snapshot_id))
-            _private(_inside(tmp, f"flags-{site}.xlsx"), flags_xlsx(
-                flags, site, site_label=labels.get(site, site), run_id=run_id,
-                form_order=shape["form_order"], form_labels=shape["form_labels"],
-                when=run.started_at))
-            if pdfs:  # an unchanged site shows the report of the run it last changed in
-                site_report = site_report_from_store(store, site_report_run(store, run_id, site),
-                                                     site, site_label=labels.get(site, site))
-                render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
+        # the studies first: the longest PDF to lay out, so a worker starts on it now
         for study in studies:
             results = store.results(run_id, study)
             if STUDY_KIND in results:
@@ -156,4 +145,16 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
                 study_report = study_report_from_store(store, run_id, study,
                                                        site_labels=labels)
                 render_study_pdf(study_report, _inside(tmp, f"{study}.pdf"))
+        for site in sites:
+            if pdfs:  # queued first; an unchanged site shows the report of its last change
+                site_report = site_report_from_store(store, site_report_run(store, run_id, site),
+                                                     site, site_label=labels.get(site, site))
+                render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
+            csv_text = flags_csv(flags, site, settings.csv_separator)
+            _private(_inside(tmp, f"flags-{site}.csv"), csv_text.encode("utf-8-sig"))
+            shape = snapshot_shape(store, store.snapshot(run.snapshots[site].snapshot_id))
+            _private(_inside(tmp, f"flags-{site}.xlsx"), flags_xlsx(
+                flags, site, site_label=labels.get(site, site), run_id=run_id,
+                form_order=shape["form_order"], form_labels=shape["form_labels"],
+                when=run.started_at))
     return final

@@ -9,6 +9,11 @@ caller builds the next one's HTML, and leaving the
 block waits for all of them (the first failure is raised then, so an output folder
 is never completed with a PDF missing).
 
+**Longest first.** The workers are given one document each at a time, the longest
+waiting first (by its HTML's length, which layout time follows), so a long document
+queued late (the study's, a big site's) does not start when the others are done and
+leave one core idle to the end.
+
 **Content-addressed.** A PDF is a pure function of its HTML, the stylesheet, the
 epoch stamped into it and WeasyPrint's version (`render.write_pdf` puts nothing else
 in). Each one rendered is kept in `cache_dir` under the SHA-256 of those; the same
@@ -19,11 +24,14 @@ entries unused for `keep_days` are removed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import heapq
 import logging
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -100,6 +108,12 @@ class RenderBatch:
         self._waiting: list[tuple[str, Path, int, Path | None]] = []
         self._waiting_bytes = 0
         self._token: Any = None
+        # longest first: (-length, order, html, path, epoch, cached) not yet on a worker
+        self._ready: list[tuple[int, int, str, Path, int, Path | None]] = []
+        self._busy = 0
+        self._wake = threading.Condition()
+        self._closing = False
+        self._dispatcher: threading.Thread | None = None
         self.rendered = 0
         self.reused = 0
         self.pool_used = False
@@ -118,6 +132,7 @@ class RenderBatch:
             if exc_type is None:
                 self._finish()
         finally:
+            self._stop_dispatcher()
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
@@ -144,20 +159,75 @@ class RenderBatch:
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_warm)
                 self.pool_used = True
-                self._drain()
+                self._drain()  # all held back: the longest of them goes first
+                self._dispatcher = threading.Thread(target=self._dispatch, daemon=True,
+                                                    name="render-dispatch")
+                self._dispatcher.start()
             return path
         self._queue(html, path, epoch, cached)
         return path
 
     def _queue(self, html: str, path: Path, epoch: int, cached: Path | None) -> None:
         """Lay out one PDF on the pool if it runs, else here and now."""
-        future: Future[list[str]]
+        future: Future[list[str]] = Future()
         if self._pool is not None:
-            future = self._pool.submit(_render, html, str(path), epoch)
+            with self._wake:
+                heapq.heappush(self._ready, (-len(html), len(self._jobs), html, path, epoch,
+                                             cached))
+                self._jobs.append((future, path, cached))
+                self._wake.notify()
         else:
-            future = Future()
             future.set_result(_render(html, str(path), epoch))
-        self._jobs.append((future, path, cached))
+            self._jobs.append((future, path, cached))
+
+    def _dispatch(self) -> None:
+        """(A thread) Give each free worker the longest document waiting."""
+        assert self._pool is not None
+        while True:
+            with self._wake:
+                while not self._closing and not (self._ready and self._busy < self.workers):
+                    self._wake.wait()
+                if self._closing:
+                    return
+                _, order, html, path, epoch, _cached = heapq.heappop(self._ready)
+                self._busy += 1
+                mine = self._jobs[order][0]
+            try:
+                done = self._pool.submit(_render, html, str(path), epoch)
+            except BaseException as exc:  # the pool broke: this document fails
+                mine.set_exception(exc)
+                self._free()
+                continue
+            done.add_done_callback(functools.partial(self._settle, mine=mine))
+
+    def _settle(self, done: Future[list[str]], *, mine: Future[list[str]]) -> None:
+        if done.cancelled():  # the pool shut down after a failure elsewhere
+            mine.cancel()
+            self._free()
+            return
+        exc = done.exception()
+        if exc is not None:
+            mine.set_exception(exc)
+        else:
+            mine.set_result(done.result())
+        self._free()
+
+    def _free(self) -> None:
+        with self._wake:
+            self._busy -= 1
+            self._wake.notify()
+
+    def _stop_dispatcher(self) -> None:
+        if self._dispatcher is None:
+            return
+        with self._wake:
+            self._closing = True
+            for _, order, *_rest in self._ready:  # left by a failure: never laid out
+                self._jobs[order][0].cancel()
+            self._ready.clear()
+            self._wake.notify()
+        self._dispatcher.join()
+        self._dispatcher = None
 
     def _drain(self) -> None:
         """Queue the documents held back while deciding whether workers pay off."""

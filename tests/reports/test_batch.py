@@ -72,3 +72,15 @@ def test_workers_start_only_for_enough_layout_work(tmp_path):
         write_pdf(big, tmp_path / "big.pdf")
     assert (large.rendered, large.pool_used) == (1, True)
     assert "Big site" in text(tmp_path / "big.pdf")
+
+
+def test_the_longest_document_waiting_is_laid_out_first(tmp_path):
+    docs = _docs(4)  # lengths grow with the index
+    order = [1, 0, 3, 2]
+    with RenderBatch(None, workers=1, pool_min_html=sum(map(len, docs))) as batch:
+        paths = [write_pdf(docs[i], tmp_path / f"{i}.pdf") for i in order]
+    assert (batch.rendered, batch.pool_used) == (4, True)
+    # one worker lays them out one after another: the order they were written in
+    written = sorted(paths, key=lambda p: p.stat().st_mtime_ns)
+    assert [p.stem for p in written] == ["3", "2", "1", "0"]
+    assert all(f"Site {p.stem}" in text(p) for p in paths)
