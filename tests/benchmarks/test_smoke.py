@@ -36,6 +36,8 @@ SCRIPTS = {
     "analyses_pp_sim.py": ["--patients", "150", "--reps", "2", "--draws", "3"],
     "frame_cache.py": ["--patients", "40", "--sites", "2", "--runs", "1"],
     "site_pdf_pages.py": ["--patients", "40", "--site", "paris"],
+    "report_stage.py": ["--scale", "0.1", "--sites", "2", "--repeats", "1", "--seed-repeats",
+                        "2", "--json"],
 }
 
 
@@ -55,6 +57,10 @@ def test_benchmark_runs_at_a_tiny_size(script):
         rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
         assert len(rows) == 2 and "night 1 first (full)" in rows[0]
         assert "night 2 incremental" in rows[1]
+    if script == "report_stage.py":  # night 2's outputs: both sites' PDFs and the study's
+        figures = json.loads(next(ln for ln in proc.stdout.splitlines()
+                                  if ln.startswith("BENCH "))[6:])
+        assert figures["pdfs"] == 3 and figures["cpu_min"] > 0
     if script == "pull_scale.py":
         figures = json.loads(next(ln for ln in proc.stdout.splitlines()
                                   if ln.startswith("BENCH "))[6:])
