@@ -48,7 +48,9 @@ def site_fingerprint(store: Store, run: Any, site: str) -> str | None:
     used = run.snapshots.get(site)
     if used is None:
         return None
-    pull = [(s.status, s.message) for s in run.stages if s.stage == "pull" and s.site == site]
+    # the pull's status, not its message: the message names the night's snapshot (new every
+    # night), and the report says only whether the pull succeeded
+    pull = [s.status for s in run.stages if s.stage == "pull" and s.site == site]
     flags = []
     for row in store.flags(run_id=run.id, site=site):
         kept = {k: v for k, v in row.items() if k not in _VOLATILE}
