@@ -55,7 +55,13 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
         assert status.returncode == 0 and "succeeded" in status.stdout, status.stderr
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)
+        # a hang guard, not a timing assert: on a loaded 2-core machine (load >= 10) the
+        # demo's orderly stop (the sandbox's threads, the store) has taken over 60 s
+        try:
+            rest, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode == 0, err
     assert "sandbox stopped" in rest and "Traceback" not in err
 
