@@ -143,7 +143,7 @@ class StudySpec:
     seed: int = 20250101             # master seed of the matching draws
     outcome_label: str = ""          # the outcome in words, e.g. "death or lung transplant"
     origin_label: str = ""           # day 0 in words, e.g. "diagnosis" or "enrolment"
-    pp_bootstrap: int = 200          # bootstrap replicates of the per-protocol CI (0: none)
+    pp_bootstrap: int = 100          # bootstrap replicates of the per-protocol CI (0: none)
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -182,7 +182,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         raise StudySpecError(f"{source}: study.variance must be 'robust' or 'model', "
                              f"found {variance!r}")
     km_times = tuple(r.list_of(st, "study.km_times", int, [0, 30, 90, 180, 270, 365]))
-    pp_boot = r.get(st, "study.pp_bootstrap", int, 200)
+    pp_boot = r.get(st, "study.pp_bootstrap", int, 100)
     if pp_boot < 0 or pp_boot == 1:
         raise StudySpecError(f"{source}: study.pp_bootstrap must be 0 (no bootstrap) or at "
                              f"least 2, found {pp_boot}")

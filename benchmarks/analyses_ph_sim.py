@@ -14,6 +14,7 @@ its Monte-Carlo SE, and the mean statistic (1 under the null), for benchmarks/RE
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
@@ -59,11 +60,24 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=300)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=17000)
+    ap.add_argument("--out", default="", help="append each replicate as a JSON line here "
+                    "(as it finishes); with --summarise, only read it and print the table")
+    ap.add_argument("--summarise", action="store_true")
     a = ap.parse_args()
     t0, c0, load0 = time.time(), time.process_time(), os.getloadavg()[0]
     jobs = [(a.first_seed + i, a.patients, a.true_hr, a.draws) for i in range(a.reps)]
-    with Pool(a.workers) as pool:
-        res = np.array(pool.map(_replicate, jobs, chunksize=1))
+    if a.summarise:
+        rows = [json.loads(line) for line in open(a.out)]
+        a.reps = len(rows)
+    else:
+        rows = []
+        with Pool(a.workers) as pool:
+            for r in pool.imap(_replicate, jobs, chunksize=1):
+                rows.append(list(r))
+                if a.out:
+                    with open(a.out, "a") as fh:
+                        fh.write(json.dumps(list(r)) + "\n")
+    res = np.array(rows, float)
     print(f"### proportional-hazards test (patients={a.patients}, true_hr={a.true_hr}, "
           f"M={a.draws}, {a.reps} replicates, seeds {a.first_seed}.., load average "
           f"{load0:.1f} at start, {os.getloadavg()[0]:.1f} at end)\n")

@@ -26,6 +26,7 @@ Prints a markdown table for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
@@ -97,13 +98,25 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=7000)
     ap.add_argument("--boot", type=int, default=0, help="bootstrap replicates (0: none)")
+    ap.add_argument("--out", default="", help="append each replicate as a JSON line here "
+                    "(as it finishes); with --summarise, only read it and print the table")
+    ap.add_argument("--summarise", action="store_true")
     a = ap.parse_args()
     t0, load0 = time.time(), os.getloadavg()[0]
     jobs = [(a.first_seed + i, a.patients, a.true_hr, a.draws, a.boot)
             for i in range(a.reps)]
-    with Pool(a.workers) as pool:
-        res = pool.map(_replicate, jobs, chunksize=1)
-    col = {k: np.array([r.get(k, math.nan) for r in res])
+    if a.summarise:
+        res = [json.loads(line) for line in open(a.out)]
+        a.reps = len(res)
+    else:
+        res = []
+        with Pool(a.workers) as pool:
+            for r in pool.imap(_replicate, jobs, chunksize=1):
+                res.append(r)
+                if a.out:
+                    with open(a.out, "a") as fh:
+                        fh.write(json.dumps(r) + "\n")
+    col = {k: np.array([r.get(k, math.nan) for r in res], float)
            for k in dict.fromkeys(k for r in res for k in r)}
     truth = math.log(a.true_hr)
     b = col["b"]

@@ -55,11 +55,13 @@ PP_BOOTSTRAP_RATIONALE = (
     "The per-protocol CI comes from a patient-level bootstrap: each replicate resamples "
     "the patients and redoes the matching (one draw), the model of starting the exposure "
     "that gives the weights, and the weighted Cox model; the replicates' variance minus "
-    "the real draws' spread (as for the headline) is the CI's variance. With 200 "
-    "replicates it covered {pp_boot_1x} of 200 simulated study-size cohorts and "
-    "{pp_boot_10x} of 60 at ten times that size; the draws' weighted model-based "
-    "variances it replaces covered 88.0% and 93.3% (too narrow: they ignore that the "
-    "weights are estimated), the robust sandwich ones 61-70% "
+    "the real draws' spread (as for the headline) is the CI's variance. With 100 "
+    "replicates it covered {pp_boot_1x} simulated study-size cohorts (median SE "
+    "{pp_boot_1x_se} for an empirical SD of log HR of {pp_boot_1x_sd}; not yet "
+    "simulated at larger sizes); the draws' weighted model-based variances it replaces "
+    "covered 88.0% at study size and 93.3% at ten times that size (too narrow at study "
+    "size: each draw's is ~25% low and the draws' spread is subtracted from it), the "
+    "robust sandwich ones 61-70% "
     "(analyses_pp_sim.py). ")
 PP_MODEL_RATIONALE = (
     "The per-protocol CI combines the draws' IPC-weighted model-based variances in the "
@@ -71,8 +73,8 @@ PP_MODEL_RATIONALE = (
 _PH_RATIONALE = (
     "The proportional-hazards test of the headline combines the draws' Grambsch-Therneau "
     "scores the same way (mean score; mean variance minus the scores' spread); under "
-    "proportional hazards it rejected at the 5% level in {ph_1x} of 300 simulated "
-    "study-size cohorts (analyses_ph_sim.py). ")
+    "proportional hazards it rejected at the 5% level in {ph_1x} simulated study-size "
+    "cohorts, the one-draw test in {ph_1x_one} (analyses_ph_sim.py). ")
 _TV_RATIONALE = (
     "The full-cohort row is stratified on the matching variables as they are on each day, "
     "for exposed and unexposed time alike; in 160 "
@@ -80,7 +82,8 @@ _TV_RATIONALE = (
     "CI covered 99.0% (HR 1) and 98.3% (HR 0.5); freezing the time-dependent ones at the "
     "index day, as a matched set does, had biased its log hazard ratio by +0.08 "
     "(analyses_fullcohort_sim.py).")
-_FIGURES = {"pp_boot_1x": "XX", "pp_boot_10x": "XX", "ph_1x": "XX"}
+_FIGURES = {"pp_boot_1x": "XX", "pp_boot_1x_se": "XX", "pp_boot_1x_sd": "XX",
+            "ph_1x": "XX", "ph_1x_one": "XX"}
 
 
 def variance_rationale(bootstrap: bool) -> str:

@@ -23,7 +23,7 @@ ORIGIN = pd.Timestamp("2018-01-01")
 def jak_cni(**study: object) -> StudySpec:
     """The shipped study, with [study] keys overridden (e.g. seed_repeats=0); 20
     bootstrap replicates of the per-protocol CI unless `pp_bootstrap` is given (the
-    same code as the shipped 200, at a tenth of the cost)."""
+    same code as the shipped 100, at a fifth of the cost)."""
     text = STUDY_FILE.read_text()
     for key, val in {"pp_bootstrap": 20, **study}.items():
         lit = str(val).lower() if isinstance(val, bool) else repr(val).replace("'", '"')

@@ -36,7 +36,7 @@ PARAMS = {"seed": 11, "patients": 60, "sites": 3, "error_rate": 0.2}
 PULL = {"timeout_seconds": 2.0, "backoff_seconds": 0.05, "retries": 3,
         "requests_per_minute": 600000, "batch_size": 200, "min_batch_size": 5}
 SEED_REPEATS = 5
-PP_BOOTSTRAP = 10      # bootstrap replicates of the per-protocol CI (the study ships 200)
+PP_BOOTSTRAP = 10      # bootstrap replicates of the per-protocol CI (the study ships 100)
 
 
 def env() -> dict[str, str]:

@@ -174,3 +174,22 @@ def test_the_variance_claims_quote_results_md() -> None:
         assert len(figures) >= 8
         for figure in figures:
             assert f"**{figure[:-1]} %**" in results, figure
+
+
+def test_the_headlines_spread_and_the_infection_models(
+        run_pdf: tuple[dict[str, Any], str]) -> None:
+    """The numbers in the headline box's small print and the infections' note."""
+    doc, content = run_pdf
+    main = doc["analyses"][0]
+    spread = doc["seed_spread"]
+    assert (f"another master seed would move it by about {main['mc_se'] * 100:.1f}% "
+            "(Monte-Carlo SE)") in content
+    assert (f"One draw alone gives HRs between {fmt_hr(spread['hr_low'])} and "
+            f"{fmt_hr(spread['hr_high'])} (middle 95% of the {spread['n_draws']} draws, "
+            f"median {fmt_hr(spread['hr_median'])})") in content
+    tv = doc["infections"]["time_varying"]
+    note = _after(content, "Poisson regression")
+    assert (f"rate per band of days since the index day: rate ratio "
+            f"{tv['rate_ratio']:.2f} ({tv['ci_low']:.2f} to {tv['ci_high']:.2f})") in note
+    assert (f"start): {tv['per_protocol_rate_ratio']:.2f} "
+            f"({tv['per_protocol_ci_low']:.2f} to {tv['per_protocol_ci_high']:.2f})") in note
