@@ -67,7 +67,7 @@ def main() -> None:
     t0, c0, load0 = time.time(), time.process_time(), os.getloadavg()[0]
     jobs = [(a.first_seed + i, a.patients, a.true_hr, a.draws) for i in range(a.reps)]
     if a.summarise:
-        rows = [json.loads(line) for line in open(a.out)]
+        rows = [json.loads(line) for line in Path(a.out).read_text().splitlines()]
         a.reps = len(rows)
     else:
         rows = []

@@ -106,7 +106,7 @@ def main() -> None:
     jobs = [(a.first_seed + i, a.patients, a.true_hr, a.draws, a.boot)
             for i in range(a.reps)]
     if a.summarise:
-        res = [json.loads(line) for line in open(a.out)]
+        res = [json.loads(line) for line in Path(a.out).read_text().splitlines()]
         a.reps = len(res)
     else:
         res = []

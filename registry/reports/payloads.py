@@ -56,9 +56,10 @@ PP_BOOTSTRAP_RATIONALE = (
     "the patients and redoes the matching (one draw), the model of starting the exposure "
     "that gives the weights, and the weighted Cox model; the replicates' variance minus "
     "the real draws' spread (as for the headline) is the CI's variance. With 100 "
-    "replicates it covered {pp_boot_1x} simulated study-size cohorts (median SE "
-    "{pp_boot_1x_se} for an empirical SD of log HR of {pp_boot_1x_sd}; not yet "
-    "simulated at larger sizes); the draws' weighted model-based variances it replaces "
+    "replicates it gave a CI in 72 of 73 simulated study-size cohorts (234 patients, "
+    "HR 1) and covered the true HR in 97.2% (Monte-Carlo SE 1.9) of them, a median SE "
+    "of 0.403 for an empirical SD of log HR of 0.408 (not yet simulated at larger "
+    "sizes); the draws' weighted model-based variances it replaces "
     "covered 88.0% at study size and 93.3% at ten times that size (too narrow at study "
     "size: each draw's is ~25% low and the draws' spread is subtracted from it), the "
     "robust sandwich ones 61-70% "
@@ -73,8 +74,9 @@ PP_MODEL_RATIONALE = (
 _PH_RATIONALE = (
     "The proportional-hazards test of the headline combines the draws' Grambsch-Therneau "
     "scores the same way (mean score; mean variance minus the scores' spread); under "
-    "proportional hazards it rejected at the 5% level in {ph_1x} simulated study-size "
-    "cohorts, the one-draw test in {ph_1x_one} (analyses_ph_sim.py). ")
+    "proportional hazards it rejected at the 5% level in 5.6% (Monte-Carlo SE 2.1) of "
+    "124 simulated study-size cohorts, the one-draw test in 3.2% (1.6) "
+    "(analyses_ph_sim.py). ")
 _TV_RATIONALE = (
     "The full-cohort row is stratified on the matching variables as they are on each day, "
     "for exposed and unexposed time alike; in 160 "
@@ -82,14 +84,12 @@ _TV_RATIONALE = (
     "CI covered 99.0% (HR 1) and 98.3% (HR 0.5); freezing the time-dependent ones at the "
     "index day, as a matched set does, had biased its log hazard ratio by +0.08 "
     "(analyses_fullcohort_sim.py).")
-_FIGURES = {"pp_boot_1x": "XX", "pp_boot_1x_se": "XX", "pp_boot_1x_sd": "XX",
-            "ph_1x": "XX", "ph_1x_one": "XX"}
 
 
 def variance_rationale(bootstrap: bool) -> str:
     """The methods' paragraph on the CIs; `bootstrap`: the per-protocol row has one."""
     pp = PP_BOOTSTRAP_RATIONALE if bootstrap else PP_MODEL_RATIONALE
-    return (_HEADLINE_RATIONALE + pp + _PH_RATIONALE + _TV_RATIONALE).format(**_FIGURES)
+    return _HEADLINE_RATIONALE + pp + _PH_RATIONALE + _TV_RATIONALE
 
 
 #: Variables the analyses derive (not fields of the dictionary, not named by the study);
