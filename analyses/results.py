@@ -4,7 +4,9 @@ An `Estimate` is one hazard ratio however it was reached: combined over M re-dra
 matchings (`method = "combined"`), from one draw (`"one draw"`, the paper's design), or
 from the whole cohort (`"cohort"`). Every estimate carries both CIs (model-based and
 robust), says which is primary, and when it cannot be estimated says why
-(`not_estimable`), in the JSON as in the report.
+(`not_estimable`), in the JSON as in the report. The per-protocol row also carries a
+bootstrap SE (`analyses.ppboot`); when it has one, that CI is its primary one
+(`variance = "bootstrap"`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from analyses.survival import CoxResult
 __all__ = ["SCHEMA", "Analysis", "Counts", "Estimate", "StudyResult"]
 
 #: `<study>.json` schema id (docs/study-json.schema.json); bump on any change of shape.
-SCHEMA = "registry-study/2"
+SCHEMA = "registry-study/3"
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Estimate:
     """A hazard ratio with both CIs; None fields and `not_estimable` when it cannot be."""
 
     method: Literal["combined", "one draw", "cohort"]
-    variance: str                       # which CI is primary: "model" or "robust"
+    variance: str                       # which CI is primary: model, robust or bootstrap
     log_hr: float | None
     se: float | None                    # model-based SE of log HR
     se_robust: float | None
@@ -39,19 +41,26 @@ class Estimate:
     draw_sd: float | None = None        # SD of log HR over the draws
     not_estimable: str = ""
     note: str = ""
+    se_bootstrap: float | None = None   # patient-level bootstrap SE (per protocol)
+    n_bootstrap: int = 0                # its replicates (0: no bootstrap)
 
     @property
     def hr(self) -> float | None:
         return None if self.log_hr is None else math.exp(self.log_hr)
 
+    def _se(self, which: str | None) -> float | None:
+        w = which or self.variance
+        return {"model": self.se, "robust": self.se_robust,
+                "bootstrap": self.se_bootstrap}[w]
+
     def ci(self, which: str | None = None) -> tuple[float, float] | None:
-        se = self.se if (which or self.variance) == "model" else self.se_robust
+        se = self._se(which)
         if self.log_hr is None or se is None or not math.isfinite(se):
             return None
         return wald(self.log_hr, se)[0]
 
     def p(self, which: str | None = None) -> float | None:
-        se = self.se if (which or self.variance) == "model" else self.se_robust
+        se = self._se(which)
         if self.log_hr is None or se is None or not math.isfinite(se) or se <= 0:
             return None
         return wald(self.log_hr, se)[1]
@@ -78,7 +87,15 @@ class Estimate:
             "robust_ci": list(rci) if rci else None, "robust_p": self.p("robust"),
             "n_draws": self.n_draws, "mc_se": self.mc_se, "draw_sd": self.draw_sd,
             "not_estimable": self.not_estimable or None, "note": self.note or None,
+            **self._bootstrap_json(),
         }
+
+    def _bootstrap_json(self) -> dict[str, Any]:
+        if not self.n_bootstrap:
+            return {}
+        bci = self.ci("bootstrap")
+        return {"se_bootstrap": self.se_bootstrap, "bootstrap_ci": list(bci) if bci else None,
+                "bootstrap_p": self.p("bootstrap"), "n_bootstrap": self.n_bootstrap}
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,7 @@ class StudyResult:
     horizon: int
     ratio: int
     notes: tuple[str, ...] = field(default=())
+    ph_draws: Any = None     # the PH test of the headline, combined over its draws
 
     @property
     def main(self) -> Analysis:
@@ -280,7 +298,11 @@ class StudyResult:
                         "transform": self.ph.transform, "message": self.ph.message or None,
                         "analysis": "paper's design",
                         "times": [float(t) for t in self.ph.times],
-                        "scaled_residuals": [round(float(r), 6) for r in self.ph.scaled]},
+                        "scaled_residuals": [round(float(r), 6) for r in self.ph.scaled],
+                        "headline": None if self.ph_draws is None else {
+                            "statistic": _num(self.ph_draws.statistic),
+                            "p": _num(self.ph_draws.p), "n_draws": self.ph_draws.n_draws,
+                            "message": self.ph_draws.message or None}},
             "seed_spread": spread,
             "notes": list(self.notes),
         }

@@ -19,13 +19,16 @@ Analyses, in `<study>.json` order:
    censored at crossover, inverse-probability-of-censoring weights); the full cohort
    with exposure as a time-varying covariate.
 Beside them: the ICU-subgroup interaction, KM at fixed days, Table 1 at the index day,
-infections, the proportional-hazards test, the spread of the HR over the draws.
+infections, the proportional-hazards test (of the headline, combined over its draws;
+and of the paper's-design draw, whose residuals the report plots), the spread of the
+HR over the draws.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -39,7 +42,8 @@ from analyses.headline import DrawFit, Draws, fit_stack, km_over_draws, subgroup
 from analyses.infections import compare_infections, count_infections, infection_detail
 from analyses.matching import match, plan_matching
 from analyses.perprotocol import full_cohort, per_protocol
-from analyses.ph import schoenfeld_test
+from analyses.ph import ph_over_draws, schoenfeld_test
+from analyses.ppboot import pp_bootstrap
 from analyses.results import Analysis, Counts, Estimate, StudyResult
 from analyses.study import StudySpec, date_word
 from analyses.survival import cox, kaplan_meier
@@ -105,7 +109,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
               seed: int | None = None, seed_repeats: int | None = None,
               engine: Literal["lifelines", "fast"] = "lifelines", *,
               min_draws: int = 50, mc_se: float = 0.005,
-              labels: Mapping[str, str] | None = None) -> StudyResult:
+              labels: Mapping[str, str] | None = None,
+              n_bootstrap: int | None = None) -> StudyResult:
     """Run the whole study on tidy `frames` (mapping or object with the frame attributes).
 
     `excluded`: patient_ids with flags of the study's `exclude_severities`; the headline
@@ -114,7 +119,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
     the study's; 0 = none, the one draw is then the headline); the draws stop once the
     Monte-Carlo SE of the headline log HR is `mc_se` (at least `min_draws`).
     `labels`: field name -> display label (the data dictionary's), for the estimand
-    text; a variable's own `label` in the study file comes first.
+    text; a variable's own `label` in the study file comes first. `n_bootstrap`: the
+    per-protocol CI's bootstrap replicates (default the study's `pp_bootstrap`).
     Raises `StudyDataError` when the data cannot give a headline analysis at all.
     """
     seed = spec.seed if seed is None else seed
@@ -188,7 +194,7 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
         analyses.append(Analysis("per protocol", "sensitivity", None,
                                  PP_BASIS if words["timedep"] else PP_BASIS_UNWEIGHTED,
                                  PP_ESTIMAND.format(**words),
-                                 Estimate.from_combined(pp.combined, spec.variance),
+                                 _pp_estimate(pp.combined, cohort, spec, seed, n_bootstrap),
                                  pp.counts))
     else:
         all_rows = _with_control(match(everyone, spec, seed, all_plan).rows)
@@ -238,8 +244,24 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
         interaction=interaction, clean_vs_all=clean_vs_all, per_protocol=pp,
         ph=schoenfeld_test(rows, None if design_cox.hr is None else math.log(design_cox.hr),
                            design_cox.se_model),
+        ph_draws=None if draws is None else ph_over_draws(
+            draws.stack, draws.headline.fit.beta, draws.headline.fit.se_model),
         flow=flow, words=words, horizon=spec.horizon_days, ratio=spec.ratio,
         notes=_notes(spec, cohort, design, analyses))
+
+
+def _pp_estimate(combined: Any, cohort: Any, spec: StudySpec, seed: int,
+                 n_bootstrap: int | None) -> Estimate:
+    """The per-protocol row: combined over the draws; its primary CI from the patient-
+    level bootstrap (`analyses.ppboot`) when the study asks for one and it succeeds."""
+    est = Estimate.from_combined(combined, spec.variance)
+    n_boot = spec.pp_bootstrap if n_bootstrap is None else n_bootstrap
+    if n_boot < 2 or combined.log_hr is None:
+        return est
+    boot = pp_bootstrap(cohort, spec, combined, n_boot, seed)
+    note = "; ".join(m for m in (est.note, boot.message) if m)
+    return replace(est, variance="bootstrap" if boot.se is not None else est.variance,
+                   se_bootstrap=boot.se, n_bootstrap=n_boot, note=note)
 
 
 def _interactions(sub_fits: dict[str, Any], variance: str) -> list[dict[str, Any]]:

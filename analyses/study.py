@@ -143,6 +143,7 @@ class StudySpec:
     seed: int = 20250101             # master seed of the matching draws
     outcome_label: str = ""          # the outcome in words, e.g. "death or lung transplant"
     origin_label: str = ""           # day 0 in words, e.g. "diagnosis" or "enrolment"
+    pp_bootstrap: int = 100          # bootstrap replicates of the per-protocol CI (0: none)
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -169,7 +170,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     st = r.table(data, "study")
     r.known(st, "study", ("name", "title", "horizon_days", "ratio", "reuse_controls",
                           "exclude_severities", "variance", "seed_repeats", "km_times",
-                          "seed"))
+                          "seed", "pp_bootstrap"))
     name = r.get(st, "study.name", str)
     horizon = r.get(st, "study.horizon_days", int)
     ratio = r.get(st, "study.ratio", int)
@@ -181,6 +182,10 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         raise StudySpecError(f"{source}: study.variance must be 'robust' or 'model', "
                              f"found {variance!r}")
     km_times = tuple(r.list_of(st, "study.km_times", int, [0, 30, 90, 180, 270, 365]))
+    pp_boot = r.get(st, "study.pp_bootstrap", int, 100)
+    if pp_boot < 0 or pp_boot == 1:
+        raise StudySpecError(f"{source}: study.pp_bootstrap must be 0 (no bootstrap) or at "
+                             f"least 2, found {pp_boot}")
 
     tm = r.table(data, "time")
     r.known(tm, "time", ("origin", "censor", "entry", "origin_label"))
@@ -273,7 +278,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         infections=infections, balance=balance, km_times=km_times, entry=entry,
         seed=r.get(st, "study.seed", int, 20250101),
         outcome_label=r.get(oc, "outcome.label", str, ""),
-        origin_label=r.get(tm, "time.origin_label", str, ""))
+        origin_label=r.get(tm, "time.origin_label", str, ""), pp_bootstrap=pp_boot)
 
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:

@@ -299,6 +299,8 @@ class AnalysisRow:
     n_draws: int = 1
     mc_se: float | None = None       # Monte-Carlo SE of log HR (another master seed)
     estimand: str = ""
+    variance: str = ""               # the primary CI's: "model", "robust", "bootstrap"
+    n_bootstrap: int = 0             # bootstrap replicates behind it (per protocol)
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any], *, index: int,
@@ -324,6 +326,8 @@ class AnalysisRow:
             events_exposed=num("events_exposed"), events_controls=num("events_controls"),
             method=str(entry.get("method") or ""), n_draws=int(entry.get("n_draws") or 1),
             mc_se=num("mc_se"), estimand=str(entry.get("estimand") or ""),
+            variance=str(entry.get("variance") or ""),
+            n_bootstrap=int(entry.get("n_bootstrap") or 0),
         )
 
 

@@ -18,6 +18,7 @@ ANALYSIS_KEYS = {"name", "filter", "n_sets", "n_exposed", "n_controls", "events"
                  "events_exposed", "events_controls", "variance", "method", "log_hr", "se",
                  "se_robust", "model_ci", "model_p", "robust_ci", "robust_p", "n_draws",
                  "mc_se", "draw_sd", "not_estimable", "note"}
+BOOTSTRAP_KEYS = {"se_bootstrap", "bootstrap_ci", "bootstrap_p", "n_bootstrap"}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_json_has_the_design_shape(result) -> None:  # type: ignore[no-untyped-d
     assert {"study", "snapshot", "run_id", "analyses", "schema", "seed", "flow", "km",
             "table1", "infections", "interaction", "clean_vs_all", "ph_test"} <= set(doc)
     assert (doc["study"], doc["snapshot"], doc["run_id"]) == ("jak_cni", "snap-1", "run-9")
-    assert doc["schema"] == "registry-study/2" and doc["seed"] == 7
+    assert doc["schema"] == "registry-study/3" and doc["seed"] == 7
     main, *rest = doc["analyses"]
     assert set(main) == ANALYSIS_KEYS and main["name"] == "main" and main["filter"] == {}
     assert main["kind"] == "headline" and main["method"] == "combined"
@@ -45,9 +46,14 @@ def test_json_has_the_design_shape(result) -> None:  # type: ignore[no-untyped-d
     assert [a["filter"] for a in subgroups] == [{"icu_at_index": True},
                                                 {"icu_at_index": False}, {"rp_ild": True}]
     assert rest == subgroups + sens                      # subgroups first, then sensitivity
-    assert all(set(a) == ANALYSIS_KEYS for a in rest)
     assert [a["name"] for a in sens] == ["paper's design", "all records", "per protocol",
                                          "full cohort"]
+    pp = sens[2]
+    assert all(set(a) == ANALYSIS_KEYS for a in rest if a is not pp)
+    assert set(pp) == ANALYSIS_KEYS | BOOTSTRAP_KEYS and pp["n_bootstrap"] == 20
+    # the per-protocol row's primary CI is the bootstrap one, around the combined HR
+    assert pp["variance"] == "bootstrap" and [pp["ci_low"], pp["ci_high"]] == pp["bootstrap_ci"]
+    assert pp["ci_low"] < pp["hr"] < pp["ci_high"] and pp["se_bootstrap"] > 0
     assert all(a["basis"] and a["estimand"] for a in sens)
     for a in subgroups:                                 # filters name matched.csv columns
         assert set(a["filter"]) <= set(result.matched.columns)

@@ -36,6 +36,7 @@ PARAMS = {"seed": 11, "patients": 60, "sites": 3, "error_rate": 0.2}
 PULL = {"timeout_seconds": 2.0, "backoff_seconds": 0.05, "retries": 3,
         "requests_per_minute": 600000, "batch_size": 200, "min_batch_size": 5}
 SEED_REPEATS = 5
+PP_BOOTSTRAP = 10      # bootstrap replicates of the per-protocol CI (the study ships 100)
 
 
 def env() -> dict[str, str]:
@@ -47,13 +48,16 @@ def env() -> dict[str, str]:
 
 
 def write_settings(server: SandboxServer, folder: Path) -> Path:
-    """settings.toml for `server` in `folder`: log file, fast pull, a 5-repeat study copy."""
+    """settings.toml for `server` in `folder`: log file, fast pull, a 5-repeat study copy
+    (10 bootstrap replicates)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "settings.toml"
     write_sandbox_settings(server, path)
     study = folder / "jak_cni.toml"
-    study.write_text(re.sub(r"(?m)^seed_repeats\s*=\s*\d+", f"seed_repeats = {SEED_REPEATS}",
-                            STUDY.read_text(encoding="utf-8")), encoding="utf-8")
+    text = re.sub(r"(?m)^seed_repeats\s*=\s*\d+", f"seed_repeats = {SEED_REPEATS}",
+                  STUDY.read_text(encoding="utf-8"))
+    study.write_text(re.sub(r"(?m)^pp_bootstrap\s*=\s*\d+", f"pp_bootstrap = {PP_BOOTSTRAP}",
+                            text), encoding="utf-8")
     text = path.read_text(encoding="utf-8").replace(json.dumps(str(STUDY)), '"jak_cni.toml"')
     text += '\n[log]\nfile = "registry.log"\n\n[pull]\n'
     text += "".join(f"{key} = {value}\n" for key, value in PULL.items())

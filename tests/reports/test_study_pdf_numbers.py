@@ -15,7 +15,7 @@ import pytest
 
 from registry.reports.format import fmt_ci, fmt_hr, fmt_hr_ci, fmt_int, fmt_p, fmt_smd
 from registry.reports.from_store import study_report_from_store
-from registry.reports.payloads import VARIANCE_RATIONALE, field_labels, study_payloads
+from registry.reports.payloads import field_labels, study_payloads, variance_rationale
 from registry.reports.study import render_study_pdf
 from registry.store import Store
 from tests import anti_mda5
@@ -138,6 +138,15 @@ def test_every_analysis_and_the_tests_beside_them(run_pdf: tuple[dict[str, Any],
     ph = doc["ph_test"]
     assert ph["times"] and len(ph["times"]) == len(ph["scaled_residuals"])
     assert f"chi-square {ph['statistic']:.2f}, p = {fmt_p(ph['p'])}" in content
+    head = ph["headline"]                 # the headline's own test, over its draws
+    assert head["n_draws"] == main["n_draws"] and head["p"] is not None
+    assert (f"combined over {head['n_draws']} of its draws as the hazard ratio is): "
+            f"chi-square {head['statistic']:.2f}, p = {fmt_p(head['p'])}") in content
+    pp = next(a for a in doc["analyses"] if a["name"] == "per protocol")
+    assert pp["variance"] == "bootstrap" and pp["bootstrap_ci"] == [pp["ci_low"],
+                                                                    pp["ci_high"]]
+    assert (f"CI from a patient-level bootstrap ({pp['n_bootstrap']} replicates "
+            "redoing the matching and the weights)") in content
     assert "Scaled Schoenfeld residuals" in content or "scaled Schoenfeld residuals" in content
     cva = doc["clean_vs_all"]
     assert f"all records / clean records = {cva['ratio']:.2f}" in content
@@ -160,5 +169,27 @@ def test_the_variance_claims_quote_results_md() -> None:
     """The coverage and stability figures the PDF quotes are the simulations' in
     benchmarks/RESULTS.md."""
     results = RESULTS_MD.read_text()
-    for figure in re.findall(r"\d+\.\d%", VARIANCE_RATIONALE):
-        assert f"**{figure[:-1]} %**" in results, figure
+    for bootstrap in (True, False):
+        figures = re.findall(r"\d+\.\d%", variance_rationale(bootstrap))
+        assert len(figures) >= 8
+        for figure in figures:
+            assert f"**{figure[:-1]} %**" in results, figure
+
+
+def test_the_headlines_spread_and_the_infection_models(
+        run_pdf: tuple[dict[str, Any], str]) -> None:
+    """The numbers in the headline box's small print and the infections' note."""
+    doc, content = run_pdf
+    main = doc["analyses"][0]
+    spread = doc["seed_spread"]
+    assert (f"another master seed would move it by about {main['mc_se'] * 100:.1f}% "
+            "(Monte-Carlo SE)") in content
+    assert (f"One draw alone gives HRs between {fmt_hr(spread['hr_low'])} and "
+            f"{fmt_hr(spread['hr_high'])} (middle 95% of the {spread['n_draws']} draws, "
+            f"median {fmt_hr(spread['hr_median'])})") in content
+    tv = doc["infections"]["time_varying"]
+    note = _after(content, "Poisson regression")
+    assert (f"rate per band of days since the index day: rate ratio "
+            f"{tv['rate_ratio']:.2f} ({tv['ci_low']:.2f} to {tv['ci_high']:.2f})") in note
+    assert (f"start): {tv['per_protocol_rate_ratio']:.2f} "
+            f"({tv['per_protocol_ci_low']:.2f} to {tv['per_protocol_ci_high']:.2f})") in note

@@ -40,8 +40,9 @@ def _settings(server: SandboxServer, folder: Path) -> Path:
     path = folder / "settings.toml"
     write_sandbox_settings(server, path)
     study = folder / "sglt2i.toml"
-    study.write_text(re.sub(r"(?m)^seed_repeats\s*=\s*\d+", "seed_repeats = 5",
-                            (HF / "studies" / "sglt2i.toml").read_text(encoding="utf-8")),
+    text = re.sub(r"(?m)^seed_repeats\s*=\s*\d+", "seed_repeats = 5",
+                  (HF / "studies" / "sglt2i.toml").read_text(encoding="utf-8"))
+    study.write_text(re.sub(r"(?m)^pp_bootstrap\s*=\s*\d+", "pp_bootstrap = 10", text),
                      encoding="utf-8")
     text = path.read_text(encoding="utf-8")
     for key, value in (("profile", "profile.toml"), ("suites", "expectations")):
