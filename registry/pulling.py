@@ -109,7 +109,7 @@ def _write(store: Store, pulled: SitePull, previous: PreviousPull | None) -> Any
         dictionary_changes=changes.to_dict() if changes is not None and not changes.empty
         else None,
     ) as writer:
-        writer.put_many(pulled.records)
+        writer.put_encoded(pulled.records)
         if pulled.kind == "incremental":
             writer.delete(pulled.deleted)
     return writer.info

@@ -42,6 +42,7 @@ from registry.redcap.client import DAG_COLUMN, RedcapClient, RequestTimedOut
 from registry.redcap.design import StoredDesign, source_digest, unchanged_design
 from registry.redcap.dictionary import DictionaryChanges, compare_dictionaries
 from registry.settings import PullSettings, Site
+from registry.store.records import RecordBuffer
 
 __all__ = ["PreviousPull", "ProjectShape", "Progress", "SitePull", "fetch_site", "local_now"]
 
@@ -111,7 +112,7 @@ class SitePull:
     dags: list[dict[str, Any]] | None         # None: a DAG token (not allowed to list them)
     id_field: str
     record_ids: list[str]                     # every record id of the site now
-    records: dict[str, list[dict[str, Any]]]  # id -> rows: all (full) or the changed ones
+    records: RecordBuffer                     # all (full) or the changed ones, encoded
     deleted: list[str] = field(default_factory=list)
     dictionary_changes: DictionaryChanges | None = None
     stats: dict[str, Any] = field(default_factory=dict)
@@ -193,9 +194,9 @@ class _Fetcher:
         return [r for r in rows if r[DAG_COLUMN] == dag]
 
     # -- records --------------------------------------------------------------------
-    def fetch(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """Rows of every id in `ids`, grouped by id, in `ids` order."""
-        got: dict[str, list[dict[str, Any]]] = {}
+    def fetch(self, ids: Sequence[str]) -> RecordBuffer:
+        """Every id in `ids` as kept (hash + compact rows), in `ids` order."""
+        got = RecordBuffer()  # each batch kept compact as it comes: no dict rows held
         queue: deque[tuple[list[str], int]] = deque(
             (list(ids[i:i + self.batch_size]), 0) for i in range(0, len(ids), self.batch_size))
         total = len(ids)
@@ -220,19 +221,25 @@ class _Fetcher:
                 continue
             self.stats["batches"] += 1
             asked = set(chunk)
+            batch: dict[str, list[dict[str, Any]]] = {}
             for row in self._own(rows):
                 rid = str(row[self.id_field])
                 if rid in asked:
-                    got.setdefault(rid, []).append(row)
+                    batch.setdefault(rid, []).append(row)
+            for rid, record_rows in batch.items():
+                got.add(rid, record_rows)
+            n_rows = len(rows)
+            del rows, batch
             missing = [i for i in chunk if i not in got]
             event(_log, "pull.batch", logging.DEBUG, site=self.site.name, n=len(chunk),
-                  rows=len(rows), missing=len(missing) or None,
+                  rows=n_rows, missing=len(missing) or None,
                   ms=round((time.monotonic() - started) * 1000))
             if missing:
                 self._short(chunk, missing, tries, queue)
             if self.progress:
                 self.progress(len(got), total)
-        return {i: got[i] for i in ids if i in got}
+        got.reorder(ids)
+        return got
 
     def _short(self, chunk: list[str], missing: list[str], tries: int,
                queue: deque[tuple[list[str], int]]) -> None:

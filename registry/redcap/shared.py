@@ -172,12 +172,17 @@ class SharedClient(RedcapClient):
             return self._batch(list(ids), retry_timeout)
         if ids is not None or not fields:  # a batch of one site's records: its own
             return ask()
-        rows = self._shared((*self.token_key, "record", tuple(fields), date_begin, with_dag),
-                            ask, deep=False)
-        if date_begin is not None and with_dag and len(fields) == 1:
-            self.shared.changed[self.token_key] = [
-                (str(r.get(fields[0])), str(r.get(DAG_COLUMN))) for r in rows]
-        return rows
+        key = (*self.token_key, "record", tuple(fields), date_begin, with_dag)
+        if len(fields) != 1:
+            return self._shared(key, ask, deep=False)
+        # an id list: kept as its distinct (id, DAG) pairs, not a dict per export row
+        # (one per repeat instance: over a million at 234,000 patients)
+        has_dag, pairs = self._shared(key, lambda: _id_pairs(ask(), fields[0]), deep=False)
+        if date_begin is not None and with_dag:
+            self.shared.changed[self.token_key] = [(i, str(d)) for i, d in pairs]
+        if has_dag:
+            return [{fields[0]: i, DAG_COLUMN: d} for i, d in pairs]
+        return [{fields[0]: i} for i, _ in pairs]
 
     def _batch(self, ids: list[str], retry_timeout: bool) -> list[dict[str, Any]]:
         """A batch of this site's records, carrying other sites' changed records too.
@@ -234,3 +239,12 @@ class SharedClient(RedcapClient):
                 extra.append(rid)
                 carried.add(rid)
         return extra
+
+
+def _id_pairs(rows: list[dict[str, Any]], id_field: str
+              ) -> tuple[bool, tuple[tuple[str, Any], ...]]:
+    """An id-only export as (whether it has the DAG column, its distinct (id, DAG) pairs
+    in export order): all a pull reads of it."""
+    has_dag = bool(rows) and DAG_COLUMN in rows[0]
+    pairs = dict.fromkeys((str(r.get(id_field)), r.get(DAG_COLUMN)) for r in rows)
+    return has_dag, tuple(pairs)

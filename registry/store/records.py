@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "RecordBuffer",
     "Rows",
     "canonical_json",
     "column_order",
@@ -134,3 +135,51 @@ def record_order(record_id: str) -> tuple[Any, ...]:
     """The order snapshots give records in: natural (`natural_key`), and ids equal
     naturally ("01", "1") by their text, so it never depends on the database's."""
     return (natural_key(record_id), record_id)
+
+
+class RecordBuffer:
+    """Records as they are kept, filled while a pull runs: record id -> (hash, payload),
+    and the columns in the order the export gave them.
+
+    A pull's rows are dicts with a key per field (a 234,000-patient registry's rows
+    held as dicts for one site are hundreds of MiB); each batch is reduced to its
+    compact, hashed form as it arrives, so only one batch of dicts is ever alive.
+    """
+
+    def __init__(self) -> None:
+        self._encoded: dict[str, tuple[str, str]] = {}
+        self._columns: dict[str, None] = {}
+
+    def add(self, record_id: str, rows: Rows) -> None:
+        """Keep (or replace) one record: its flat export rows."""
+        seen = self._columns
+        for row in rows:
+            if len(seen) and all(k in seen for k in row):
+                continue
+            for k in row:
+                if k not in seen:
+                    seen[k] = None
+        self._encoded[record_id] = encode(sparse_rows(rows))
+
+    def reorder(self, record_ids: Iterable[str]) -> None:
+        """Put the records in `record_ids` order (those kept; others left out)."""
+        kept = self._encoded
+        self._encoded = {i: kept[i] for i in record_ids if i in kept}
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column seen, first seen first."""
+        return list(self._columns)
+
+    def items(self) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(record id, (hash, payload)) in the order kept."""
+        return self._encoded.items()
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._encoded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._encoded)

@@ -207,6 +207,18 @@ class SnapshotWriter:
         for record_id, rows in records.items():
             self.put(record_id, rows)
 
+    def put_encoded(self, records: rec.RecordBuffer) -> None:
+        """Add (or replace) records already reduced to hash + payload (a pull's)."""
+        if not self._open:
+            raise StoreError("SnapshotWriter.put_encoded called outside its `with` block")
+        for k in records.columns:
+            self._seen_columns.setdefault(k, None)
+        for record_id, encoded in records.items():
+            if not isinstance(record_id, str) or not record_id:
+                raise StoreError(f"record id should be a non-empty string, got {record_id!r}")
+            self._records[record_id] = encoded
+            self._deleted.discard(record_id)
+
     def delete(self, record_ids: Iterable[str]) -> None:
         """Incremental only: drop these records (deleted in REDCap) from the new snapshot."""
         if self.kind != "incremental":
