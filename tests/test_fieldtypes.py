@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.fieldtypes import (
+    checkbox_code,
     checkbox_columns,
     choices,
     export_columns,
@@ -17,6 +18,7 @@ from registry.fieldtypes import (
     parse_choices,
 )
 from registry.sandbox import dictionary
+from registry.sandbox.schema import Schema
 
 META = {m["field_name"]: m for m in dictionary.metadata()}
 
@@ -91,6 +93,19 @@ def test_parse_choices_and_implicit_choices() -> None:
     assert choices(_row("truefalse")) == {"1": "True", "0": "False"}
     assert choices(META["ferritin"]) == {}
     assert choices(META["sex"]) == {"1": "Female", "2": "Male"}
+
+
+@pytest.mark.parametrize(("code", "column"), [
+    ("1", "1"), ("-1", "_1"), ("1.5", "1_5"), ("b-2", "b_2"), ("A", "a"), ("Yes A", "yesa"),
+    ("é1", "1"), ("K9", "k9"), ("x/y", "xy")])
+def test_checkbox_codes_are_written_as_redcap_writes_them(code: str, column: str) -> None:
+    """REDCap's Project::getExtendedCheckboxCodeFormatted: "-" and "." become "_", ASCII
+    lower case, anything else outside [a-z0-9_] dropped; the sandbox names its columns
+    with the same function, so a pulled export and the typed frames agree."""
+    assert checkbox_code(code) == column
+    row = {**_row("checkbox", choices_text=f"{code}, It | 2, Two"), "field_name": "c"}
+    assert checkbox_columns(row) == [f"c___{column}", "c___2"]
+    assert [c.name for c in Schema([row]).columns] == [f"c___{column}", "c___2", "f_complete"]
 
 
 def test_checkbox_and_export_columns() -> None:

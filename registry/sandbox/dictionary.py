@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "ENTRY_FIELD",
     "FORMS",
+    "FORM_LABELS",
     "METADATA_COLUMNS",
     "REPEATING_FORMS",
     "metadata",
@@ -29,6 +30,9 @@ METADATA_COLUMNS = (
 #: Instruments in project order; the repeating ones are listed in REPEATING_FORMS.
 FORMS = ("baseline", "treatments", "icu_stay", "infections", "outcome")
 REPEATING_FORMS = ("treatments", "icu_stay", "infections")
+#: The instruments' labels, as REDCap keeps them beside the form names (content=instrument).
+FORM_LABELS = {"baseline": "Baseline", "treatments": "Treatments", "icu_stay": "ICU stay",
+               "infections": "Infections", "outcome": "Outcome"}
 
 YESNO = "1, Yes | 0, No"
 

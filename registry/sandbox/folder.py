@@ -12,7 +12,12 @@ A project folder holds:
   served; columns the dictionary does not have are set aside (`ignored_columns`);
 - where they apply, each as the API exports that content: `events.csv`, `arms.csv`,
   `formEventMapping.csv`, `repeatingFormsEvents.csv`, `dags.csv`, and `project.json`
-  (project info); `instruments.csv` (`content=instrument`) gives the form labels.
+  (project info); `instruments.csv` (`content=instrument`) gives the form labels;
+- `users.csv`, optional: the project's users as `content=user` exports them
+  (`username, email, firstname, lastname, expiration, data_access_group`) plus `role`,
+  a role label (`Data manager`, `Site coordinator`, `Data entry`; blank: data entry).
+  The sandbox's API users (`sandbox_admin`, `sandbox_<dag>`) are always there; these
+  stand in for the invented entry and former users.
 
 `read_folder(path)` reads one (a missing or malformed file is a `RegistryError`
 naming it); `write_folder(path, ...)` writes one, as the scenario generators do.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +36,7 @@ from typing import Any
 
 from registry.errors import RegistryError
 from registry.sandbox.design import Design
+from registry.sandbox.roster import ROLES
 from registry.sandbox.schema import Schema
 
 __all__ = ["DICTIONARY_HEADERS", "METADATA_COLUMNS", "FolderError", "ProjectFolder",
@@ -57,7 +64,10 @@ _SPECIAL = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_inst
             "redcap_data_access_group")
 _FILES = {"events": "events.csv", "arms": "arms.csv", "mapping": "formEventMapping.csv",
           "repeating": "repeatingFormsEvents.csv", "dags": "dags.csv",
-          "instruments": "instruments.csv"}
+          "instruments": "instruments.csv", "users": "users.csv"}
+_USER_COLUMNS = ("username", "email", "firstname", "lastname", "expiration",
+                 "data_access_group")
+_EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class FolderError(RegistryError):
@@ -77,6 +87,7 @@ class ProjectFolder:
     dags: list[dict[str, Any]] = field(default_factory=list)
     project_info: dict[str, Any] | None = None
     form_labels: dict[str, str] = field(default_factory=dict)
+    users: list[dict[str, str]] | None = None
     ignored_columns: list[str] = field(default_factory=list)
 
     @property
@@ -174,8 +185,39 @@ def read_folder(path: Path | str) -> ProjectFolder:
         project_info=info,
         form_labels={r["instrument_name"]: r.get("instrument_label", "")
                      for r in tables["instruments"]})
+    if (root / "users.csv").exists():
+        folder.users = _users(root / "users.csv", tables["users"],
+                              {d["unique_group_name"] for d in folder.dags})
     _check(folder)
     return folder
+
+
+def _users(path: Path, rows: list[dict[str, str]], dags: set[str]) -> list[dict[str, str]]:
+    """users.csv's rows as the sandbox's users (`dag` and `role` keys), each checked."""
+    missing = [c for c in ("username", "email") if rows and c not in rows[0]]
+    if missing:
+        raise FolderError(f"{path}: no {missing[0]} column")
+    out: list[dict[str, str]] = []
+    for line, row in enumerate(rows, start=2):
+        user = {c: (row.get(c) or "").strip() for c in _USER_COLUMNS}
+        name, dag = user["username"], user.pop("data_access_group")
+        role = (row.get("role") or "").strip() or "Data entry"
+        where = f"{path}: row {line}"
+        if not name:
+            raise FolderError(f"{where} has no username")
+        if any(u["username"] == name for u in out) or name == "sandbox_admin" or \
+                name in {f"sandbox_{d}" for d in dags}:
+            raise FolderError(f"{where}: username {name!r} is there twice (the sandbox's "
+                              "API users sandbox_admin and sandbox_<dag> are its own)")
+        if dag and dag not in dags:
+            raise FolderError(f"{where}: data_access_group {dag!r} is not in dags.csv")
+        if role not in ROLES.values():
+            raise FolderError(f"{where}: role {role!r} is not one of "
+                              f"{', '.join(sorted(ROLES.values()))}")
+        if user["expiration"] and not _EXPIRATION.fullmatch(user["expiration"]):
+            raise FolderError(f"{where}: expiration {user['expiration']!r} is not YYYY-MM-DD")
+        out.append({**user, "dag": dag, "role": role})
+    return out
 
 
 def _check(folder: ProjectFolder) -> None:

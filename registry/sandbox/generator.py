@@ -90,6 +90,7 @@ class SyntheticRegistry:
     repeating: list[dict[str, str]]
     truth: list[TruthRow]
     project_info: dict[str, object] = field(default_factory=dict)
+    form_labels: dict[str, str] = field(default_factory=lambda: dict(dictionary.FORM_LABELS))
 
     def rows_by_site(self) -> dict[str, list[dict[str, str]]]:
         """Records grouped by DAG unique group name (every DAG present, maybe empty)."""
@@ -122,7 +123,9 @@ class SyntheticRegistry:
 
         return build_schema(self.metadata, project_info=self.project_info,
                             repeating=self.repeating,
-                            profile=load_profile(PROFILE) if profile else None)
+                            profile=load_profile(PROFILE) if profile else None,
+                            instruments=[{"instrument_name": f, "instrument_label": label}
+                                         for f, label in self.form_labels.items()])
 
 
 def _dags(n_sites: int) -> list[dict[str, object]]:

@@ -23,7 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from registry.sandbox.project import Project, Scope
+from registry.sandbox.project import Project
+from registry.sandbox.tokens import Scope
 from registry.sandbox.validation import FieldRules, check_value, field_rules, is_php_integer
 
 __all__ = ["ImportRefused", "parse_import"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from registry.sandbox.export import ExportOptions, export_rows
 from registry.sandbox.folder import ProjectFolder
 from registry.sandbox.records import RowKey, StoredRecord, natural_key, row_key
 from registry.sandbox.schema import Column, Schema
+from registry.sandbox.tokens import Scope, Tokens, new_token
 
 __all__ = ["LogEntry", "Project", "RowKey", "Scope", "StoredRecord", "Tokens", "natural_key",
            "row_key"]
@@ -37,31 +37,6 @@ __all__ = ["LogEntry", "Project", "RowKey", "Scope", "StoredRecord", "Tokens", "
 _INTEGER = re.compile(r"^\d+$")
 _DAG_KEY = "redcap_data_access_group"
 _SPECIAL = ("redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance", _DAG_KEY)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Who is calling: a user name and, for a DAG member, the DAG's unique name."""
-
-    username: str
-    dag: str | None = None
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """The server's API tokens: one project-wide, one per DAG (by unique group name)."""
-
-    project: str
-    by_dag: Mapping[str, str]
-
-    def __getitem__(self, dag: str) -> str:
-        return self.by_dag[dag]
-
-    def env(self, prefix: str = "REGISTRY_TOKEN_") -> dict[str, str]:
-        """`{"REGISTRY_TOKEN_PROJECT": ..., "REGISTRY_TOKEN_PARIS": ...}` for a token file."""
-        out = {f"{prefix}PROJECT": self.project}
-        out.update({f"{prefix}{dag.upper()}": tok for dag, tok in self.by_dag.items()})
-        return out
 
 
 @dataclass(frozen=True)
@@ -83,17 +58,20 @@ class Project:
     """A REDCap project (classic or longitudinal, repeating forms/events, DAGs) in memory.
 
     `repeating`: the project's `Design`, or the names of a classic project's repeating
-    forms; `form_labels`: instrument labels, where known."""
+    forms; `form_labels`: instrument labels, where known; `users`: the project's users
+    besides the API users (`registry.sandbox.roster`), None for invented ones."""
 
     def __init__(self, metadata: Sequence[Mapping[str, str]], dags: Sequence[Mapping[str, Any]],
                  rows: Iterable[Mapping[str, Any]] = (), *,
                  repeating: Design | Sequence[str] = (),
                  project_info: Mapping[str, Any] | None = None, clock: Clock | None = None,
-                 project_id: int = 17, form_labels: Mapping[str, str] | None = None) -> None:
+                 project_id: int = 17, form_labels: Mapping[str, str] | None = None,
+                 users: Sequence[Mapping[str, str]] | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.created = self.clock.now()
         self._schema = Schema([dict(r) for r in metadata], repeating, dict(form_labels or {}))
         self.dags = [dict(d) for d in dags]
+        self.folder_users = None if users is None else [dict(u) for u in users]
         self.dag_ids = {d["unique_group_name"]: int(d["data_access_group_id"]) for d in self.dags}
         self.dag_labels = {d["unique_group_name"]: d["data_access_group_name"] for d in self.dags}
         self.project_id = int((project_info or {}).get("project_id") or project_id)
@@ -102,8 +80,8 @@ class Project:
         self.records: dict[str, StoredRecord] = {}
         self.log: list[LogEntry] = []
         self._sorted: list[str] | None = None
-        self.tokens = Tokens(project=_new_token(),
-                             by_dag={dag: _new_token() for dag in self.dag_ids})
+        self.tokens = Tokens(project=new_token(),
+                             by_dag={dag: new_token() for dag in self.dag_ids})
         self._scopes = {self.tokens.project: Scope("sandbox_admin")}
         self._scopes.update({tok: Scope(f"sandbox_{dag}", dag)
                              for dag, tok in self.tokens.by_dag.items()})
@@ -117,7 +95,8 @@ class Project:
                 for r in repeating]
         return cls(registry.metadata, registry.dags, registry.records,
                    repeating=Design.from_rows(repeating=rows),
-                   project_info=getattr(registry, "project_info", None), clock=clock)
+                   project_info=getattr(registry, "project_info", None), clock=clock,
+                   form_labels=getattr(registry, "form_labels", None))
 
     @classmethod
     def from_folder(cls, folder: ProjectFolder, *, clock: Clock | None = None) -> Project:
@@ -130,7 +109,8 @@ class Project:
             info["has_repeating_instruments_or_events"] = 1 if folder.design.has_repeating \
                 else 0
         project = cls(folder.metadata, folder.dags, folder.records, repeating=folder.design,
-                      project_info=info, clock=clock, form_labels=folder.form_labels)
+                      project_info=info, clock=clock, form_labels=folder.form_labels,
+                      users=folder.users)
         if info is None:
             project.project_info["project_title"] = folder.path.name
             project.project_info["project_notes"] = f"Served from {folder.path.name}/ by " \
@@ -420,7 +400,3 @@ def _drop_gray(values: dict[str, str], columns: Mapping[str, Column]) -> dict[st
              if columns[k].kind != "complete" and not (columns[k].kind == "checkbox"
                                                        and v == "0")}
     return {k: v for k, v in values.items() if k not in gray or columns[k].form in saved}
-
-
-def _new_token() -> str:
-    return secrets.token_hex(16).upper()

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from registry.sandbox.project import Project, Scope
+from registry.sandbox.project import Project
+from registry.sandbox.tokens import Scope
 
 __all__ = ["Call", "Refusal", "RowDropper", "bool_param", "invalid", "is_list_param",
            "list_param", "parse_when", "parse_window"]

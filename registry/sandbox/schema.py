@@ -11,41 +11,19 @@ import validation and `exportFieldNames` agree.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from registry.fieldtypes import checkbox_code
+from registry.fieldtypes import choices as field_choices
 from registry.sandbox.design import Design
 
-__all__ = ["COMPLETE_CHOICES", "Column", "Schema", "checkbox_code", "empty_row", "labels_for",
-           "parse_choices"]
+__all__ = ["COMPLETE_CHOICES", "Column", "Schema", "empty_row", "labels_for"]
 
 #: `<form>_complete` codes and the labels REDCap shows for them.
 COMPLETE_CHOICES = {"0": "Incomplete", "1": "Unverified", "2": "Complete"}
-_YESNO = {"1": "Yes", "0": "No"}
-_TRUEFALSE = {"1": "True", "0": "False"}
 _NO_DATA_TYPES = {"descriptive"}
 _NO_EXPORT_NAME_TYPES = {"descriptive", "file"}
-
-
-_NOT_CODE = re.compile(r"[^a-z_0-9]")
-
-
-def checkbox_code(code: str) -> str:
-    """A choice code as it appears in its checkbox column name (`1` -> `1`, `-1` -> `_1`,
-    `1.5` -> `1_5`, `Yes A` -> `yesa`)."""
-    return _NOT_CODE.sub("", code.replace("-", "_").replace(".", "_").lower())
-
-
-def parse_choices(text: str) -> dict[str, str]:
-    """`"1, Yes | 0, No"` -> `{"1": "Yes", "0": "No"}` (codes and labels stripped)."""
-    choices: dict[str, str] = {}
-    for part in text.split("|"):
-        if not part.strip():
-            continue
-        code, _, label = part.partition(",")
-        choices[code.strip()] = label.strip()
-    return choices
 
 
 @dataclass(frozen=True)
@@ -91,12 +69,8 @@ class Schema:
                 name, ftype = row["field_name"], row["field_type"]
                 if ftype in _NO_DATA_TYPES:
                     continue
-                if ftype in ("radio", "dropdown", "checkbox"):
-                    self.choices[name] = parse_choices(row["select_choices_or_calculations"])
-                elif ftype == "yesno":
-                    self.choices[name] = dict(_YESNO)
-                elif ftype == "truefalse":
-                    self.choices[name] = dict(_TRUEFALSE)
+                if ftype in ("radio", "dropdown", "checkbox", "yesno", "truefalse"):
+                    self.choices[name] = field_choices(row)
                 if ftype == "checkbox":
                     columns += [Column(f"{name}___{checkbox_code(code)}", name, form, ftype,
                                        code) for code in self.choices[name]]

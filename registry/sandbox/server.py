@@ -31,7 +31,8 @@ from registry.sandbox.faults import BAN_MESSAGE, PROXY_PAGE, Faults
 from registry.sandbox.folder import ProjectFolder, read_folder
 from registry.sandbox.formats import Reply, error_reply, text_reply
 from registry.sandbox.imports import ImportRefused, parse_import
-from registry.sandbox.project import Project, Scope, Tokens
+from registry.sandbox.project import Project
+from registry.sandbox.tokens import Scope, Tokens
 
 __all__ = ["SandboxPortInUse", "SandboxServer"]
 

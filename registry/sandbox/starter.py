@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.sandbox.project import Project, Tokens
+from registry.sandbox.project import Project
+from registry.sandbox.tokens import Tokens
 
 if TYPE_CHECKING:
     from registry.sandbox.server import SandboxServer

@@ -5,7 +5,8 @@ rights), its user roles (`content=userRole`: `unique_role_name`, `role_label`, r
 and who holds which role (`content=userRoleMapping`), and who is in which DAG
 (`content=userDagMapping`). The sandbox has, per DAG, a site coordinator
 (`sandbox_<dag>`, the DAG's API user), a data-entry user and a coordinator whose
-rights expired, plus the project's data manager (`sandbox_admin`, in no DAG). These
+rights expired, plus the project's data manager (`sandbox_admin`, in no DAG); a
+folder's users.csv stands in for the invented ones (`registry.sandbox.roster`). These
 four contents need User Rights privileges: a DAG member's token is refused (403).
 """
 
@@ -15,36 +16,14 @@ from typing import Any
 
 from registry.sandbox.formats import Reply, data_reply
 from registry.sandbox.request import Call, Refusal
+from registry.sandbox.roster import ROLES, sandbox_users
 
-__all__ = ["ROLES", "USER_HANDLERS", "USER_RIGHTS_FORBIDDEN", "sandbox_users"]
+__all__ = ["USER_HANDLERS", "USER_RIGHTS_FORBIDDEN", "user_dag_rows"]
 
 USER_RIGHTS_FORBIDDEN = "You do not have permissions to use the API User Rights methods"
-#: unique_role_name -> role_label (REDCap makes the unique names; these look like its own)
-ROLES = {"U-527D39JXAC": "Data manager", "U-8Q2LK3Z7NE": "Site coordinator",
-         "U-3RM6WV4T9P": "Data entry"}
 _ROLE_OF = {label: name for name, label in ROLES.items()}
 _USER_HEADER = ["username", "email", "firstname", "lastname", "expiration",
                 "data_access_group", "data_access_group_id", "user_rights", "api_export"]
-
-
-def sandbox_users(project: Any) -> list[dict[str, Any]]:
-    """The project's users: username, email, names, expiration, DAG, role label."""
-    users = [{"username": "sandbox_admin", "email": "datamanager@sandbox.example.org",
-              "firstname": "Dana", "lastname": "Manager", "expiration": "", "dag": "",
-              "role": "Data manager"}]
-    for dag in project.dag_ids:
-        users += [
-            {"username": f"sandbox_{dag}", "email": f"coordinator.{dag}@sandbox.example.org",
-             "firstname": "Site", "lastname": f"Coordinator {dag}", "expiration": "",
-             "dag": dag, "role": "Site coordinator"},
-            {"username": f"entry_{dag}", "email": f"entry.{dag}@sandbox.example.org",
-             "firstname": "Data", "lastname": f"Entry {dag}", "expiration": "", "dag": dag,
-             "role": "Data entry"},
-            {"username": f"former_{dag}", "email": f"former.{dag}@sandbox.example.org",
-             "firstname": "Former", "lastname": f"Coordinator {dag}",
-             "expiration": "2024-12-31", "dag": dag, "role": "Site coordinator"},
-        ]
-    return users
 
 
 def _refuse_dag_members(call: Call) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.sandbox.dictionary import REPEATING_FORMS, metadata
+from registry.sandbox.dictionary import FORM_LABELS, REPEATING_FORMS, metadata
 
 __all__ = ["MiniRegistry", "mini_registry"]
 
@@ -30,6 +30,7 @@ class MiniRegistry:
     truth: list[dict[str, str]] = field(default_factory=list)
     project_info: dict[str, Any] | None = None
     params: Any = None
+    form_labels: dict[str, str] = field(default_factory=lambda: dict(FORM_LABELS))
 
 
 def _row(rid: str, dag: str, form: str = "", instance: str = "", **values: str) -> dict:

@@ -59,6 +59,28 @@ def test_legacy_validation_names_are_exported_as_the_api_names(tmp_path):
     assert list(meta[0]) == list(METADATA_COLUMNS)
 
 
+def test_a_folders_users_are_the_projects_users():
+    """users.csv stands in for the invented users: each with its e-mail, DAG, role and
+    expiration, as content=user, userRoleMapping and userDagMapping give them."""
+    with SandboxServer.from_folder(scenario_path("dags")) as server:
+        admin = redcap.Project(server.url, server.tokens.project)
+        users = {u["username"]: u for u in admin.export_users()}
+        roles = {r["unique_role_name"]: r["role_label"] for r in admin.export_user_roles()}
+        held = {m["username"]: roles[m["unique_role_name"]]
+                for m in admin.export_user_role_assignment()}
+        dags = {m["username"]: m["redcap_data_access_group"]
+                for m in admin.export_user_dag_assignment()}
+    assert set(users) == set(held) == set(dags) == {
+        "sandbox_admin", "sandbox_hpital_nord_lille", "sandbox_universittskliniku",
+        "sandbox_ospedale_san_raffa", "mdurand", "jweber", "arossi", "lmartin"}
+    assert users["mdurand"]["email"] == "marie.durand@chu-lille.example.fr"
+    assert users["mdurand"]["data_access_group"] == "hpital_nord_lille"
+    assert users["mdurand"]["data_access_group_id"] == "701"
+    assert users["arossi"]["expiration"] == "2025-03-31" and users["lmartin"]["firstname"] == "Léa"
+    assert held["jweber"] == "Data entry" and held["lmartin"] == "Data manager"
+    assert dags["lmartin"] == "" and dags["arossi"] == "ospedale_san_raffa"
+
+
 def _copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(CLASSIC, tmp_path / "classic"))
 
@@ -81,6 +103,16 @@ def _copy(tmp_path: Path) -> Path:
      "records.csv: has redcap_event_name but the folder has no events.csv"),
     (lambda p: (p / "records.csv").write_bytes(b"record_id\n\xff\n"),
      "records.csv: not UTF-8 text (invalid start byte at byte 10)"),
+    (lambda p: (p / "users.csv").write_text(
+        "username,email,data_access_group\nann,a@x.org,paris\n"),
+     "users.csv: row 2: data_access_group 'paris' is not in dags.csv"),
+    (lambda p: (p / "users.csv").write_text("username,email,role\nann,a@x.org,Boss\n"),
+     "users.csv: row 2: role 'Boss' is not one of Data entry, Data manager, Site coordinator"),
+    (lambda p: (p / "users.csv").write_text("username,email\nann,a@x.org\nann,b@x.org\n"),
+     "users.csv: row 3: username 'ann' is there twice (the sandbox's API users "
+     "sandbox_admin and sandbox_<dag> are its own)"),
+    (lambda p: (p / "users.csv").write_text("username,expiration\nann,31/12/2025\n"),
+     "users.csv: no email column"),
 ])
 def test_a_bad_folder_is_one_line_naming_the_file(tmp_path, change, message):
     folder = _copy(tmp_path)

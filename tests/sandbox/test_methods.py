@@ -107,8 +107,9 @@ def test_dag_export_project_token_and_dag_token(admin, lyon):
 def test_user_dag_mapping_and_instruments(admin):
     assert {"username": "sandbox_lyon", "redcap_data_access_group": "lyon"} in \
         admin.export_user_dag_assignment()
-    assert [i["instrument_name"] for i in admin.export_instruments()] == [
-        "baseline", "treatments", "icu_stay", "infections", "outcome"]
+    assert [(i["instrument_name"], i["instrument_label"]) for i in admin.export_instruments()
+            ] == [("baseline", "Baseline"), ("treatments", "Treatments"),
+                  ("icu_stay", "ICU stay"), ("infections", "Infections"), ("outcome", "Outcome")]
 
 
 def test_next_record_name_project_and_dag(admin, lyon):

@@ -8,6 +8,7 @@ it is read, before any row is evaluated.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["ARITY", "COMPARE", "Call", "Literal", "LogicError", "Node", "Op", "Ref",
@@ -147,25 +148,20 @@ def parse(text: str) -> Node:
             node = Op(op, (node, additive()))
         return node
 
-    def additive() -> Node:
-        node = multiplicative()
+    def left_to_right(operand: Callable[[], Node], ops: tuple[str, ...]) -> Node:
+        """`a + b - c` as ((a + b) - c): operators of one precedence, read left to right."""
+        node = operand()
         while True:
-            if take("+"):
-                node = Op("+", (node, multiplicative()))
-            elif take("-"):
-                node = Op("-", (node, multiplicative()))
-            else:
+            op = next((o for o in ops if take(o)), None)
+            if op is None:
                 return node
+            node = Op(op, (node, operand()))
+
+    def additive() -> Node:
+        return left_to_right(multiplicative, ("+", "-"))
 
     def multiplicative() -> Node:
-        node = power()
-        while True:
-            if take("*"):
-                node = Op("*", (node, power()))
-            elif take("/"):
-                node = Op("/", (node, power()))
-            else:
-                return node
+        return left_to_right(power, ("*", "/"))
 
     def power() -> Node:
         node = unary()
