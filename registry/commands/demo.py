@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,8 +129,9 @@ def _write_outbox(settings: Any, folder: Path) -> Path:
 
 def _serve_until_interrupted(url: str, settings_path: Path) -> None:
     print()
-    print(f"registry demo: the sandbox keeps serving at {url}: the PDFs' REDCap links and "
-          f"`registry status --settings {settings_path}` work. Ctrl-C to stop.")
+    print(f"registry demo: the sandbox keeps serving at {url}:\n"
+          f"  the PDFs' REDCap links and `registry status --settings {settings_path}`\n"
+          "  work. Ctrl-C to stop.")
     try:
         while True:
             time.sleep(3600)
@@ -181,27 +183,40 @@ def demo_command(*, nights: int = 2, seed_repeats: int = 50,
     return result.exit_code
 
 
+def _shown(path: Path) -> Path:
+    """`path` relative to the current folder when it lies inside it: lines fit 80 columns."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def _summary(result: Any, folder: Path, settings_path: Path, outbox: Path,
              keep_serving: bool) -> None:
     out = result.out_dir
     print()
-    print(f"Outputs of the last night ({result.status}) are in {out}/")
+    print(f"Outputs of the last night ({result.status}) are in")
+    print(f"  {_shown(out) if out else out}/")
     if out is not None:
-        for path in sorted(out.iterdir()):
-            print(f"  {path}")
+        names = " ".join(sorted(p.name for p in out.iterdir()))
+        print(textwrap.fill(names, width=78, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False))
         print()
         print("Open first:")
-        print(f"  {out / 'jak_cni.pdf'}   the PIs' study report")
+        print(f"  {_shown(out / 'jak_cni.pdf')}")
+        print("      the PIs' study report")
         def to_fix(csv_path: Path) -> int:  # rows of the site's flags CSV, header aside
             return len(csv_path.read_text(encoding="utf-8").splitlines()) - 1
 
         busiest = max(out.glob("flags-*.csv"), key=to_fix, default=None)
         if busiest is not None:
             site = busiest.stem.removeprefix("flags-")
-            print(f"  {out / f'site-{site}.pdf'}   a coordinator's list of what to fix")
+            print(f"  {_shown(out / f'site-{site}.pdf')}")
+            print("      a coordinator's list of what to fix")
     print(f"E-mails the night would send (open them in a mail client): {outbox}/")
     print(f"Injected errors (ground truth): {folder / 'truth.csv'}")
-    print(f"Settings used: {settings_path}  (try: registry status --settings {settings_path})")
+    print(f"Settings used: {settings_path}")
+    print(f"  try: registry status --settings {settings_path}")
     if not keep_serving:
-        print("The sandbox stops now, so the PDFs' \"Open in REDCap\" links lead nowhere: "
-              "`registry demo --keep-serving` keeps it up until Ctrl-C.")
+        print("The sandbox stops now, so the PDFs' \"Open in REDCap\" links lead nowhere:\n"
+              "  `registry demo --keep-serving` keeps it up until Ctrl-C.")

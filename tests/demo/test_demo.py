@@ -55,11 +55,17 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
         assert status.returncode == 0 and "succeeded" in status.stdout, status.stderr
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, err = proc.communicate(timeout=60)
+        # a hang guard, not a timing assert: on a loaded 2-core machine (load >= 10) the
+        # demo's orderly stop (the sandbox's threads, the store) has taken over 60 s
+        try:
+            rest, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode == 0, err
     assert "sandbox stopped" in rest and "Traceback" not in err
 
-    out = Path(re.search(r"Outputs of the last night \(succeeded\) are in (\S+)/",
+    out = Path(re.search(r"Outputs of the last night \(succeeded\) are in\s+(\S+)/",
                          stdout).group(1))  # type: ignore[union-attr]
     if not out.is_absolute():
         out = tmp_path / out
@@ -78,7 +84,11 @@ def test_demo_runs_two_nights_and_says_where_the_outputs_are(tmp_path: Path) -> 
     assert {"new", "open", "resolved"} <= statuses
     study = json.loads((out / "jak_cni.json").read_text())
     assert study["study"] == "jak_cni" and study["analyses"][0]["filter"] == {}
-    assert "Open first:" in stdout and str(out / "jak_cni.pdf") in stdout
+    # paths shown relative to where the user ran the demo, every line within 80 columns
+    assert "Open first:" in stdout
+    assert f"  {(out / 'jak_cni.pdf').relative_to(tmp_path)}\n" in stdout
+    summary = stdout[stdout.index("Outputs of the last night"):]
+    assert max(len(line) for line in summary.splitlines()) <= 80, summary
     assert (tmp_path / "var/demo/truth.csv").read_text().startswith(
         "record_id,form,instance,field,error_kind\n")
 
