@@ -198,3 +198,17 @@ def test_two_rules_on_one_frame_and_a_frame_of_their_own() -> None:
     assert rows[["rule_id", "record_id", "site", "message", "link"]].values.tolist() == [
         ["r1", "1", "paris", "a", ""], ["r2", "9", "lyon", "sex x", ""],
         ["r3", "1", "lyon", "b", ""]]
+
+
+def test_a_missing_event_or_instance_reads_empty_however_pandas_spells_it() -> None:
+    frame = pd.DataFrame({
+        "site": ["lyon"] * 3, "patient_id": ["lyon:1", "lyon:2", "lyon:3"],
+        "record_id": ["1", "2", "3"], "form": ["baseline"] * 3,
+        "event": pd.Series([None, np.nan, pd.NA], dtype=object),
+        "instance": pd.Series([None, np.nan, pd.NA], dtype=object), "sex": ["x", "y", "z"]})
+    rows = failures_from_outcomes({"patients": frame},
+                                  [_outcome(_rule("sex", "m", frame="patients"), [0, 1, 2])],
+                                  {"sex": "baseline"}, [], LINKS["*"])
+    assert rows["event"].tolist() == ["", "", ""]
+    assert rows["instance"].tolist() == ["", "", ""]
+    assert rows["link"].str.endswith("&page=baseline").all()
