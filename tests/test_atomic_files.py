@@ -37,3 +37,15 @@ def test_folders_are_made_and_a_failed_write_leaves_only_the_old_file(tmp_path: 
         atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
     assert [p.name for p in path.parent.iterdir()] == ["flags.csv"]
     assert path.read_text(encoding="utf-8") == "ünïcode"
+
+
+def test_the_temporary_file_is_made_beside_the_target_not_in_the_system_temp_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rename is atomic only within one filesystem: a system temporary folder that
+    is elsewhere (here: gone) must not matter."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))
+    atomic_write_text(tmp_path / "out" / "flags.csv", "a")
+    assert (tmp_path / "out" / "flags.csv").read_text() == "a"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["flags.csv"]

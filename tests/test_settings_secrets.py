@@ -65,3 +65,32 @@ def test_a_secret_shows_stars_only_and_compares_by_value() -> None:
     assert s == Secret(TOKEN) and hash(s) == hash(Secret(TOKEN))
     assert s != Secret(TOKEN.lower()) and s != TOKEN
     assert len({s, Secret(TOKEN), Secret("F" * 32)}) == 2
+
+
+def test_distinct_secrets_hash_apart() -> None:
+    assert hash(Secret(TOKEN)) != hash(Secret("F" * 32))
+
+
+def test_a_bad_token_error_says_which_site_and_where_it_came_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match=r"^site 'lyon': the token in token file "
+                       r".*tokens is not 32 hexadecimal characters \(got 5 characters\)$"):
+        _token(tmp_path, "abcde\n")
+    site = SITE.replace('token_file = "tokens"', 'token_env = "LYON_TOKEN"')
+    monkeypatch.setenv("LYON_TOKEN", "abc")
+    with pytest.raises(SettingsError, match=r"^site 'lyon': the token in environment "
+                       r"variable LYON_TOKEN is not 32 hexadecimal characters"):
+        _token(tmp_path, "", site)
+    monkeypatch.delenv("LYON_TOKEN")
+    with pytest.raises(SettingsError, match=r"^site 'lyon': environment variable LYON_TOKEN "
+                       "is not set"):
+        _token(tmp_path, "", site)
+
+
+def test_a_keyed_value_holding_equals_is_a_wrong_token_not_a_missing_entry(
+        tmp_path: Path) -> None:
+    """`LYON=<token>=` (a stray `=` pasted after the token): the entry is there, its value
+    is wrong; the split is at the first `=`."""
+    site = SITE + 'token_key = "LYON"\n'
+    with pytest.raises(SettingsError, match="not 32 hexadecimal characters"):
+        _token(tmp_path, f"LYON={TOKEN}=\n", site)

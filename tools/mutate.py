@@ -137,7 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     groups = args.groups or list(GROUPS)
     _check_config()
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     if not args.summary:
         sample = dict(_share(v) for v in args.sample)
         patterns = _to_run(groups, fresh=args.fresh, sample=sample)
@@ -148,16 +148,19 @@ def main() -> None:
         if patterns:
             subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children),
                             *patterns], cwd=ROOT, env=env, check=True)
-    text = summary(groups)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of mutmut and its workers: on an idle 2-core machine the wall time is
+    # about half of it; the wall time here depends on the machine's other load, so the
+    # summary keeps both with the load average at the start and the end of the run
+    cost = (f"This run ({' '.join(groups)}): wall {time.monotonic() - started:.0f} s,"
+            f" CPU {used.ru_utime + used.ru_stime:.0f} s, load {load_before:.1f} at the"
+            f" start, {os.getloadavg()[0]:.1f} at the end.\n")
+    text = summary(groups) + ("" if args.summary else "\n" + cost)
     out = ROOT / "var" / "mutate" / "summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU time of mutmut and its workers: on an idle 2-core machine the wall time is
-    # about half of it; the wall time here depends on the machine's other load
-    print(f"wall {time.monotonic() - started:.0f} s, CPU {used.ru_utime + used.ru_stime:.0f} s,"
-          f" load {os.getloadavg()[0]:.1f}; written to {out.relative_to(ROOT)}")
+    print(f"written to {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,24 @@ def test_instance_keys_as_floats_or_missing_are_the_same_flag() -> None:
     assert flag_key(_fail("1", instance=None))[FLAG_INSTANCE] == ""
     assert flag_key(_fail("1", instance=2.5))[FLAG_INSTANCE] == "2.5"
 
+
+
+def test_a_resolved_flag_whose_rule_could_not_run_stays_resolved() -> None:
+    """Nobody looked tonight: a resolved flag is not reopened (nor re-reported), and a
+    saved flag without a status counts as resolved."""
+    night1 = age_flags([], [_fail("1"), _fail("2")], N1).to_dict("records")
+    night2 = age_flags(night1, [_fail("2")], N2).to_dict("records")  # 1 resolved
+    statusless = {**_fail("3"), "first_seen": N1, "last_seen": N1}  # no "status"
+    night3 = _by(age_flags([*night2, statusless], [], N2, unchecked=[("paris", "r.a")]))
+    assert {k[0]: (v["status"], v["reported"], v["unchecked"]) for k, v in night3.items()} == {
+        "1": ("resolved", False, True), "2": ("open", True, True),
+        "3": ("resolved", False, True)}
+
+
+def test_tonights_value_and_inputs_reach_the_flag_and_a_missing_one_is_empty() -> None:
+    extra = {"value": "2052-03-01", "computed_from": "bmi", "involves": "trt_start"}
+    aged = _by(age_flags([], [_fail("1", **extra), _fail("2")], N1))
+    assert {k: aged[("1", "r.a")][k] for k in extra} == extra
+    assert {k: aged[("2", "r.a")][k] for k in extra} == dict.fromkeys(extra, "")
+    kept = _by(age_flags([aged[("1", "r.a")]], [], N2))
+    assert {k: kept[("1", "r.a")][k] for k in extra} == extra
