@@ -34,6 +34,8 @@ SCRIPTS = {
     "analyses_entry_sim.py": ["--patients", "150", "--reps", "1", "--draws", "3"],
     "analyses_fullcohort_sim.py": ["--patients", "300", "--reps", "2"],
     "analyses_pp_sim.py": ["--patients", "150", "--reps", "2", "--draws", "3"],
+    "analyses_ph_sim.py": ["--patients", "150", "--reps", "2", "--draws", "3"],
+    "analyses_ppboot_speed.py": ["--patients", "150", "--boot", "2", "--runs", "1"],
     "frame_cache.py": ["--patients", "40", "--sites", "2", "--runs", "1"],
     "site_pdf_pages.py": ["--patients", "40", "--site", "paris"],
     "report_stage.py": ["--scale", "0.1", "--sites", "2", "--repeats", "1", "--seed-repeats",
