@@ -27,6 +27,7 @@ __all__ = [
     "expand_rows",
     "load_rows",
     "natural_key",
+    "note_columns",
     "record_order",
     "row_table",
     "sparse_rows",
@@ -40,6 +41,15 @@ _DIGITS = re.compile(r"(\d+)")
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: equal content gives equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def note_columns(seen: dict[str, None], rows: Rows) -> None:
+    """Add to `seen` each column of `rows` not in it yet: the columns in the order the
+    export first gave them (a snapshot's column list)."""
+    for row in rows:
+        for k in row:
+            if k not in seen:
+                seen[k] = None
 
 
 def sparse_rows(rows: Rows) -> list[dict[str, str]]:
@@ -152,13 +162,7 @@ class RecordBuffer:
 
     def add(self, record_id: str, rows: Rows) -> None:
         """Keep (or replace) one record: its flat export rows."""
-        seen = self._columns
-        for row in rows:
-            if len(seen) and all(k in seen for k in row):
-                continue
-            for k in row:
-                if k not in seen:
-                    seen[k] = None
+        note_columns(self._columns, rows)
         self._encoded[record_id] = encode(sparse_rows(rows))
 
     def reorder(self, record_ids: Iterable[str]) -> None:

@@ -194,11 +194,7 @@ class SnapshotWriter:
             raise StoreError("SnapshotWriter.put called outside its `with` block")
         if not isinstance(record_id, str) or not record_id:
             raise StoreError(f"record id should be a non-empty string, got {record_id!r}")
-        seen = self._seen_columns
-        for row in rows:
-            for k in row:
-                if k not in seen:
-                    seen[k] = None
+        rec.note_columns(self._seen_columns, rows)
         self._records[record_id] = rec.encode(rec.sparse_rows(rows))
         self._deleted.discard(record_id)
 
