@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import textwrap
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,17 +131,11 @@ def _serve_until_interrupted(url: str, settings_path: Path) -> None:
     print(f"registry demo: the sandbox keeps serving at {url}:\n"
           f"  the PDFs' REDCap links and `registry status --settings {settings_path}`\n"
           "  work. Ctrl-C to stop.")
-    # Ctrl-C and SIGTERM stop it, even when started with SIGINT ignored (a background job
-    # of a non-interactive shell inherits that, and Python then raises no KeyboardInterrupt)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    from registry.sandbox.cli import stop_on_signals
+
+    with stop_on_signals() as stop:
         while not stop.wait(3600):
             pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print("registry demo: sandbox stopped")
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,8 @@ from registry.sandbox.starter import (
     write_sandbox_settings,
 )
 
-__all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "token_file_text",
-           "write_private", "write_sandbox_settings"]
+__all__ = ["DEFAULT_TOKEN_FILE", "serve_command", "settings_text", "stop_on_signals",
+           "token_file_text", "write_private", "write_sandbox_settings"]
 
 #: Where the tokens go without --write-settings (the repository's settings.toml reads it).
 DEFAULT_TOKEN_FILE = Path("var/sandbox/tokens")
@@ -52,17 +54,28 @@ def serve_command(*, seed: int, patients: int, sites: int, error_rate: float, tr
     if project is not None and truth is not None:
         raise RegistryError("--truth is for the synthetic registry; a --project folder has "
                             "no injected errors")
-    stop = threading.Event()  # handlers first: a SIGTERM right after "serving" must count
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:  # first: a SIGTERM right after "serving" must count
         _serve(stop, seed=seed, patients=patients, sites=sites, error_rate=error_rate,
                true_hr=true_hr, host=host, port=port, truth=truth,
                write_settings=write_settings, rate_limit=rate_limit, folder=project)
+    print("registry: sandbox stopped", flush=True)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event that SIGINT or SIGTERM sets, for a server that runs until stopped.
+
+    Its own handlers, so Ctrl-C counts even when the process started with SIGINT ignored
+    (a background job of a non-interactive shell): Python then raises no
+    KeyboardInterrupt. The previous handlers come back on leaving."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("registry: sandbox stopped", flush=True)
 
 
 def _serve(stop: threading.Event, *, seed: int, patients: int, sites: int, error_rate: float,
