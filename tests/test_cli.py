@@ -30,11 +30,12 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Path:
-    """A valid settings file: two sites nobody serves, no study (nothing is reached)."""
+    """A valid settings file: two sites nobody serves, no study (nothing is reached);
+    one quick retry, so a refused connection fails in well under a second."""
     path = tmp_path / "settings.toml"
     path.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path / "registry.sqlite"}"\n'
-        '[reports]\ndir = "reports"\n'
+        '[reports]\ndir = "reports"\n[pull]\nretries = 1\nbackoff_seconds = 0.01\n'
         + "".join(f'[[sites]]\nname = "{s}"\nurl = "http://127.0.0.1:9/api/"\n'
                   f'token_env = "REGISTRY_TOKEN_{s.upper()}"\ndag = "{s}"\n'
                   for s in ("paris", "lyon")), encoding="utf-8")
