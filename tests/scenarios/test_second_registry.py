@@ -31,7 +31,8 @@ HF = REPO / "registries" / "hf_cohort"
 #: The sandbox's synthetic registry generator may name the anti-MDA5 fields; nothing else.
 GENERATOR = {"registry/sandbox/dictionary.py", "registry/sandbox/generator.py",
              "registry/commands/demo.py",  # the demo's data entry into the synthetic registry
-             "registry/sandbox/cohort.py", "registry/sandbox/inject.py"}
+             "registry/sandbox/cohort.py", "registry/sandbox/inject/kinds.py",
+             "registry/sandbox/inject/context.py"}
 
 
 def _settings(server: SandboxServer, folder: Path) -> Path:

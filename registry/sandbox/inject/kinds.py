@@ -1,130 +1,30 @@
-"""Inject realistic data errors into clean REDCap rows and keep the ground truth.
-
-Each error changes one cell (`implausible_age` also the calc REDCap recomputes from it,
-and `duplicate_instance` adds a whole repeat instance) and leaves one `TruthRow` per
-cell a correct quality stage should flag: in a chronology or consistency pair, the
-later / dependent field, i.e. the one changed. Every injection also *references* the
-cells its error is defined against (diagnosis date, the stay's admission, the death
-date...); a cell that one injection changed is never changed or referenced by another,
-so errors never overlap and never make a clean cell look wrong.
-
-The number of errors is Poisson(error_rate x patients); each error's kind is drawn
-uniformly, then random cells until one is eligible (a kind with no eligible cell left
-is redrawn), so every kind is about equally frequent.
-"""
+"""One injector per error kind: (context, row) -> injected?, and the fields each kind
+may name in the truth."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import NamedTuple
 
-import numpy as np
-
-__all__ = ["ERROR_KINDS", "KIND_FIELDS", "TruthRow", "inject_errors"]
-
-ERROR_KINDS: tuple[str, ...] = (
-    "icu_discharge_before_admission", "treatment_before_diagnosis",
-    "treatment_stop_before_start", "infection_after_death", "future_date", "impossible_date",
-    "implausible_age", "icu_ever_no_with_stay", "ventilation_outside_icu",
-    "infection_missing_date", "unknown_code", "missing_required", "branching_shown_empty",
-    "branching_hidden_filled", "out_of_range", "duplicate_instance",
-    "severity_not_hospitalised",
+from registry.sandbox.inject.context import (
+    DAYS_PER_YEAR,
+    EXPOSURE_CLASSES,
+    Context,
+    Row,
+    TruthRow,
+    age_years,
+    as_date,
+    data_end,
 )
-_EXPOSURE_CLASSES = ("1", "2")  # JAK inhibitor, calcineurin inhibitor: left intact
-_DAYS_PER_YEAR = 365.2425
 
-Row = dict[str, str]
-Cell = tuple[str, str, str, str]
-
-
-class TruthRow(NamedTuple):
-    """One injected error: the cell to flag (`instance` "" on a non-repeating form)."""
-
-    record_id: str
-    form: str
-    instance: str
-    field: str
-    error_kind: str
-
-
-@dataclass
-class _Ctx:
-    rng: np.random.Generator
-    as_of: date
-    form_of: dict[str, str]
-    base: dict[str, Row]
-    rows: list[Row]
-    repeat: dict[tuple[str, str], list[Row]]
-    changed: set[Cell] = field(default_factory=set)
-    used: set[Cell] = field(default_factory=set)
-    truth: list[TruthRow] = field(default_factory=list)
-
-    def cell(self, row: Row, name: str) -> Cell:
-        form = row["redcap_repeat_instrument"]
-        if not form:
-            return (row["record_id"], self.form_of[name], "", name)
-        return (row["record_id"], form, str(row["redcap_repeat_instance"]), name)
-
-    def commit(self, kind: str, changes: Sequence[tuple[Row, str, str]],
-               refs: Sequence[tuple[Row, str]] = ()) -> bool:
-        """Apply `changes` unless they clash with an earlier injection."""
-        ch = [self.cell(r, f) for r, f, _ in changes]
-        rf = {self.cell(r, f) for r, f in refs}
-        if any(c in self.used for c in ch) or rf & self.changed:
-            return False
-        before = [row[name] for row, name, _ in changes]
-        for row, name, value in changes:
-            row[name] = value
-        if any(self._looks_duplicated(row) for row, _, _ in changes):
-            for (row, name, _), old in zip(changes, before, strict=True):
-                row[name] = old
-            return False
-        for c in ch:
-            self.truth.append(TruthRow(*c, kind))
-        self.changed.update(ch)
-        self.used.update(ch)
-        self.used.update(rf)
-        return True
-
-    def _looks_duplicated(self, row: Row) -> bool:
-        """Would `row` now equal another instance of its record and form?"""
-        form = row["redcap_repeat_instrument"]
-        if not form:
-            return False
-        key = {k: v for k, v in row.items() if k != "redcap_repeat_instance"}
-        return any(other is not row and key == {
-            k: v for k, v in other.items() if k != "redcap_repeat_instance"}
-            for other in self.repeat.get((row["record_id"], form), []))
-
-    def int_(self, lo: int, hi: int) -> int:
-        """A uniform integer in [lo, hi]."""
-        return int(self.rng.integers(lo, hi + 1))
-
-
-def _d(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _end(ctx: _Ctx, rid: str) -> date:
-    """Last day the patient's data may cover: death, else last follow-up."""
-    b = ctx.base[rid]
-    return _d(b["death_date"]) or _d(b["last_fu_date"]) or ctx.as_of
-
-
-def _age(birth: date, dx: date) -> int:
-    return int((dx - birth).days // _DAYS_PER_YEAR)
+__all__ = ["INJECTORS", "KIND_FIELDS"]
 
 
 # --- one function per kind: (ctx, row) -> injected? -------------------------------------
 
-def _icu_discharge_before_admission(ctx: _Ctx, r: Row) -> bool:
-    admit, dis = _d(r["icu_admit_date"]), _d(r["icu_discharge_date"])
-    dx = _d(ctx.base[r["record_id"]]["diagnosis_date"])
+def _icu_discharge_before_admission(ctx: Context, r: Row) -> bool:
+    admit, dis = as_date(r["icu_admit_date"]), as_date(r["icu_discharge_date"])
+    dx = as_date(ctx.base[r["record_id"]]["diagnosis_date"])
     if not (admit and dis and dx) or r["icu_mv"] != "0" or r["icu_ecmo"] != "0":
         return False
     gap = (admit - dx).days
@@ -139,34 +39,34 @@ def _icu_discharge_before_admission(ctx: _Ctx, r: Row) -> bool:
 
 def _other_treatment(r: Row) -> bool:
     return r["redcap_repeat_instrument"] == "treatments" and r["trt_class"] not in (
-        _EXPOSURE_CLASSES) and r["trt_class"] != ""
+        EXPOSURE_CLASSES) and r["trt_class"] != ""
 
 
-def _treatment_before_diagnosis(ctx: _Ctx, r: Row) -> bool:
+def _treatment_before_diagnosis(ctx: Context, r: Row) -> bool:
     b = ctx.base[r["record_id"]]
-    dx = _d(b["diagnosis_date"])
-    if not (_other_treatment(r) and dx and _d(r["trt_start"])):
+    dx = as_date(b["diagnosis_date"])
+    if not (_other_treatment(r) and dx and as_date(r["trt_start"])):
         return False
     new = dx - timedelta(days=ctx.int_(1, 90))
     return ctx.commit("treatment_before_diagnosis", [(r, "trt_start", new.isoformat())],
                       [(b, "diagnosis_date"), (r, "trt_stop")])
 
 
-def _treatment_stop_before_start(ctx: _Ctx, r: Row) -> bool:
+def _treatment_stop_before_start(ctx: Context, r: Row) -> bool:
     b = ctx.base[r["record_id"]]
-    dx, start = _d(b["diagnosis_date"]), _d(r["trt_start"])
+    dx, start = as_date(b["diagnosis_date"]), as_date(r["trt_start"])
     if not (_other_treatment(r) and dx and start and r["trt_ongoing"] == "0"
-            and _d(r["trt_stop"])) or (start - dx).days < 1:
+            and as_date(r["trt_stop"])) or (start - dx).days < 1:
         return False
     new = start - timedelta(days=ctx.int_(1, min(60, (start - dx).days)))
     return ctx.commit("treatment_stop_before_start", [(r, "trt_stop", new.isoformat())],
                       [(r, "trt_start"), (r, "trt_ongoing"), (b, "diagnosis_date")])
 
 
-def _infection_after_death(ctx: _Ctx, r: Row) -> bool:
+def _infection_after_death(ctx: Context, r: Row) -> bool:
     b = ctx.base[r["record_id"]]
-    death = _d(b["death_date"])
-    if b["vital_status"] != "2" or not death or not _d(r["inf_date"]):
+    death = as_date(b["death_date"])
+    if b["vital_status"] != "2" or not death or not as_date(r["inf_date"]):
         return False
     room = (ctx.as_of - death).days
     if room < 1:
@@ -188,9 +88,9 @@ def _date_field(r: Row, with_start: bool) -> str | None:
     return None
 
 
-def _future_date(ctx: _Ctx, r: Row) -> bool:
+def _future_date(ctx: Context, r: Row) -> bool:
     name = _date_field(r, with_start=False)
-    true = _d(r[name]) if name else None
+    true = as_date(r[name]) if name else None
     if not (name and true):
         return False
     y = str(true.year)
@@ -201,22 +101,22 @@ def _future_date(ctx: _Ctx, r: Row) -> bool:
     return ctx.commit("future_date", [(r, name, new.isoformat())])
 
 
-def _impossible_date(ctx: _Ctx, r: Row) -> bool:
+def _impossible_date(ctx: Context, r: Row) -> bool:
     name = _date_field(r, with_start=True)
-    true = _d(r[name]) if name else None
+    true = as_date(r[name]) if name else None
     if not (name and true) or true.month not in (2, 4, 6, 9, 11):
         return False
     value = f"{true.year}-{true.month:02d}-{30 if true.month == 2 else 31}"
     return ctx.commit("impossible_date", [(r, name, value)])
 
 
-def _implausible_age(ctx: _Ctx, b: Row) -> bool:
-    dx = _d(b["diagnosis_date"])
+def _implausible_age(ctx: Context, b: Row) -> bool:
+    dx = as_date(b["diagnosis_date"])
     if not dx:
         return False
     age = int(ctx.rng.choice([2, 3, 4, 106, 107, 108, 109]))
-    birth = dx - timedelta(days=round(age * _DAYS_PER_YEAR) + ctx.int_(0, 200))
-    real = _age(birth, dx)
+    birth = dx - timedelta(days=round(age * DAYS_PER_YEAR) + ctx.int_(0, 200))
+    real = age_years(birth, dx)
     if birth < date(1900, 1, 1) or 5 <= real <= 105:
         return False
     return ctx.commit("implausible_age", [(b, "birth_date", birth.isoformat()),
@@ -224,7 +124,7 @@ def _implausible_age(ctx: _Ctx, b: Row) -> bool:
                       [(b, "diagnosis_date")])
 
 
-def _icu_ever_no_with_stay(ctx: _Ctx, b: Row) -> bool:
+def _icu_ever_no_with_stay(ctx: Context, b: Row) -> bool:
     stays = ctx.repeat.get((b["record_id"], "icu_stay"), [])
     if b["icu_ever"] != "1" or not stays:
         return False
@@ -232,15 +132,15 @@ def _icu_ever_no_with_stay(ctx: _Ctx, b: Row) -> bool:
                       [(s, "icu_admit_date") for s in stays])
 
 
-def _ventilation_outside_icu(ctx: _Ctx, r: Row) -> bool:
+def _ventilation_outside_icu(ctx: Context, r: Row) -> bool:
     b = ctx.base[r["record_id"]]
-    admit, dis, dx = _d(r["icu_admit_date"]), _d(r["icu_discharge_date"]), _d(
+    admit, dis, dx = as_date(r["icu_admit_date"]), as_date(r["icu_discharge_date"]), as_date(
         b["diagnosis_date"])
     if r["icu_mv"] != "1" or r["icu_ecmo"] != "0" or not (admit and dx and r["icu_mv_date"]):
         return False
     if (admit - dx).days >= 1:
         new = admit - timedelta(days=ctx.int_(1, min(10, (admit - dx).days)))
-    elif dis and (room := (min(_end(ctx, r["record_id"]), ctx.as_of) - dis).days) >= 1:
+    elif dis and (room := (min(data_end(ctx, r["record_id"]), ctx.as_of) - dis).days) >= 1:
         new = dis + timedelta(days=ctx.int_(1, min(10, room)))
     else:
         return False
@@ -249,7 +149,7 @@ def _ventilation_outside_icu(ctx: _Ctx, r: Row) -> bool:
                        (b, "diagnosis_date"), (b, "last_fu_date"), (b, "death_date")])
 
 
-def _infection_missing_date(ctx: _Ctx, r: Row) -> bool:
+def _infection_missing_date(ctx: Context, r: Row) -> bool:
     if not r["inf_date"]:
         return False
     return ctx.commit("infection_missing_date", [(r, "inf_date", "")])
@@ -345,8 +245,8 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _by_spec(specs: tuple[_Spec, ...], kind: str,
-             value: Callable[[_Ctx, Row, str], str | None]) -> Callable[[_Ctx, Row], bool]:
-    def inject(ctx: _Ctx, r: Row) -> bool:
+             value: Callable[[Context, Row, str], str | None]) -> Callable[[Context, Row], bool]:
+    def inject(ctx: Context, r: Row) -> bool:
         b = ctx.base[r["record_id"]]
         fits = [s for s in specs if s[0] == r["redcap_repeat_instrument"] and s[2](r, b)]
         if not fits:
@@ -365,14 +265,14 @@ _CHOICE_CODES = {"sex": "12", "hrct_pattern": "123459", "death_cause": "123",
                  "icu_reason": "123", "inf_site": "1234569", "inf_pathogen": "123459"}
 
 
-def _unknown_value(ctx: _Ctx, r: Row, name: str) -> str:
+def _unknown_value(ctx: Context, r: Row, name: str) -> str:
     if name == "inf_site":
         return "8"
     free = [c for c in "3456789" if c not in _CHOICE_CODES[name]]
     return free[ctx.int_(0, len(free) - 1)]
 
 
-def _hidden_value(ctx: _Ctx, r: Row, name: str) -> str | None:
+def _hidden_value(ctx: Context, r: Row, name: str) -> str | None:
     if name == "cpk":
         return str(ctx.int_(80, 3000))
     if name in ("death_cause", "hrct_pattern"):
@@ -384,21 +284,21 @@ def _hidden_value(ctx: _Ctx, r: Row, name: str) -> str | None:
     if name == "inf_organism":
         return "Klebsiella pneumoniae"
     if name == "trt_stop":
-        lo, hi = _d(r["trt_start"]), _end(ctx, r["record_id"])
+        lo, hi = as_date(r["trt_start"]), data_end(ctx, r["record_id"])
     else:
-        lo = _d(r["icu_admit_date"])
-        hi = _d(r["icu_discharge_date"]) or _end(ctx, r["record_id"])
+        lo = as_date(r["icu_admit_date"])
+        hi = as_date(r["icu_discharge_date"]) or data_end(ctx, r["record_id"])
     if not lo or hi < lo:
         return None
     return (lo + timedelta(days=ctx.int_(0, (hi - lo).days))).isoformat()
 
 
-def _range_value(ctx: _Ctx, r: Row, name: str) -> str:
+def _range_value(ctx: Context, r: Row, name: str) -> str:
     lo = {"mda5_titre": 501, "ferritin": 50001, "cpk": 50001}[name]
     return str(ctx.int_(lo, 3 * lo))
 
 
-def _duplicate_instance(ctx: _Ctx, r: Row) -> bool:
+def _duplicate_instance(ctx: Context, r: Row) -> bool:
     form = r["redcap_repeat_instrument"]
     if form not in ("treatments", "infections") or (
             form == "treatments" and not _other_treatment(r)):
@@ -419,7 +319,7 @@ def _duplicate_instance(ctx: _Ctx, r: Row) -> bool:
     return True
 
 
-def _severity_not_hospitalised(ctx: _Ctx, r: Row) -> bool:
+def _severity_not_hospitalised(ctx: Context, r: Row) -> bool:
     if r["inf_severity"] not in ("3", "4") or r["inf_hospitalised"] != "1":
         return False
     return ctx.commit("severity_not_hospitalised", [(r, "inf_hospitalised", "0")],
@@ -427,7 +327,7 @@ def _severity_not_hospitalised(ctx: _Ctx, r: Row) -> bool:
 
 
 # Which rows each kind picks from: "" base rows, else a repeating form.
-_INJECTORS: dict[str, tuple[tuple[str, ...], Callable[[_Ctx, Row], bool]]] = {
+INJECTORS: dict[str, tuple[tuple[str, ...], Callable[[Context, Row], bool]]] = {
     "icu_discharge_before_admission": (("icu_stay",), _icu_discharge_before_admission),
     "treatment_before_diagnosis": (("treatments",), _treatment_before_diagnosis),
     "treatment_stop_before_start": (("treatments",), _treatment_stop_before_start),
@@ -453,36 +353,3 @@ _INJECTORS: dict[str, tuple[tuple[str, ...], Callable[[_Ctx, Row], bool]]] = {
     "duplicate_instance": (("treatments", "infections"), _duplicate_instance),
     "severity_not_hospitalised": (("infections",), _severity_not_hospitalised),
 }
-
-def inject_errors(
-    rng: np.random.Generator, records: list[Row], metadata: Sequence[dict[str, str]],
-    error_rate: float, as_of: date,
-) -> tuple[list[Row], list[TruthRow]]:
-    """Inject Poisson(error_rate x patients) errors into `records` (changed in place;
-    duplicated instances appended) and return (records, truth)."""
-    base = {r["record_id"]: r for r in records if not r["redcap_repeat_instrument"]}
-    by_form: dict[str, list[Row]] = {}
-    repeat: dict[tuple[str, str], list[Row]] = {}
-    for r in records:
-        form = r["redcap_repeat_instrument"]
-        by_form.setdefault(form, []).append(r)
-        if form:
-            repeat.setdefault((r["record_id"], form), []).append(r)
-    ctx = _Ctx(rng=rng, as_of=as_of, base=base, rows=records, repeat=repeat,
-               form_of={m["field_name"]: m["form_name"] for m in metadata})
-    pools = {kind: [r for f in forms for r in by_form.get(f, [])]
-             for kind, (forms, _) in _INJECTORS.items()}
-    for _ in range(int(rng.poisson(error_rate * len(base)))):
-        _inject_one(ctx, pools)
-    return records, ctx.truth
-
-
-def _inject_one(ctx: _Ctx, pools: dict[str, list[Row]]) -> bool:
-    """Draw a kind, then cells for it until one fits; another kind if none does."""
-    for _kind_attempt in range(10):
-        kind = ERROR_KINDS[ctx.int_(0, len(ERROR_KINDS) - 1)]
-        pool = pools[kind]
-        for _cell_attempt in range(min(50, len(pool))):
-            if _INJECTORS[kind][1](ctx, pool[ctx.int_(0, len(pool) - 1)]):
-                return True
-    return False
