@@ -21,7 +21,6 @@ name the site and the URL, never the token.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +41,13 @@ from tenacity import (
 from registry.errors import RedcapBanned, RedcapDown, RedcapRefused, RedcapUnreachable
 from registry.log import event, get_logger, redact, register_secret
 from registry.redcap.pacing import RateLimiter, limiter_for
+from registry.redcap.responses import (
+    HttpStatus,
+    RequestTimedOut,
+    Transient,
+    check_response,
+    no_server,
+)
 from registry.settings import PullSettings, Site
 
 __all__ = ["RedcapClient", "RequestTimedOut"]
@@ -51,84 +57,6 @@ T = TypeVar("T")
 
 DAG_COLUMN = "redcap_data_access_group"
 RETRY_BUDGET_FACTOR = 5
-
-
-class _HttpStatus(Exception):
-    """Raised by the response hook: a status other than 200, or HTML instead of data."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status, self.detail = status, detail
-
-
-class _Transient(Exception):
-    """A failure worth retrying; `reason` is a short phrase for messages and logs."""
-
-    def __init__(self, reason: str, *, timeout: bool = False, dead: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.timeout, self.dead = reason, timeout, dead
-
-
-_NOT_FOUND = ("Name or service not known", "nodename nor servname",
-              "Temporary failure in name resolution")
-
-
-def _no_server(exc: BaseException) -> str | None:
-    """"connection refused" or "host not found" when nothing answers at the URL's host
-    (not a server that dropped a connection it had accepted), else None."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        cur = stack.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, ConnectionRefusedError):
-            return "connection refused"
-        text = str(cur)
-        if "Connection refused" in text or "Errno 111" in text:
-            return "connection refused"
-        if "NameResolutionError" in type(cur).__name__ or any(
-                m in text for m in _NOT_FOUND):
-            return "host not found"
-        stack += [cur.__cause__, cur.__context__, getattr(cur, "reason", None),
-                  *[a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]]
-    return None
-
-
-class RequestTimedOut(RedcapUnreachable):
-    """A request timed out (raised without retrying when the caller asked to shrink)."""
-
-
-def _error_text(response: requests.Response) -> str:
-    """REDCap's own error message from a body, or a description of what came back."""
-    ctype = response.headers.get("Content-Type", "")
-    text = response.text or ""
-    if "html" in ctype.lower() or _looks_html(response):
-        return "an HTML page (a proxy or web server error page, not REDCap's API)"
-    try:
-        body = json.loads(text)
-        if isinstance(body, dict) and "error" in body:
-            return str(body["error"])[:300]
-    except ValueError:
-        pass
-    if "<error>" in text:
-        return text.split("<error>", 1)[1].split("</error>", 1)[0][:300]
-    text = text.strip().removeprefix("ERROR:").strip()
-    return (text[:300] or "an empty body").replace("\n", " ")
-
-
-def _check_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    """`requests` response hook: refuse anything but a 200 with the data asked for."""
-    if response.status_code != 200:
-        raise _HttpStatus(response.status_code, _error_text(response))
-    if "html" in response.headers.get("Content-Type", "").lower() and _looks_html(response):
-        raise _HttpStatus(200, "an HTML page (a proxy or login page, not REDCap's API)")
-
-
-def _looks_html(response: requests.Response) -> bool:
-    head = response.content[:200].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 class _Pacer(AuthBase):
@@ -180,7 +108,7 @@ class RedcapClient:
         try:
             self._project = _Project(
                 site.url, token, timeout=settings.timeout_seconds, auth=self._pacer,
-                hooks={"response": [_check_response]},
+                hooks={"response": [check_response]},
             )
         except AssertionError:  # PyCap checks url and token by assert
             raise RedcapRefused(
@@ -331,18 +259,18 @@ class RedcapClient:
         def attempt() -> T:
             try:
                 return fn(self._project)
-            except _HttpStatus as exc:
+            except HttpStatus as exc:
                 raise self._translate_status(what, exc) from None
             except requests.Timeout as exc:
-                raise _Transient(f"no answer within {self.settings.timeout_seconds:g} s",
+                raise Transient(f"no answer within {self.settings.timeout_seconds:g} s",
                                  timeout=True) from exc
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
-                dead = _no_server(exc)
-                raise _Transient(dead or f"connection failed or dropped ({type(exc).__name__})",
+                dead = no_server(exc)
+                raise Transient(dead or f"connection failed or dropped ({type(exc).__name__})",
                                  dead=dead is not None) from exc
             except requests.JSONDecodeError as exc:
-                raise _Transient("a body that is not valid JSON (cut short?)") from exc
+                raise Transient("a body that is not valid JSON (cut short?)") from exc
             except requests.RequestException as exc:  # PyCap's RedcapError: an error body
                 raise RedcapRefused(
                     f"site '{self.site.name}': REDCap refused the {what} export: "
@@ -353,7 +281,7 @@ class RedcapClient:
                 raise self._malformed(what, type(exc).__name__) from exc
 
         def worth_retrying(exc: BaseException) -> bool:
-            return (isinstance(exc, _Transient) and (retry_timeout or not exc.timeout)
+            return (isinstance(exc, Transient) and (retry_timeout or not exc.timeout)
                     and self.retried < self.retry_budget)
 
         retrying = Retrying(
@@ -366,7 +294,7 @@ class RedcapClient:
         )
         try:
             return retrying(attempt)
-        except _Transient as exc:
+        except Transient as exc:
             cls = RequestTimedOut if exc.timeout else RedcapUnreachable
             if self.retried >= self.retry_budget:
                 tries = f" with this pull's {self.retry_budget} retries all spent"
@@ -391,7 +319,7 @@ class RedcapClient:
               attempt=state.attempt_number, reason=getattr(exc, "reason", type(exc).__name__),
               wait_s=round(state.next_action.sleep, 2) if state.next_action else None)
 
-    def _translate_status(self, what: str, exc: _HttpStatus) -> Exception:
+    def _translate_status(self, what: str, exc: HttpStatus) -> Exception:
         name, url, detail = self.site.name, self.site.url, redact(exc.detail)
         if exc.status == 429:
             return RedcapBanned(
@@ -405,7 +333,7 @@ class RedcapClient:
                 f"{detail}); check the site's API token and its export rights"
             )
         if exc.status == 408 or exc.status >= 500 or exc.status == 200:
-            return _Transient(f"HTTP {exc.status}, {detail}" if exc.status != 200 else detail)
+            return Transient(f"HTTP {exc.status}, {detail}" if exc.status != 200 else detail)
         return RedcapRefused(
             f"site '{name}': REDCap at {url} refused the {what} export ({exc.status}: {detail})"
         )

@@ -12,7 +12,7 @@ import requests
 
 from registry.errors import RedcapRefused
 from registry.pulling import pull_site
-from registry.redcap.client import _check_response, _error_text, _HttpStatus
+from registry.redcap.responses import HttpStatus, check_response, error_text
 from registry.settings import Site
 from registry.store import Store
 from tests.redcap.pull_support import settings_for
@@ -28,22 +28,22 @@ def _response(status: int, body: str, ctype: str) -> requests.Response:
 def test_a_200_html_page_is_refused_before_parsing():
     page = _response(200, "<!DOCTYPE html><html><body>Log in</body></html>",
                      "text/html; charset=utf-8")
-    with pytest.raises(_HttpStatus) as caught:
-        _check_response(page)
+    with pytest.raises(HttpStatus) as caught:
+        check_response(page)
     assert "HTML page" in caught.value.detail
 
 
 def test_bare_text_and_json_answers_pass():
-    _check_response(_response(200, "15.7.6", "text/html; charset=utf-8"))  # content=version
-    _check_response(_response(200, '[{"record_id": "1"}]', "application/json"))
+    check_response(_response(200, "15.7.6", "text/html; charset=utf-8"))  # content=version
+    check_response(_response(200, '[{"record_id": "1"}]', "application/json"))
 
 
 def test_error_bodies_give_redcaps_own_message():
-    assert _error_text(_response(403, '{"error":"You do not have permissions to use the API"}',
+    assert error_text(_response(403, '{"error":"You do not have permissions to use the API"}',
                                  "application/json")) == \
         "You do not have permissions to use the API"
-    assert _error_text(_response(400, "ERROR: bad fields", "text/csv")) == "bad fields"
-    assert "HTML page" in _error_text(_response(502, "<html><body>502</body></html>",
+    assert error_text(_response(400, "ERROR: bad fields", "text/csv")) == "bad fields"
+    assert "HTML page" in error_text(_response(502, "<html><body>502</body></html>",
                                                 "text/html"))
 
 
