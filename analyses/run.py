@@ -27,7 +27,7 @@ HR over the draws.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -110,7 +110,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
               engine: Literal["lifelines", "fast"] = "lifelines", *,
               min_draws: int = 50, mc_se: float = 0.005,
               labels: Mapping[str, str] | None = None,
-              n_bootstrap: int | None = None) -> StudyResult:
+              n_bootstrap: int | None = None,
+              levels: Mapping[str, Sequence[str]] | None = None) -> StudyResult:
     """Run the whole study on tidy `frames` (mapping or object with the frame attributes).
 
     `excluded`: patient_ids with flags of the study's `exclude_severities`; the headline
@@ -121,6 +122,9 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
     `labels`: field name -> display label (the data dictionary's), for the estimand
     text; a variable's own `label` in the study file comes first. `n_bootstrap`: the
     per-protocol CI's bootstrap replicates (default the study's `pp_bootstrap`).
+    `levels`: field name -> its allowed values in order (the data dictionary's choice
+    labels); in Table 1 a categorical variable read from such a field shows them in that
+    order and counts any other value as missing.
     Raises `StudyDataError` when the data cannot give a headline analysis at all.
     """
     seed = spec.seed if seed is None else seed
@@ -237,7 +241,8 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
             "controls_later_exposed": int(rows["crossover_day"].notna().sum())}
     return StudyResult(
         study=spec.name, seed=seed, analyses=tuple(analyses), matched=_csv_rows(rows, spec),
-        match=design, design_rows=rows, balance=balance_table(rows, spec.balance),
+        match=design, design_rows=rows, balance=balance_table(rows, spec.balance,
+                                                                _variable_levels(spec, levels)),
         infections=infections, infection_detail=detail,
         km=kaplan_meier(rows, "paper's design", spec.km_times), km_draws=km_draws,
         km_times=tuple(t for t in spec.km_times if t > 0), draws=draws,
@@ -248,6 +253,14 @@ def run_study(spec: StudySpec, frames: Any, excluded: Collection[str] = frozense
             draws.stack, draws.headline.fit.beta, draws.headline.fit.se_model),
         flow=flow, words=words, horizon=spec.horizon_days, ratio=spec.ratio,
         notes=_notes(spec, cohort, design, analyses))
+
+
+def _variable_levels(spec: StudySpec, levels: Mapping[str, Sequence[str]] | None
+                     ) -> dict[str, Sequence[str]]:
+    """Variable name -> the allowed levels of its source column (`run_study`'s `levels`)."""
+    levels = levels or {}
+    return {v.name: levels[v.column] for v in spec.variables
+            if v.column and v.column in levels}
 
 
 def _pp_estimate(combined: Any, cohort: Any, spec: StudySpec, seed: int,

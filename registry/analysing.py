@@ -87,6 +87,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
         REPORT_KIND,
         STUDY_KIND,
         field_labels,
+        field_levels,
         study_payloads,
     )
 
@@ -97,6 +98,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
     # the run's own flags where it validated; otherwise each site's newest flag set
     flags = store.flags(run_id) if store.flag_sites(run_id) else store.flags()
     labels = field_labels(metadata)
+    levels = field_levels(metadata)
     outcomes: list[StudyOutcome] = []
     for path in settings.studies:
         name = path.stem
@@ -108,7 +110,7 @@ def analyse_run(settings: Settings, store: Store, run_id: str, frames: Frames,
             result = run_study(spec, frames, excluded,
                                seed_repeats=seed_repeats if seed_repeats is not None
                                else an.draws, min_draws=an.min_draws, mc_se=an.draws_mc_se,
-                               labels=labels)
+                               labels=labels, levels=levels)
             payloads = study_payloads(result, spec, snapshot=_snapshot_text(snapshots),
                                       run_id=run_id, labels=labels,
                                       exposed_label=spec.exposure.label)

@@ -24,8 +24,8 @@ from typing import Any
 from analyses.study import date_word
 from registry.reports.format import with_article
 
-__all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "software_versions",
-           "study_labels", "study_payloads"]
+__all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "field_levels",
+           "software_versions", "study_labels", "study_payloads"]
 
 #: The kinds of a study's results in the store: `<study>.json`, the report payload and
 #: `<study>-matched.csv` (text).
@@ -121,6 +121,16 @@ def field_labels(metadata: Any) -> dict[str, str]:
         if label:
             out[str(row["field_name"])] = label
     return out
+
+
+def field_levels(metadata: Any) -> dict[str, tuple[str, ...]]:
+    """Field name -> its choice labels in the data dictionary's order, for the radio and
+    dropdown fields (`registry.tidy` reads those as labels, keeping a code outside the
+    choices verbatim): Table 1 counts any other value as missing (`analyses.balance`)."""
+    from registry.fieldtypes import choices
+
+    return {str(row["field_name"]): tuple(choices(row).values()) for row in metadata or ()
+            if row.get("field_type") in ("radio", "dropdown")}
 
 
 def study_labels(spec: Any, labels: Mapping[str, str]) -> dict[str, str]:

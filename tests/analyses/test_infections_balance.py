@@ -60,3 +60,45 @@ def test_balance_table_smds() -> None:
     assert tab.loc[("sex", "Male"), "smd"] == pytest.approx(
         (0 - 2 / 3) / math.sqrt((0 + 2 / 9) / 2))
     assert tab.loc[("n", ""), "control"] == "3"
+
+
+def test_a_code_outside_the_dictionarys_choices_counts_as_missing() -> None:
+    """Table 1 with the dictionary's levels: an unknown code ("3", kept verbatim by tidy
+    so a rule can flag it) is no level of its own but one more missing value, and the
+    levels come in the dictionary's order; without levels the old behaviour."""
+    rows = _rows()
+    rows.loc[1, "sex"] = "3"                       # a control's sex: a code, not a label
+    rows.loc[3, "sex"] = None                      # an exposed patient's: no value
+    tab = balance_table(rows, ("sex",), {"sex": ("Male", "Female")}).table
+    sex = tab[tab["variable"] == "sex"]
+    assert sex["level"].tolist() == ["Male", "Female"]          # dictionary order
+    first = sex.iloc[0]
+    assert (first["missing_exposed"], first["missing_control"]) == (1, 1)
+    assert sex.set_index("level").loc["Male", "control"] == "1 (50%)"   # of 2 valid
+    assert sex.set_index("level").loc["Female", "exposed"] == "1 (100%)"
+    plain = balance_table(rows, ("sex",)).table
+    assert "3" in plain["level"].tolist()
+
+
+def test_run_study_takes_the_levels_from_the_dictionarys_choices() -> None:
+    """The registry side's `field_levels` (radio/dropdown choice labels of the shipped
+    dictionary) reaches Table 1 through `run_study(levels=)`."""
+    from analyses import run_study
+    from registry.reports.payloads import field_levels
+    from registry.sandbox.dictionary import metadata
+    from tests.analyses.synth import frames, jak_cni, simulate
+
+    levels = field_levels(metadata())
+    assert levels["sex"] == ("Female", "Male") and "age_at_diagnosis" not in levels
+    cohort = simulate(80, 5, 0.6)
+    for p in cohort[::7]:
+        p.sex = "9"
+    spec = jak_cni(seed_repeats=0, pp_bootstrap=0)
+    tab = run_study(spec, frames(cohort), levels=levels).balance.table
+    sex = tab[tab["variable"] == "sex"]
+    assert set(sex["level"]) <= {"Female", "Male"}
+    bad = run_study(spec, frames(cohort)).balance.table
+    assert "9" in bad.loc[bad["variable"] == "sex", "level"].tolist()
+    assert sex["missing_exposed"].sum() + sex["missing_control"].sum() == (
+        int(bad.loc[(bad["variable"] == "sex") & (bad["level"] == "9"),
+                    ["exposed", "control"]].map(lambda s: int(s.split()[0])).to_numpy().sum()))
