@@ -266,11 +266,18 @@ def _variable_levels(spec: StudySpec, levels: Mapping[str, Sequence[str]] | None
 def _pp_estimate(combined: Any, cohort: Any, spec: StudySpec, seed: int,
                  n_bootstrap: int | None) -> Estimate:
     """The per-protocol row: combined over the draws; its primary CI from the patient-
-    level bootstrap (`analyses.ppboot`) when the study asks for one and it succeeds."""
+    level bootstrap (`analyses.ppboot`) when the study asks for one, the cohort has at
+    most `pp_bootstrap_max_patients` eligible patients and it succeeds; otherwise the
+    draws' model-based one (`analyses.combine`)."""
     est = Estimate.from_combined(combined, spec.variance)
     n_boot = spec.pp_bootstrap if n_bootstrap is None else n_bootstrap
     if n_boot < 2 or combined.log_hr is None:
         return est
+    if len(cohort.table) > spec.pp_bootstrap_max_patients:
+        note = (f"model-based CI: the bootstrap runs for at most "
+                f"{spec.pp_bootstrap_max_patients:,} eligible patients "
+                f"([study] pp_bootstrap_max_patients), this cohort has {len(cohort.table):,}")
+        return replace(est, note="; ".join(m for m in (est.note, note) if m))
     boot = pp_bootstrap(cohort, spec, combined, n_boot, seed)
     note = "; ".join(m for m in (est.note, boot.message) if m)
     return replace(est, variance="bootstrap" if boot.se is not None else est.variance,

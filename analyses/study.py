@@ -144,6 +144,10 @@ class StudySpec:
     outcome_label: str = ""          # the outcome in words, e.g. "death or lung transplant"
     origin_label: str = ""           # day 0 in words, e.g. "diagnosis" or "enrolment"
     pp_bootstrap: int = 100          # bootstrap replicates of the per-protocol CI (0: none)
+    #: the bootstrap runs for cohorts of at most this many eligible patients; above, the
+    #: per-protocol CI is the model-based one (near nominal there, and the bootstrap's
+    #: cost grows with the cohort: benchmarks/RESULTS.md)
+    pp_bootstrap_max_patients: int = 5000
 
     def variable(self, name: str) -> VariableSpec:
         """The declared variable called `name`."""
@@ -170,7 +174,7 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     st = r.table(data, "study")
     r.known(st, "study", ("name", "title", "horizon_days", "ratio", "reuse_controls",
                           "exclude_severities", "variance", "seed_repeats", "km_times",
-                          "seed", "pp_bootstrap"))
+                          "seed", "pp_bootstrap", "pp_bootstrap_max_patients"))
     name = r.get(st, "study.name", str)
     horizon = r.get(st, "study.horizon_days", int)
     ratio = r.get(st, "study.ratio", int)
@@ -186,6 +190,10 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
     if pp_boot < 0 or pp_boot == 1:
         raise StudySpecError(f"{source}: study.pp_bootstrap must be 0 (no bootstrap) or at "
                              f"least 2, found {pp_boot}")
+    pp_max = r.get(st, "study.pp_bootstrap_max_patients", int, 5000)
+    if pp_max < 1:
+        raise StudySpecError(f"{source}: study.pp_bootstrap_max_patients must be at least 1, "
+                             f"found {pp_max}")
 
     tm = r.table(data, "time")
     r.known(tm, "time", ("origin", "censor", "entry", "origin_label"))
@@ -278,7 +286,8 @@ def study_from_mapping(data: Mapping[str, Any], source: str = "<study>") -> Stud
         infections=infections, balance=balance, km_times=km_times, entry=entry,
         seed=r.get(st, "study.seed", int, 20250101),
         outcome_label=r.get(oc, "outcome.label", str, ""),
-        origin_label=r.get(tm, "time.origin_label", str, ""), pp_bootstrap=pp_boot)
+        origin_label=r.get(tm, "time.origin_label", str, ""), pp_bootstrap=pp_boot,
+        pp_bootstrap_max_patients=pp_max)
 
 
 def _variable(r: _Reader, v: Mapping[str, Any], i: int) -> VariableSpec:

@@ -24,8 +24,9 @@ from typing import Any
 from analyses.study import date_word
 from registry.reports.format import with_article
 
-__all__ = ["MATCHED_KIND", "REPORT_KIND", "STUDY_KIND", "field_labels", "field_levels",
-           "software_versions", "study_labels", "study_payloads"]
+__all__ = ["MATCHED_KIND", "PP_CAPTIONS", "REPORT_KIND", "STUDY_KIND", "field_labels",
+           "field_levels", "pp_ci_mode", "software_versions", "study_labels",
+           "study_payloads", "variance_rationale"]
 
 #: The kinds of a study's results in the store: `<study>.json`, the report payload and
 #: `<study>-matched.csv` (text).
@@ -66,11 +67,49 @@ PP_BOOTSTRAP_RATIONALE = (
     "(analyses_pp_sim.py). ")
 PP_MODEL_RATIONALE = (
     "The per-protocol CI combines the draws' IPC-weighted model-based variances in the "
-    "same way (this study asks for no bootstrap of it: [study] pp_bootstrap = 0); it "
+    "same way ({why}); it "
     "covered 88.0% (Monte-Carlo SE 2.3) of 200 simulated study-size cohorts and 93.3% "
     "(3.2) of 60 at ten times that size, so read it as approximate (too narrow at study "
     "size); the robust sandwich variances covered 61-70% and are not used "
     "(analyses_pp_sim.py). ")
+#: The per-protocol CI of a cohort above the bootstrap's size limit ({limit}, {n}: the
+#: limit and the cohort's eligible patients).
+PP_SIZE_RATIONALE = (
+    "The per-protocol CI combines the draws' IPC-weighted model-based variances in the "
+    "same way: the patient-level bootstrap that gives it at study size runs for at most "
+    "{limit} eligible patients ([study] pp_bootstrap_max_patients) and this cohort has "
+    "{n}. Where the bootstrap is needed the model-based CI is too narrow (88.0% coverage "
+    "in simulated study-size cohorts); with more patients each draw's model variance "
+    "comes closer to its true variance, and at ten times the study's size it covered "
+    "93.3% (analyses_pp_sim.py). ")
+#: The results table's sentence on the per-protocol CI, by how it was made.
+PP_CAPTIONS = {
+    "bootstrap": "CI from a patient-level bootstrap ({b} replicates redoing the matching "
+                 "and the weights; 97.2% coverage in simulated study-size cohorts).",
+    "model": "CI approximate (model-based), too narrow at study size (88.0% coverage in "
+             "simulated study-size cohorts): Methods.",
+    "failed": "CI approximate (model-based): the bootstrap gave none ({note}); too "
+              "narrow at study size (88.0% coverage in simulated study-size cohorts).",
+    "size": "CI model-based: the bootstrap runs for at most {limit} eligible patients and "
+            "this cohort has {n} (the model-based CI covered 93.3% at ten times the "
+            "study's size): Methods.",
+}
+
+
+def pp_ci_mode(pp_row: Mapping[str, Any] | None, spec: Any, eligible: int) -> str:
+    """How the per-protocol row's CI was made: "bootstrap", "size" (a cohort above
+    `pp_bootstrap_max_patients`: model-based), "failed" (the bootstrap gave no CI: the
+    row's note says why; model-based) or "model" (no bootstrap asked)."""
+    if pp_row is not None and pp_row.get("variance") == "bootstrap":
+        return "bootstrap"
+    if int(getattr(spec, "pp_bootstrap", 0) or 0) < 2:
+        return "model"
+    limit = int(getattr(spec, "pp_bootstrap_max_patients", 0) or 0)
+    if limit and eligible > limit:
+        return "size"
+    return "failed" if pp_row is not None and pp_row.get("n_bootstrap") else "model"
+
+
 _PH_RATIONALE = (
     "The proportional-hazards test of the headline combines the draws' Grambsch-Therneau "
     "scores the same way (mean score; mean variance minus the scores' spread); under "
@@ -86,9 +125,14 @@ _TV_RATIONALE = (
     "(analyses_fullcohort_sim.py).")
 
 
-def variance_rationale(bootstrap: bool) -> str:
-    """The methods' paragraph on the CIs; `bootstrap`: the per-protocol row has one."""
-    pp = PP_BOOTSTRAP_RATIONALE if bootstrap else PP_MODEL_RATIONALE
+def variance_rationale(mode: str, *, limit: int = 0, n: int = 0) -> str:
+    """The methods' paragraph on the CIs; `mode`: how the per-protocol CI was made
+    (`pp_ci_mode`); `limit`, `n`: the bootstrap's size limit and the cohort's eligible
+    patients (for "size")."""
+    why = {"model": "this study asks for no bootstrap of it: [study] pp_bootstrap = 0",
+           "failed": "the bootstrap gave no CI in this run, the results table says why"}
+    pp = {"bootstrap": PP_BOOTSTRAP_RATIONALE, "size": PP_SIZE_RATIONALE}.get(
+        mode, PP_MODEL_RATIONALE).format(limit=f"{limit:,}", n=f"{n:,}", why=why.get(mode, ""))
     return _HEADLINE_RATIONALE + pp + _PH_RATIONALE + _TV_RATIONALE
 
 
@@ -304,6 +348,11 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         labels["per protocol"] = "Per protocol (censored at crossover)"
     study_json = result.to_json(snapshot=snapshot, run_id=run_id)
     spread = study_json.get("seed_spread")
+    pp_row = next((a for a in study_json["analyses"] if a.get("name") == "per protocol"),
+                  None)
+    eligible = int(study_json["flow"].get("eligible", 0))
+    limit = int(getattr(spec, "pp_bootstrap_max_patients", 0) or 0)
+    mode = pp_ci_mode(pp_row, spec, eligible)
     methods = {
         "exposure": " taken together with ".join(
             " or ".join(with_article(x) for x in g) for g in spec.exposure.groups)
@@ -321,8 +370,10 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
         "eligibility": f"registry patients with a date of {origin} and follow-up after it",
         "origin": origin,
         "versions": dict(versions or software_versions()),
-        "variance_rationale": variance_rationale(any(
-            a.get("variance") == "bootstrap" for a in study_json["analyses"])),
+        "variance_rationale": variance_rationale(mode, limit=limit, n=eligible),
+        "pp_ci": PP_CAPTIONS[mode].format(
+            b=int((pp_row or {}).get("n_bootstrap") or 0), limit=f"{limit:,}",
+            n=f"{eligible:,}", note=str((pp_row or {}).get("note") or "")),
     }
     report = {
         "title": spec.title, "exposed_label": exposed_label, "control_label": control_label,

@@ -44,7 +44,9 @@ class AnalysesSettings:
     The draws stop once the Monte-Carlo SE of the headline log HR is `draws_mc_se`
     (what another master seed would move it by), with at least `min_draws` and at most
     `draws` (None: the study file's `seed_repeats`). Defaults keep the 100x nightly in
-    its budget (benchmarks/RESULTS.md); there is no bootstrap (the CI is analytic).
+    its budget (benchmarks/RESULTS.md); the headline's CI is analytic. The per-protocol
+    row's bootstrap is the study file's (`[study] pp_bootstrap`, run only up to
+    `pp_bootstrap_max_patients` eligible patients).
     """
 
     draws: int | None = None

@@ -71,3 +71,14 @@ def test_a_row_that_cannot_be_estimated_gets_no_bootstrap(fitted) -> None:  # ty
     none = Combined(10, 0, None, None, None, None, None, None, "no events")
     out = pp_bootstrap(cohort, SPEC, none, 30, seed=9)
     assert out.se is None and "not estimable" in out.message
+
+
+def test_the_bootstraps_size_limit_is_a_checked_study_key() -> None:
+    """`[study] pp_bootstrap_max_patients`: 5,000 by default (the shipped study says so
+    too), at least 1."""
+    from analyses.study import StudySpecError
+
+    assert jak_cni().pp_bootstrap_max_patients == 5000
+    assert jak_cni(pp_bootstrap_max_patients=10).pp_bootstrap_max_patients == 10
+    with pytest.raises(StudySpecError, match="pp_bootstrap_max_patients must be at least 1"):
+        jak_cni(pp_bootstrap_max_patients=0)

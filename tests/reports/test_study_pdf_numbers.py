@@ -15,7 +15,12 @@ import pytest
 
 from registry.reports.format import fmt_ci, fmt_hr, fmt_hr_ci, fmt_int, fmt_p, fmt_smd
 from registry.reports.from_store import study_report_from_store
-from registry.reports.payloads import field_labels, study_payloads, variance_rationale
+from registry.reports.payloads import (
+    PP_CAPTIONS,
+    field_labels,
+    study_payloads,
+    variance_rationale,
+)
 from registry.reports.study import render_study_pdf
 from registry.store import Store
 from tests import anti_mda5
@@ -146,7 +151,7 @@ def test_every_analysis_and_the_tests_beside_them(run_pdf: tuple[dict[str, Any],
     assert pp["variance"] == "bootstrap" and pp["bootstrap_ci"] == [pp["ci_low"],
                                                                     pp["ci_high"]]
     assert (f"CI from a patient-level bootstrap ({pp['n_bootstrap']} replicates "
-            "redoing the matching and the weights)") in content
+            "redoing the matching and the weights; ") in content
     assert "Scaled Schoenfeld residuals" in content or "scaled Schoenfeld residuals" in content
     cva = doc["clean_vs_all"]
     assert f"all records / clean records = {cva['ratio']:.2f}" in content
@@ -166,14 +171,35 @@ def test_the_estimand_is_in_the_dictionarys_words(run_pdf: tuple[dict[str, Any],
 
 
 def test_the_variance_claims_quote_results_md() -> None:
-    """The coverage and stability figures the PDF quotes are the simulations' in
-    benchmarks/RESULTS.md."""
+    """The coverage and stability figures the PDF quotes (the methods' paragraph and the
+    results table's sentence on the per-protocol CI, whichever way it was made) are the
+    simulations' in benchmarks/RESULTS.md."""
     results = RESULTS_MD.read_text()
-    for bootstrap in (True, False):
-        figures = re.findall(r"\d+\.\d%", variance_rationale(bootstrap))
-        assert len(figures) >= 8
+    for mode in ("bootstrap", "model", "failed", "size"):
+        figures = re.findall(r"\d+\.\d%", variance_rationale(mode, limit=5000, n=23400))
+        assert len(figures) >= 7
+        figures += re.findall(r"\d+\.\d%", PP_CAPTIONS[mode])
         for figure in figures:
-            assert f"**{figure[:-1]} %**" in results, figure
+            assert f"**{figure[:-1]} %**" in results, (mode, figure)
+
+
+def test_a_cohort_above_the_bootstraps_limit_gets_the_model_based_ci_and_says_so() -> None:
+    """`[study] pp_bootstrap_max_patients`: above it no bootstrap is run, the row's CI is
+    the model-based one with a note, and the report's sentence and methods say which
+    CI it is, why, and quote its coverage."""
+    from analyses.run import run_study
+    from tests.analyses.synth import frames, jak_cni, simulate
+
+    spec = jak_cni(seed_repeats=3, pp_bootstrap_max_patients=50)
+    result = run_study(spec, frames(simulate(80, 5, 0.6)), min_draws=3)
+    payloads = study_payloads(result, spec, snapshot="S1", run_id="r1")
+    pp = next(a for a in payloads["study"]["analyses"] if a["name"] == "per protocol")
+    assert pp["variance"] == "model" and "n_bootstrap" not in pp
+    assert "at most 50 eligible patients" in pp["note"] and "this cohort has 80" in pp["note"]
+    methods = payloads["report"]["methods"]
+    assert methods["pp_ci"].startswith("CI model-based: the bootstrap runs for at most 50 "
+                                       "eligible patients and this cohort has 80")
+    assert "runs for at most 50 eligible patients" in methods["variance_rationale"]
 
 
 def test_the_headlines_spread_and_the_infection_models(

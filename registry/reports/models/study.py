@@ -232,6 +232,7 @@ class MethodsInputs:
     versions: Mapping[str, str] = field(default_factory=dict)
     variance_rationale: str = ""     # why the primary CI is the one it is (simulation)
     origin: str = ""                 # day 0 in words ("diagnosis", "enrolment")
+    pp_ci: str = ""                  # the results table's sentence on the per-protocol CI
 
 
 @dataclass(frozen=True)
