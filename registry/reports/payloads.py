@@ -297,7 +297,7 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
         def of(row: Any) -> str:
             return (f"{int(row['with_infection']):,} of {int(row['patients']):,} "
                     f"({float(row['pct_with_infection']):.1f}%)")
-        patients_row = ["Patients with an infection, of distinct patients (%)",
+        patients_row = ["Distinct patients with an infection, n of N (%)",
                         of(det.patients.loc["exposed"]), of(det.patients.loc["control"]), ""]
 
     rr = "–"
@@ -322,8 +322,10 @@ def _infections(result: Any, exposed_label: str, control_label: str) -> dict[str
                  f"{det.pp_rate_ratio:.2f} ({det.pp_ci_low:.2f} to {det.pp_ci_high:.2f}).")
     note += (" Infections after a control starts the exposure count for the control, as "
              "the headline's estimand says; a patient matched twice counts once per arm.")
-    return {"columns": ["", f"{exposed_label} (n = {int(e['rows']):,})",
-                        f"{control_label} (n = {int(c['rows']):,})", "Rate ratio (95% CI)"],
+    # "(n = 54)" kept on one line (a narrow column broke it after "=")
+    return {"columns": ["", f"{exposed_label} (n\u00a0=\u00a0{int(e['rows']):,})",
+                        f"{control_label} (n\u00a0=\u00a0{int(c['rows']):,})",
+                        "Rate ratio (95% CI)"],
             "rows": rows, "numeric": [False, True, True, True], "note": note}
 
 
