@@ -167,29 +167,41 @@ def _form_frame(
     sub = raw.loc[mask, [c for c in wanted if c in raw.columns]]
     k = keys.loc[mask]
     cols: dict[str, pd.Series] = {}
-    nonblank = pd.Series(False, index=sub.index)
+    # numpy, not pandas, for the per-column bookkeeping: a 5,000-field project has
+    # 5,000+ columns, and each pandas operation costs ~0.1 ms whatever the row count
+    nonblank = np.zeros(len(sub), dtype=bool)
     problems: list[pd.DataFrame] = []
+    bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []  # where, column, values,
+    # dtype, reason: per column with unreadable values
     for row in fields:
         ftype = field_type(row)
+        dtype = pd.api.types.pandas_dtype(ftype.dtype)
         for col in checkbox_columns(row) or [row["field_name"]]:
             values = sub[col] if col in sub.columns else pd.Series(None, index=sub.index,
                                                                    dtype="object")
+            cells = values.to_numpy(dtype=object)
             if row["field_type"] != "checkbox":
-                nonblank |= values.notna() & (values != "")
+                present = ~pd.isna(cells)
+                present[present] = cells[present] != ""
+                nonblank |= present
             else:
-                nonblank |= values.astype(str) == "1"
-            typed, bad = ftype.parse(values)
-            cols[col] = typed.astype(pd.api.types.pandas_dtype(ftype.dtype))
-            bad = bad.fillna(False).astype(bool)
-            if bad.any():
-                p = k.loc[bad.to_numpy(), ["patient_id", "record_id", "site", "event", "arm",
-                                           "instance"]].copy()
-                p.insert(5, "form", form)
-                p["field"] = col
-                p["value"] = values[bad].astype(str).to_numpy()
-                p["dtype"] = ftype.dtype
-                p["reason"] = ftype.reason
-                problems.append(p)
+                nonblank |= values.astype(str).to_numpy() == "1"
+            typed, unreadable = ftype.parse(values)
+            cols[col] = typed if typed.dtype == dtype else typed.astype(dtype)
+            where = np.flatnonzero(unreadable.to_numpy(dtype=bool, na_value=False))
+            if len(where):
+                bad.append((where, col, cells[where], ftype.dtype, ftype.reason))
+    if bad:  # one conformance frame per form, built once
+        where, columns, values, dtypes, reasons = zip(*bad, strict=True)
+        counts = [len(w) for w in where]
+        p = k.iloc[np.concatenate(where)][["patient_id", "record_id", "site", "event", "arm",
+                                           "instance"]]
+        p.insert(5, "form", form)
+        p["field"] = np.repeat(np.array(columns, dtype=object), counts)
+        p["value"] = [str(v) for v in np.concatenate(values)]
+        p["dtype"] = np.repeat(np.array(dtypes, dtype=object), counts)
+        p["reason"] = np.repeat(np.array(reasons, dtype=object), counts)
+        problems.append(p)
     frame = pd.DataFrame(cols, index=sub.index)
     head = pd.DataFrame({
         "patient_id": k["patient_id"].astype("string"),
@@ -202,7 +214,7 @@ def _form_frame(
     })
     frame = pd.concat([head, frame], axis=1)
     if drop_empty:
-        keep = nonblank.to_numpy()
+        keep = nonblank
         frame = frame.loc[keep]
         problems = [p.loc[p.index.isin(frame.index)] for p in problems]
     return frame.reset_index(drop=True), problems

@@ -51,7 +51,12 @@ class FieldType:
 
 
 def _blank(raw: pd.Series) -> pd.Series:
-    """Raw column as an object column of str with REDCap's "" (and None/NaN) as NaN.
+    """Raw column as an object column of str with REDCap's "" (and None/NaN) as NaN."""
+    return pd.Series(_blank_values(raw), index=raw.index, dtype=object)
+
+
+def _blank_values(raw: pd.Series) -> np.ndarray:
+    """`_blank`'s values as a numpy object array.
 
     Stays on numpy object arrays (no per-value string methods) so a 250,000-row
     column takes milliseconds; a non-str value (an int or float from a CSV reader)
@@ -64,7 +69,7 @@ def _blank(raw: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(values[~empty], skipna=True) not in ("string", "empty"):
         values[~empty] = [_to_text(v) for v in values[~empty]]  # rare: not REDCap's JSON
     values[empty] = np.nan
-    return pd.Series(values, index=raw.index, dtype=object)
+    return values
 
 
 def _to_text(value: object) -> str:
@@ -76,12 +81,12 @@ def _to_text(value: object) -> str:
     return str(value)
 
 
-def _distinct(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """(blanked column, codes per row (-1 empty), distinct non-empty texts stripped)."""
-    s = _blank(raw)
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+def _distinct(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blanked values, codes per row (-1 empty), distinct non-empty texts stripped)."""
+    values = _blank_values(raw)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = np.array([str(u).strip() for u in uniques], dtype=object)
-    return s, codes, texts
+    return values, codes, texts
 
 
 def _matches(validation: Validation, texts: np.ndarray) -> np.ndarray:
@@ -139,23 +144,28 @@ def _validated_parser(validation: Validation) -> Parser:
     dtype = _DTYPE[validation.kind]
 
     def parse(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-        s, codes, texts = _distinct(raw)
+        blanked, codes, texts = _distinct(raw)
         values, ok = read_texts(validation, texts)
-        bad = pd.Series(_spread(codes, ~ok, False), index=raw.index)
+        unreadable = _spread(codes, ~ok, False)
+        bad = pd.Series(unreadable, index=raw.index)
         if validation.kind == "text":
-            return s.mask(bad).astype("string"), bad
+            kept = blanked.copy()
+            kept[unreadable] = np.nan
+            return pd.Series(kept, index=raw.index, dtype=object).astype("string"), bad
         fill = (np.nan if values.dtype.kind == "f" else None if values.dtype == object
                 else values.dtype.type("NaT"))
         typed = pd.Series(_spread(codes, values, fill), index=raw.index)
         if dtype == "Int64":
             return typed.astype("Float64").astype("Int64"), bad
+        if typed.dtype == dtype:  # float64, datetime64[ns]: already the column's type
+            return typed, bad
         return typed.astype(dtype), bad  # type: ignore[call-overload]
 
     return parse
 
 
 def _parse_bool(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    values = _blank(raw).to_numpy(dtype=object)
+    values = _blank_values(raw)
     yes, no = values == "1", values == "0"
     present = ~pd.isna(values)
     out = pd.array(yes, dtype="boolean")
