@@ -71,7 +71,7 @@ def combine_draws(beta: np.ndarray, se_model: np.ndarray, se_robust: np.ndarray,
     if m == 0:
         return Combined(0, 0, None, None, None, None, None, None, "no draws")
     if n_ok == 0 or (m - n_ok) / m > MAX_NOT_ESTIMABLE:
-        why = Counter(bad).most_common(1)[0][0] if bad else "not estimable"
+        why = Counter(bad).most_common(1)[0][0]   # m > n_ok here: some draw failed
         share = (m - n_ok) / m
         msg = why if share == 1 else (f"{why} in {share:.0%} of the {m} re-drawn matchings, "
                                       "so the combined hazard ratio is not estimable")
