@@ -42,10 +42,12 @@ class Group:
     mutants: tuple[str, ...]       # mutmut names: module.x_function / module.xǁClassǁmethod
     tests: tuple[str, ...]
     target: float                  # share of mutants to kill
+    sample: float                  # share of the mutants `make mutate` runs (1: all)
 
 
 GROUPS: dict[str, Group] = {
-    name: Group(tuple(g["files"]), tuple(g["mutants"]), tuple(g["tests"]), float(g["target"]))
+    name: Group(tuple(g["files"]), tuple(g["mutants"]), tuple(g["tests"]), float(g["target"]),
+                float(g.get("sample", 1.0)))
     for name, g in tomllib.loads(GROUPS_FILE.read_text(encoding="utf-8")).items()}
 
 #: mutmut's statuses that count as caught: a test failed, pytest crashed, the CPU limit
@@ -81,35 +83,47 @@ def sampled(name: str, share: float) -> bool:
 
 
 def _to_run(groups: list[str], *, fresh: bool, sample: dict[str, float]) -> list[str]:
-    """mutmut's arguments: the groups' patterns on a first run (mutmut makes the mutants
-    then); after that the mutants not caught yet, or all of them when `fresh`, of the
-    `sample` share of a group (mutmut reruns every mutant named on its command line and
-    resets one whose function changed)."""
+    """mutmut's arguments: the mutants of the groups' samples not caught yet, or all of
+    them when `fresh` (mutmut reruns every mutant named on its command line and resets
+    one whose function changed). Before the first run (no mutants made yet): the
+    patterns of the groups run whole, so that mutmut makes every mutant then."""
     from mutmut.stats import status_by_exit_code
 
     res = _results()
     names = [n for n in res if _group_of(n) in groups]
     if not names:
-        return [p for g in groups for p in GROUPS[g].mutants]
-    chosen = [n for n in names if sampled(n, sample.get(str(_group_of(n)), 1.0))]
+        whole = [g for g in groups if sample.get(g, GROUPS[g].sample) == 1]
+        smallest = min(groups, key=lambda g: len(GROUPS[g].mutants))
+        return [p for g in (whole or [smallest]) for p in GROUPS[g].mutants]
+    chosen = [n for n in names if _chosen(n, sample)]
     return sorted(n for n in chosen if fresh or res[n] is None
                   or status_by_exit_code[res[n]] not in CAUGHT)
 
 
-def summary(groups: list[str]) -> str:
+def _chosen(name: str, sample: dict[str, float]) -> bool:
+    """In the run: in its group's sample (`--sample`, else the group's `sample`)."""
+    group = _group_of(name)
+    return group is not None and sampled(name, sample.get(group, GROUPS[group].sample))
+
+
+def summary(groups: list[str], sample: dict[str, float] | None = None) -> str:
+    """The score per group over the mutants of its sample that have a result."""
     from mutmut.stats import status_by_exit_code
 
     res = _results()
-    lines = ["| group | killed / tested | % | mutants | target |", "|---|---|---|---|---|"]
+    sample = sample or {}
+    lines = ["| group | killed / tested | % | mutants run | target |", "|---|---|---|---|---|"]
     survivors: list[str] = []
     for gname in groups:
-        names = sorted(n for n in res if _group_of(n) == gname)
+        names = sorted(n for n in res if _group_of(n) == gname and _chosen(n, sample))
         codes = [res[n] for n in names]
         killed = sum(status_by_exit_code[c] in CAUGHT for c in codes)
         total = sum(c is not None for c in codes)
         pct = 100 * killed / total if total else 0.0
         mark = "" if pct >= 100 * GROUPS[gname].target else " (below)"
-        lines.append(f"| {gname} | {killed} / {total} | {pct:.1f} | {len(names)} |"
+        share = sample.get(gname, GROUPS[gname].sample)
+        label = gname if share == 1 else f"{gname} ({share:.0%} sample)"
+        lines.append(f"| {label} | {killed} / {total} | {pct:.1f} | {len(names)} |"
                      f" {GROUPS[gname].target:.0%}{mark} |")
         survivors += [f"{n} ({status_by_exit_code[res[n]]})" for n in names
                       if res[n] is not None and status_by_exit_code[res[n]] not in CAUGHT]
@@ -132,20 +146,24 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="run every mutant again, killed ones too")
     parser.add_argument("--sample", action="append", default=[], metavar="GROUP=SHARE",
-                        help="run only a fixed share of a group's mutants, e.g. analyses=0.1")
+                        help="run a fixed share of a group's mutants, e.g. analyses=0.1"
+                        " (default: the group's `sample` in tools/mutate_groups.toml)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     groups = args.groups or list(GROUPS)
     _check_config()
     started, load_before = time.monotonic(), os.getloadavg()[0]
+    sample = dict(_share(v) for v in args.sample)
     if not args.summary:
-        sample = dict(_share(v) for v in args.sample)
-        patterns = _to_run(groups, fresh=args.fresh, sample=sample)
-        if not patterns:
-            print("every chosen mutant is caught already (--fresh runs them again)")
         env = {**os.environ, "CI": "true"}
         mutmut = Path(sys.executable).with_name("mutmut")
-        if patterns:
+        first = not _results()
+        # a first run makes the mutants (with the groups run whole), then runs the samples
+        for _ in range(2 if first else 1):
+            patterns = _to_run(groups, fresh=args.fresh and not first, sample=sample)
+            if not patterns:
+                print("every chosen mutant is caught already (--fresh runs them again)")
+                break
             subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children),
                             *patterns], cwd=ROOT, env=env, check=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -155,7 +173,7 @@ def main() -> None:
     cost = (f"This run ({' '.join(groups)}): wall {time.monotonic() - started:.0f} s,"
             f" CPU {used.ru_utime + used.ru_stime:.0f} s, load {load_before:.1f} at the"
             f" start, {os.getloadavg()[0]:.1f} at the end.\n")
-    text = summary(groups) + ("" if args.summary else "\n" + cost)
+    text = summary(groups, sample) + ("" if args.summary else "\n" + cost)
     out = ROOT / "var" / "mutate" / "summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -247,7 +247,7 @@ def derive_rules(schema: RegistrySchema, *, today: dt.date, now: dt.datetime | N
             expected = ftype_info.expected
             add(meta, "type", "conformance", {"column": name},
                 f"{label} holds '{{value}}', which is not {_esc(expected)}",
-                check_inputs or f"Re-enter the value as {_esc(expected)}.")
+                check_inputs or f"Re-enter the value as {expected}.")
         _range_rule(meta, label, add, today, now)
         if ftype in ("radio", "dropdown"):
             labels = list(choices(meta).values())
@@ -303,7 +303,7 @@ def _check_inputs(names: Iterable[str], dictionary: Mapping[str, Mapping[str, st
     if not labels:
         return ""
     return (f"REDCap calculates this field: check the fields it is computed from "
-            f"({_esc(', '.join(labels))}), then save the form so REDCap recalculates it.")
+            f"({', '.join(labels)}), then save the form so REDCap recalculates it.")
 
 
 def _range_rule(meta: Mapping[str, str], label: str, add: Any, today: dt.date,

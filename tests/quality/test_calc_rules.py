@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 
+from registry.errors import SuiteDefinitionError
 from registry.fieldtypes import export_columns
 from registry.quality import validate
-from registry.quality.derived import add_dictionary_columns
+from registry.quality.derived import add_dictionary_columns, load_derived_config
 from registry.sandbox.dictionary import METADATA_COLUMNS
 from registry.tidy import tidy
 
@@ -33,17 +35,20 @@ def _f(name: str, ftype: str, label: str, v: str = "", calc: str = "") -> dict[s
 DICTIONARY = [
     _f("study_id", "text", "Study ID"), _f("w", "text", "Weight", "number"),
     _f("h", "text", "Height", "number"), _f("seen", "text", "Seen at", "datetime_ymd"),
+    _f("bad", "calc", "Bad", calc="[w] +* 2"),     # before the others: they still run
     _f("bmi", "calc", "BMI", calc="[w]/([h]*[h])"), _f("k", "calc", "Five", calc="2+3"),
     _f("z", "calc", "Excess weight", calc="[w]-70"),
     _f("hours", "calc", "Hours since seen", calc="datediff([seen], 'now', 'h')"),
-    _f("bad", "calc", "Bad", calc="[w] +* 2"),
+    {**_f("sym", "checkbox", "Symptoms"), "select_choices_or_calculations": "1, A | 2, B"},
+    _f("n_sym", "calc", "Symptoms ticked", calc="[sym(1)] + [sym(2)] + [h]"),
 ]
 COLUMNS = export_columns(DICTIONARY)
 
 
 def _rows(*values: dict[str, str]) -> list[dict[str, str]]:
     clean = {"w": "70", "h": "1.75", "bmi": "22.857142857", "k": "5", "bad": "1", "z": "0",
-             "seen": "2025-06-30 09:00", "hours": "3"}
+             "seen": "2025-06-30 09:00", "hours": "3", "sym___1": "1", "sym___2": "0",
+             "n_sym": "2.75"}
     return [dict.fromkeys(COLUMNS, "") | {"study_id": str(i)} | clean | v
             for i, v in enumerate(values, 1)]
 
@@ -67,6 +72,12 @@ def test_a_stored_calc_at_full_precision_is_not_flagged_and_another_value_is() -
     assert row["suggestion"] == (
         "REDCap calculates this field: check the fields it is computed from (Weight, "
         "Height), then save the form so REDCap recalculates it.")
+
+
+def test_a_calc_reading_a_checkbox_names_the_checkbox() -> None:
+    flags = _flags(_rows({}, {"n_sym": "3"}))
+    assert set(flags.index) == {("2", "dictionary.n_sym.calc")}
+    assert "(Symptoms, Height)" in flags.loc[("2", "dictionary.n_sym.calc")]["suggestion"]
 
 
 def test_a_calc_from_no_field_asks_to_save_the_form() -> None:
@@ -118,3 +129,32 @@ def test_a_calc_field_missing_from_the_frame_is_still_computed() -> None:
     calc = out["enrol"]["calc__bmi"]
     assert str(calc.dtype) == "Float64"
     assert calc.tolist() == [70 / 1.75 ** 2, 80 / 1.75 ** 2]
+
+
+def test_labels_are_trimmed_braces_kept_and_a_blank_label_is_the_field_name() -> None:
+    dictionary = [_f("study_id", "text", "Study ID"), _f("w", "text", "", "number"),
+                  _f("h", "text", "  Height {m}  ", "number"),
+                  _f("bmi", "calc", "   ", calc="[w]/([h]*[h])")]
+    rows = [dict.fromkeys(export_columns(dictionary), "")
+            | {"study_id": "1", "w": "70", "h": "1.75", "bmi": "30"}]
+    res = validate(tidy({"paris": rows}, dictionary), dictionary, [], site_links=None,
+                   today=TODAY)
+    (flag,) = res.failures.itertuples()
+    assert flag.message == "bmi is 30 but its formula gives 22.857142857142858"
+    # the suggestion is shown as it is (no placeholders): braces not doubled
+    assert "(w, Height {m})" in flag.suggestion
+
+
+def test_severities_come_from_the_overrides_file(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "_dictionary.json"
+    path.write_text('{"defaults": {"calc": "blocking"}, "fields": {"k": {"calc": "warning"}}}',
+                    encoding="utf-8")
+    res = validate(tidy({"paris": _rows({"bmi": "30", "k": "6"})}, DICTIONARY), DICTIONARY,
+                   [], site_links=None, today=TODAY, now=NOW,
+                   derived_config=load_derived_config(path))
+    severity = dict(zip(res.failures["rule_id"], res.failures["severity"], strict=True))
+    assert severity == {"dictionary.bmi.calc": "blocking", "dictionary.k.calc": "warning"}
+    assert load_derived_config(tmp_path / "absent.json") == load_derived_config(None)
+    path.write_text('{"defaults": {"calc": "loud"}}', encoding="utf-8")
+    with pytest.raises(SuiteDefinitionError, match=f"suite {path}: defaults.calc = 'loud'"):
+        load_derived_config(path)
