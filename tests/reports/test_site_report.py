@@ -11,6 +11,7 @@ import pytest
 import report_fixtures as fx
 
 from registry.errors import RegistryError
+from registry.reports import site as site_module
 from registry.reports.site import COMPACT_FROM, record_groups, render_site_pdf, verdict
 from registry.reports.site_groups import by_rule
 
@@ -146,6 +147,33 @@ def test_many_flags_get_the_checks_by_count_then_a_compact_list(site_pdfs):
     assert len(pdf_text.links(path)) == len(report.open_flags)
     # 100 flags: compact enough for a handful of pages (one block per record was 12)
     assert len(pdf_text.page_sizes(path)) <= 5
+
+
+def test_a_long_list_stops_at_whole_records_and_points_to_the_spreadsheets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(site_module, "DETAIL_MAX", 30)
+    report = fx.site_report("lyon", 100)
+    path = render_site_pdf(report, tmp_path / "site-lyon.pdf")
+    content = pdf_text.text(path)
+    groups = record_groups(report)
+    shown = 0
+    while sum(g.n_flags for g in groups[:shown + 1]) <= 30:
+        shown += 1
+    n_shown = sum(g.n_flags for g in groups[:shown])
+    rest = groups[shown:]
+    # whole records, blocking first, one link per flag shown; the rest counted, not listed
+    assert len(pdf_text.links(path)) == n_shown
+    assert f"The first {shown} records to fix" in content
+    flat = " ".join(content.split())
+    assert (f"The other {sum(g.n_flags for g in rest)} open flags "
+            f"({sum(g.n_blocking for g in rest)} of them blocking), on {len(rest)} records, "
+            "are in this report's spreadsheets: flags-lyon.xlsx") in flat
+    listed = content[content.index("The first"):]
+    assert not any(re.search(rf"\b{g.record_id}\b", listed) for g in rest)
+    # the verdict and the checks by count still count every flag
+    assert verdict(report) in flat
+    for c in by_rule(report.open_flags, report.form_labels):
+        assert re.search(rf"check {re.escape(c.rule_id)} ?{c.flags} ?{c.records}", content), c
 
 
 def test_pdf_order_follows_the_grouping(site_pdfs):
