@@ -10,10 +10,12 @@ row order. `CandidateIndex` counts them and finds the r-th of them per set witho
 building the lists: listing them for every exposed patient is what made planning
 quadratic in patients (issue #14).
 
-How: each key's records, in row order, are cut into blocks of up to 32; per set the number
-present in each block comes from two `searchsorted` per block (done once, at
-planning), so the r-th candidate is found by a binary search over the blocks and a
-scan of one block, vectorised over all the draws of all sets at once.
+How: each key's records, in row order, are cut into blocks of 16 (more where the key
+is large, so that its table stays under `MAX_CELLS`); per distinct set day the number
+present before each block comes from one difference table (done once, at planning), so
+the r-th candidate is found by a binary search over the blocks and a scan of one block,
+vectorised over all the draws of all sets at once (in chunks of `SCAN_CHUNK` cells).
+Memory and time are linear in records + blocks x distinct days.
 """
 
 from __future__ import annotations
@@ -84,16 +86,51 @@ def in_intervals(rows: np.ndarray, days: np.ndarray, pos: np.ndarray, start: np.
     return np.bincount(q[hit], minlength=len(rows)) > 0
 
 
+#: At most this many cells in a key's table of counts (blocks x distinct set days): the
+#: blocks grow past 16 records where a key holds more (at 1000x, 16-record blocks made a
+#: 2.7 GB table for one plan and the bootstrap planned 100 more).
+MAX_CELLS = 1 << 23
+#: `select` scans at most this many (query, record) pairs at a time (memory, not speed).
+SCAN_CHUNK = 1 << 21
+
+
 @dataclass(frozen=True)
 class _Key:
-    """One key's records in row order, cut in blocks; per query the counts by block."""
+    """One key's records in row order, cut in blocks; per set day the counts by block."""
 
     rows: np.ndarray         # record -> row position, ascending
     lo: np.ndarray
     hi: np.ndarray
     block: int               # block size
     queries: np.ndarray      # set numbers answered by this key
-    cum: np.ndarray          # (blocks + 1) x queries: candidates before each block
+    cum: np.ndarray          # (blocks + 1) x distinct days: candidates before each block
+
+
+def _block_size(n_rows: int, n_days: int) -> int:
+    """16 records a block (8 for a small key), more where the table would pass MAX_CELLS."""
+    block = min(16, max(8, math.isqrt(max(n_rows, 1))))
+    while (-(-n_rows // block) + 1) * n_days > MAX_CELLS and block < n_rows:
+        block *= 2
+    return block
+
+
+def _counts(lo: np.ndarray, hi: np.ndarray, block: int, days: np.ndarray) -> np.ndarray:
+    """(blocks + 1) x len(days): records with lo <= day < hi before each block (int32).
+
+    A record adds 1 from the first day >= lo to the last day < hi (a difference table
+    summed along the days, then along the blocks): the same counts as
+    searchsorted(lo, day, right) - searchsorted(hi, day, right) per block."""
+    n_blocks = -(-len(lo) // block)
+    width = len(days) + 1
+    blk = np.arange(len(lo)) // block + 1
+    first = np.searchsorted(days, lo, "left")
+    past = np.searchsorted(days, hi, "left")
+    diff = (np.bincount(blk * width + first, minlength=(n_blocks + 1) * width)
+            - np.bincount(blk * width + past, minlength=(n_blocks + 1) * width))
+    table = diff.reshape(n_blocks + 1, width)[:, :-1].astype(np.int32)
+    np.cumsum(table, axis=1, out=table)
+    np.cumsum(table, axis=0, out=table)
+    return table
 
 
 class CandidateIndex:
@@ -106,7 +143,7 @@ class CandidateIndex:
         self.q_day = q_day
         self.counts = np.zeros(self.n_sets, np.int64)
         self._key_of = np.full(self.n_sets, -1, np.int64)
-        self._slot = np.zeros(self.n_sets, np.int64)
+        self._slot = np.zeros(self.n_sets, np.int64)   # the set's day column in its key
         self._keys: list[_Key] = []
         order = np.lexsort((rec_lo, rec_rows, rec_key))
         rec_rows, rec_lo, rec_hi, rec_key = (rec_rows[order], rec_lo[order], rec_hi[order],
@@ -116,19 +153,12 @@ class CandidateIndex:
             b = int(np.searchsorted(rec_key, kid, "right"))
             queries = np.flatnonzero(q_key == kid)
             rows, lo, hi = rec_rows[a:b], rec_lo[a:b], rec_hi[a:b]
-            block = min(16, max(8, math.isqrt(max(len(rows), 1))))
-            days = q_day[queries]
-            n_blocks = -(-len(rows) // block)
-            cum = np.zeros((n_blocks + 1, len(queries)), np.int64)
-            for i in range(n_blocks):
-                los = np.sort(lo[i * block:(i + 1) * block])
-                his = np.sort(hi[i * block:(i + 1) * block])
-                cum[i + 1] = (np.searchsorted(los, days, "right")
-                              - np.searchsorted(his, days, "right"))
-            np.cumsum(cum, axis=0, out=cum)
+            days, slot = np.unique(q_day[queries], return_inverse=True)
+            block = _block_size(len(rows), len(days))
+            cum = _counts(lo, hi, block, days)
             self._key_of[queries] = len(self._keys)
-            self._slot[queries] = np.arange(len(queries))
-            self.counts[queries] = cum[-1]
+            self._slot[queries] = slot.reshape(-1)
+            self.counts[queries] = cum[-1][slot.reshape(-1)]
             self._keys.append(_Key(rows, lo, hi, block, queries, cum))
 
     def select(self, sets: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -139,30 +169,36 @@ class CandidateIndex:
             if k < 0:
                 raise ValueError("select on a set without candidates")
             key = self._keys[int(k)]
-            at = np.flatnonzero(kid == k)
-            slot, r = self._slot[sets[at]], ranks[at]
-            # the block holding rank r: the last b with cum[b] <= r (binary search)
-            lo = np.zeros(len(at), np.int64)
-            hi = np.full(len(at), key.cum.shape[0] - 1, np.int64)
-            while True:
-                open_ = hi - lo > 1
-                if not open_.any():
-                    break
-                mid = (lo + hi) // 2
-                below = key.cum[mid, slot] <= r
-                lo = np.where(open_ & below, mid, lo)
-                hi = np.where(open_ & ~below, mid, hi)
-            blk = lo
-            r_in = r - key.cum[blk, slot]
-            idx = (blk[:, None] * key.block + np.arange(key.block)[None, :]).astype(np.int32)
-            np.minimum(idx, len(key.rows) - 1, out=idx)     # past the end: never present
-            day = self.q_day[sets[at]][:, None]
-            present = (key.lo[idx] <= day) & (day < key.hi[idx])
-            present[:, 1:] &= idx[:, 1:] != idx[:, :-1]
-            seen = np.cumsum(present, axis=1, dtype=np.int16)
-            j = np.argmax(seen > r_in[:, None], axis=1)
-            out[at] = key.rows[idx[np.arange(len(at)), j]]
+            at_all = np.flatnonzero(kid == k)
+            step = max(1, SCAN_CHUNK // key.block)
+            for c in range(0, len(at_all), step):
+                at = at_all[c:c + step]
+                out[at] = self._select_in(key, sets[at], ranks[at])
         return out
+
+    def _select_in(self, key: _Key, sets: np.ndarray, r: np.ndarray) -> np.ndarray:
+        slot = self._slot[sets]
+        # the block holding rank r: the last b with cum[b] <= r (binary search)
+        lo = np.zeros(len(sets), np.int64)
+        hi = np.full(len(sets), key.cum.shape[0] - 1, np.int64)
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            below = key.cum[mid, slot] <= r
+            lo = np.where(open_ & below, mid, lo)
+            hi = np.where(open_ & ~below, mid, hi)
+        blk = lo
+        r_in = r - key.cum[blk, slot]
+        idx = (blk[:, None] * key.block + np.arange(key.block)[None, :]).astype(np.int32)
+        np.minimum(idx, len(key.rows) - 1, out=idx)     # past the end: never present
+        day = self.q_day[sets][:, None]
+        present = (key.lo[idx] <= day) & (day < key.hi[idx])
+        present[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+        seen = np.cumsum(present, axis=1, dtype=np.int16 if key.block < 2**15 else np.int32)
+        j = np.argmax(seen > r_in[:, None], axis=1)
+        return key.rows[idx[np.arange(len(sets)), j]]
 
     def candidates(self, j: int) -> np.ndarray:
         """Every candidate of set j, in row order (for draws that exclude used controls)."""
