@@ -161,6 +161,9 @@ def run_nightly(settings: Settings, *, full: bool = False, show_progress: bool |
                     if not o.ok:
                         result.failures.append(o.line())
                         counts["_status"] = "partial"
+            # the reports read the store, not the frames: free them (at 1000x the tidy
+            # frames are the largest objects of the night) before the PDFs are built
+            del frames, metadata
             with run.stage("report") as counts:
                 result.out_dir = write_run_outputs(settings, store, run.id)
                 counts["files"] = sorted(p.name for p in result.out_dir.iterdir())
