@@ -36,7 +36,7 @@ from analyses.candidates import CandidateIndex, in_intervals, presence_records
 from analyses.cohort import Cohort
 from analyses.study import StudySpec
 
-__all__ = ["MatchPlan", "MatchResult", "match", "plan_matching"]
+__all__ = ["Intervals", "MatchPlan", "MatchResult", "match", "matching_keys", "plan_matching"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,29 @@ def _codes(values: pd.Series) -> np.ndarray:
     """Integer codes for exact matching; -1 for a missing value (matches nothing)."""
     codes, _ = pd.factorize(values, use_na_sentinel=True)
     return np.asarray(codes, np.int64)
+
+
+#: A time-dependent matching variable's intervals: (row positions, starts, stops).
+Intervals = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def matching_keys(tab: pd.DataFrame, cohort: Cohort, spec: StudySpec
+                  ) -> tuple[np.ndarray, list[Intervals]]:
+    """The exact-matching keys of the rows of `tab` (cohort rows, in the caller's order):
+    the baseline variables' integer codes (rows x variables, -1 = missing) and each
+    time-dependent variable's intervals as row positions of `tab`."""
+    base = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
+    timedep = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
+    codes = (np.stack([_codes(tab[v]) for v in base], axis=1) if base
+             else np.zeros((len(tab), 0), np.int64))
+    intervals = []
+    for v in timedep:
+        iv = cohort.intervals[v]
+        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
+        keep = pos >= 0
+        intervals.append((pos[keep], iv["start"].to_numpy(float)[keep],
+                          iv["stop"].to_numpy(float)[keep]))
+    return codes, intervals
 
 
 @dataclass(frozen=True)
@@ -110,17 +133,7 @@ def plan_matching(cohort: Cohort, spec: StudySpec) -> MatchPlan:
     exp_day = tab["exposure_day"].to_numpy(float)
     entry = (tab["entry_day"].to_numpy(float) if "entry_day" in tab.columns
              else np.zeros(len(tab)))
-    baseline_exact = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
-    timedep_exact = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
-    codes = (np.stack([_codes(tab[v]) for v in baseline_exact], axis=1) if baseline_exact
-             else np.zeros((len(tab), 0), np.int64))
-    intervals = []
-    for v in timedep_exact:
-        iv = cohort.intervals[v]
-        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
-        keep = pos >= 0
-        intervals.append((pos[keep], iv["start"].to_numpy(float)[keep],
-                          iv["stop"].to_numpy(float)[keep]))
+    codes, intervals = matching_keys(tab, cohort, spec)
     not_exposed_by = np.where(np.isnan(exp_day), np.inf, exp_day)
     rec_rows, rec_lo, rec_hi, rec_vals = presence_records(
         entry, np.minimum(end, not_exposed_by), codes, intervals)

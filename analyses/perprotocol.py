@@ -45,31 +45,12 @@ from analyses.combine import Combined, combine_draws
 from analyses.coxph import CountingFit, fit_counting
 from analyses.draws import Stack
 from analyses.headline import _reasons, counts
-from analyses.matching import MatchPlan, _codes
+from analyses.matching import MatchPlan, matching_keys
 from analyses.results import Counts
 from analyses.setfit import SetFit, fit_sets, set_pairs
 from analyses.study import StudySpec
 
 __all__ = ["CohortTV", "PerProtocol", "full_cohort", "per_protocol"]
-
-
-def _matching_arrays(cohort: Cohort, spec: StudySpec, plan: MatchPlan
-                     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                                list[str]]:
-    """Baseline codes (rows in plan order) and the time-dependent variables' intervals."""
-    tab = cohort.table.reindex(plan.pids)
-    base = [v for v in spec.matching_exact if spec.variable(v).kind == "baseline"]
-    timedep = [v for v in spec.matching_exact if spec.variable(v).kind != "baseline"]
-    codes = (np.stack([_codes(tab[v]) for v in base], axis=1) if base
-             else np.zeros((len(tab), 0), np.int64))
-    intervals = []
-    for v in timedep:
-        iv = cohort.intervals[v]
-        pos = tab.index.get_indexer(pd.Index(iv["patient_id"]))
-        keep = pos >= 0
-        intervals.append((pos[keep], iv["start"].to_numpy(float)[keep],
-                          iv["stop"].to_numpy(float)[keep]))
-    return codes, intervals, timedep
 
 
 def _stratum(codes: np.ndarray) -> np.ndarray:
@@ -94,7 +75,7 @@ class _StartModel:
 
 
 def _start_model(cohort: Cohort, spec: StudySpec, plan: MatchPlan) -> _StartModel | None:
-    codes, intervals, _ = _matching_arrays(cohort, spec, plan)
+    codes, intervals = matching_keys(cohort.table.reindex(plan.pids), cohort, spec)
     entry = cohort.table.reindex(plan.pids)["entry_day"].to_numpy(float)
     exp_day = plan.exp_day
     started = ~np.isnan(exp_day) & (exp_day < plan.end)
@@ -206,7 +187,7 @@ class CohortTV:
 
 def full_cohort(cohort: Cohort, spec: StudySpec, plan: MatchPlan) -> CohortTV:
     """Every eligible patient, exposure as a time-varying covariate (module docstring)."""
-    codes, intervals, _ = _matching_arrays(cohort, spec, plan)
+    codes, intervals = matching_keys(cohort.table.reindex(plan.pids), cohort, spec)
     entry = cohort.table.reindex(plan.pids)["entry_day"].to_numpy(float)
     horizon = float(spec.horizon_days)
     exp_day = plan.exp_day
