@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SetFit", "SetPairs", "fit_sets", "set_pairs"]
+__all__ = ["SetFit", "SetPairs", "fit_sets", "group_moments", "set_pairs"]
 
 
 @dataclass(frozen=True)
@@ -91,18 +91,22 @@ class SetFit:
     ok: np.ndarray
 
 
+def group_moments(n_g: int, risk_g: np.ndarray, dead_g: np.ndarray, xr: np.ndarray,
+                  xd: np.ndarray, wr: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The Cox partial likelihood's sums per tie group: s0, s1, s2 of the weights times
+    x^0, x^1, x^2 over the risk set (pairs `risk_g`, `xr`, `wr`), d0, d1, d2 over the
+    deaths (`dead_g`, `xd`, `wd`)."""
+    return (np.bincount(risk_g, wr, n_g), np.bincount(risk_g, wr * xr, n_g),
+            np.bincount(risk_g, wr * xr * xr, n_g), np.bincount(dead_g, wd, n_g),
+            np.bincount(dead_g, wd * xd, n_g), np.bincount(dead_g, wd * xd * xd, n_g))
+
+
 def _sums(p: SetPairs, beta: np.ndarray, pw: np.ndarray) -> tuple[np.ndarray, ...]:
     n_g = len(p.m)
     xr, xd = p.x[p.risk_i], p.x[p.dead_i]
     wr = pw * np.exp(beta[p.g_draw[p.risk_g]] * xr)
     wd = wr[p.risk_dead]
-    s0 = np.bincount(p.risk_g, wr, n_g)
-    s1 = np.bincount(p.risk_g, wr * xr, n_g)
-    s2 = np.bincount(p.risk_g, wr * xr * xr, n_g)
-    d0 = np.bincount(p.dead_g, wd, n_g)
-    d1 = np.bincount(p.dead_g, wd * xd, n_g)
-    d2 = np.bincount(p.dead_g, wd * xd * xd, n_g)
-    return s0, s1, s2, d0, d1, d2, wr
+    return (*group_moments(n_g, p.risk_g, p.dead_g, xr, xd, wr, wd), wr)
 
 
 def _efron(p: SetPairs, beta: np.ndarray, pw: np.ndarray

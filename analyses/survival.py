@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from analyses.lifelines_strata import fit_stratified
+from analyses.setfit import group_moments
 
 __all__ = ["CoxFit", "CoxResult", "KMResult", "cox", "cox_fast", "kaplan_meier"]
 
@@ -258,13 +259,7 @@ def _sums(prep: _Prep, beta: float) -> tuple[np.ndarray, ...]:
     n_g = len(prep.m)
     xr, xd = prep.x[prep.risk_i], prep.x[prep.dead_i]
     wr, wd = np.exp(beta * xr), np.exp(beta * xd)
-    s0 = np.bincount(prep.risk_g, wr, n_g)
-    s1 = np.bincount(prep.risk_g, wr * xr, n_g)
-    s2 = np.bincount(prep.risk_g, wr * xr * xr, n_g)
-    d0 = np.bincount(prep.dead_g, wd, n_g)
-    d1 = np.bincount(prep.dead_g, wd * xd, n_g)
-    d2 = np.bincount(prep.dead_g, wd * xd * xd, n_g)
-    return s0, s1, s2, d0, d1, d2, wr
+    return (*group_moments(n_g, prep.risk_g, prep.dead_g, xr, xd, wr, wd), wr)
 
 
 def _efron(prep: _Prep, beta: float) -> tuple[float, float, float]:
