@@ -40,8 +40,8 @@ from analyses import parse_study
 from analyses.candidates import in_intervals, presence_records
 from analyses.cohort import Cohort, build_cohort
 from analyses.coxph import fit_counting
-from analyses.matching import MatchPlan, plan_matching
-from analyses.perprotocol import _matching_arrays, _stratum, full_cohort
+from analyses.matching import MatchPlan, matching_keys, plan_matching
+from analyses.perprotocol import _stratum, full_cohort
 from analyses.study import StudySpec
 from registry.sandbox.generator import GeneratorParams, generate
 from registry.tidy import tidy
@@ -63,7 +63,7 @@ def _specs(delayed: bool) -> tuple[StudySpec, StudySpec]:
 def _at_index_day(cohort: Cohort, spec: StudySpec, plan: MatchPlan
                   ) -> tuple[float | None, float | None]:
     """The former full-cohort model: exposed time keeps the index day's strata."""
-    codes, intervals, _ = _matching_arrays(cohort, spec, plan)
+    codes, intervals = matching_keys(cohort.table.reindex(plan.pids), cohort, spec)
     entry = cohort.table.reindex(plan.pids)["entry_day"].to_numpy(float)
     horizon = float(spec.horizon_days)
     n = len(plan.pids)
