@@ -145,8 +145,8 @@ class StudySpec:
     origin_label: str = ""           # day 0 in words, e.g. "diagnosis" or "enrolment"
     pp_bootstrap: int = 100          # bootstrap replicates of the per-protocol CI (0: none)
     #: the bootstrap runs for cohorts of at most this many eligible patients; above, the
-    #: per-protocol CI is the model-based one (near nominal there, and the bootstrap's
-    #: cost grows with the cohort: benchmarks/RESULTS.md)
+    #: per-protocol CI is the model-based one (a little narrow, less so in large
+    #: cohorts, and the bootstrap's cost grows with the cohort: benchmarks/RESULTS.md)
     pp_bootstrap_max_patients: int = 5000
 
     def variable(self, name: str) -> VariableSpec:
