@@ -60,7 +60,8 @@ def strobe_items(report: StudyReport) -> tuple[StrobeItem, ...]:
         ("11", "Quantitative variables", "Table 1: continuous as mean (SD) and median "
          "[IQR], binary and categorical as n (%), with SMDs."),
         ("12a", "Statistical methods", f"Methods: {m.model}; {m.variance}; the headline "
-         f"combines {fmt_int(m.n_seeds)} re-drawn matchings."),
+         f"combines {fmt_int(m.n_seeds)} re-drawn matchings."
+         + (f" Per-protocol row: {m.pp_ci}" if m.pp_ci else "")),
         ("12b", "Subgroups and interactions", f"Results: {sub}; the interaction test "
          "under the forest plot."),
         ("12c", "Missing data", "Table 1's Missing column; records with blocking flags left "
