@@ -182,3 +182,21 @@ def test_settings_that_are_not_utf8_are_one_line(tmp_path: Path) -> None:
 def test_negative_pull_waits_and_counts_are_refused(tmp_path: Path, key: str) -> None:
     with pytest.raises(SettingsError, match=rf"pull\.{key} should be >= 0, got -5"):
         load_settings(write(tmp_path, GOOD.replace("[pull]\n", f"[pull]\n{key} = -5\n")))
+
+
+def test_a_sites_table_gives_every_setting_and_defaults_the_rest(tmp_path: Path) -> None:
+    text = GOOD.replace('dag = "paris"\n', 'dag = "paris"\ncoordinators = ["a@example.org"]\n'
+                        'drw_sync = true\ndrw_username = "drw_bot"\nlabel = "Paris"\n')
+    s = load_settings(write(tmp_path, text))
+    paris, lyon = s.site("paris"), s.site("lyon")
+    assert (paris.dag, paris.label, paris.drw_sync, paris.drw_username) == (
+        "paris", "Paris", True, "drw_bot")
+    assert list(paris.coordinators) == ["a@example.org"]
+    assert (lyon.dag, lyon.drw_sync, lyon.drw_username, list(lyon.coordinators)) == (
+        None, False, None, [])
+    assert lyon.token_file == tmp_path / "tokens" and lyon.token_key == "LYON"
+    bad = GOOD.replace('dag = "paris"\n', 'dag = "paris"\ncoordinators = ["not an address"]\n')
+    with pytest.raises(SettingsError, match=r"sites\[0\]\.coordinators"):
+        load_settings(write(tmp_path, bad))
+    bad = GOOD.replace('token_env = "REGISTRY_TEST_TOKEN_PARIS"', 'token_env = "lower_case_ok"')
+    assert load_settings(write(tmp_path, bad)).site("paris").token_env == "lower_case_ok"

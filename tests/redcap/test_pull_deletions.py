@@ -88,3 +88,23 @@ def test_a_record_moved_to_another_dag_leaves_the_site(served, small_registry, p
         outcome = pull_site(paris, settings, store, clock=served.clock.now)
         assert outcome.stats["moved_dag"] == 1 and outcome.n_deleted == 1
         assert ids[0] not in store.snapshot_records(outcome.snapshot_id)
+
+
+def test_the_failure_names_five_unexplained_records_then_says_there_are_more(
+        served, small_registry, paris, tmp_path):
+    unexplained = 6
+    settings = settings_for(tmp_path, [paris])
+    ids = _paris_ids(small_registry)
+    assert len(ids) > 6
+    logged = ids[:len(ids) - unexplained]                  # deleted, and in the log
+    with Store.open(settings.store.url) as store:
+        pull_site(paris, settings, store, clock=served.clock.now)
+        served.clock.advance(hours=1)
+        delete_records(served.url, served.tokens.project, logged)
+        served.faults.add("drop_rows", content="record", count=None, fraction=1.0)
+        with pytest.raises(RedcapUnreachable) as caught:
+            pull_site(paris, settings, store, clock=served.clock.now)
+    rest = ids[len(logged):]
+    shown = ", ".join(rest[:5]) + " ..."
+    assert (f"site 'paris': {unexplained} record(s) of the last snapshot ({shown}) are "
+            "missing from REDCap's answers") in str(caught.value)
