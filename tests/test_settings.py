@@ -195,8 +195,14 @@ def test_a_sites_table_gives_every_setting_and_defaults_the_rest(tmp_path: Path)
     assert (lyon.dag, lyon.drw_sync, lyon.drw_username, list(lyon.coordinators)) == (
         None, False, None, [])
     assert lyon.token_file == tmp_path / "tokens" and lyon.token_key == "LYON"
+    assert paris.url == "http://127.0.0.1:8765/api/"           # a trailing slash kept as is
     bad = GOOD.replace('dag = "paris"\n', 'dag = "paris"\ncoordinators = ["not an address"]\n')
-    with pytest.raises(SettingsError, match=r"sites\[0\]\.coordinators"):
-        load_settings(write(tmp_path, bad))
+    path = write(tmp_path, bad)
+    with pytest.raises(SettingsError, match=rf"^{path}: sites\[0\]\.coordinators"):
+        load_settings(path)
+    with pytest.raises(SettingsError, match=r"sites\[0\]\.name is missing"):
+        load_settings(write(tmp_path, GOOD.replace('name = "paris"\n', "")))
+    with pytest.raises(SettingsError, match="should be a REDCap API URL"):
+        load_settings(write(tmp_path, GOOD.replace("8765/api/", "8765/apiX/", 1)))
     bad = GOOD.replace('token_env = "REGISTRY_TEST_TOKEN_PARIS"', 'token_env = "lower_case_ok"')
     assert load_settings(write(tmp_path, bad)).site("paris").token_env == "lower_case_ok"
