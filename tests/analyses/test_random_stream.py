@@ -14,7 +14,10 @@ import zlib
 import numpy as np
 import pytest
 
-from analyses.draws import _ranks, _splitmix, patient_keys, uniforms
+from analyses.cohort import build_cohort
+from analyses.draws import _ranks, _splitmix, draw_stack, patient_keys, uniforms
+from analyses.matching import plan_matching
+from tests.analyses.synth import frames, jak_cni, simulate
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -93,3 +96,17 @@ def test_ranks_follow_sequential_selection() -> None:
     assert r.tolist() == [[2, 1, 3]]
     r = _ranks(np.array([[0.0, 0.0, 0.0]]), np.array([4]), 3)
     assert r.tolist() == [[0, 1, 2]]
+
+
+def test_a_chunk_of_draws_is_those_draws_of_the_whole_stack() -> None:
+    # the headline draws its matchings in chunks: draws 3 and 4 alone are the same sets
+    # as draws 3 and 4 of one stack of five (the random numbers are keyed by the draw)
+    spec = jak_cni(seed_repeats=0)
+    plan = plan_matching(build_cohort(spec, frames(simulate(200, 3, 0.6))), spec)
+    whole = draw_stack(plan, 3, 365.0, 11, 0, 5)
+    chunk = draw_stack(plan, 3, 365.0, 11, 3, 2)
+    late = whole.row_draw >= 3
+    assert chunk.n_draws == 2 and set(chunk.set_draw) == {0, 1}
+    assert np.array_equal(chunk.member, whole.member[late])
+    assert np.array_equal(chunk.event, whole.event[late])
+    assert not np.array_equal(chunk.member, whole.member[whole.row_draw < 2])
