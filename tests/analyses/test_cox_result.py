@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import analyses.survival as survival
-from analyses.survival import cox
+from analyses.survival import cox, kaplan_meier
 
 Z = stats.norm.ppf(0.975)
 
@@ -87,3 +87,23 @@ def test_the_fast_engine_does_not_call_lifelines_and_the_default_does(monkeypatc
     default = cox(_sets(), "main")
     assert calls == [1]
     assert fast.hr == pytest.approx(default.hr, rel=1e-6)
+
+
+def test_kaplan_meier_steps_and_numbers_at_risk_by_arm() -> None:
+    km = kaplan_meier(_sets(), "main", (0, 5))
+    cols = ["arm", "time", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"]
+    assert list(km.steps.columns) == cols and list(km.steps.index) == list(range(len(km.steps)))
+    assert km.steps["arm"].unique().tolist() == ["exposed", "control"]
+    exposed = km.steps[km.steps["arm"] == "exposed"]
+    # exposed: deaths on days 2, 5, 7, one censored on day 9 -> 3/4, 2/4, 1/4
+    assert exposed["time"].tolist() == [0.0, 2.0, 5.0, 7.0, 9.0]
+    assert exposed["survival"].tolist() == pytest.approx([1, 0.75, 0.5, 0.25, 0.25])
+    assert exposed["events"].tolist() == [0, 1, 1, 1, 0]
+    assert exposed["censored"].tolist() == [0, 0, 0, 0, 1]
+    assert km.at_risk.to_dict("records") == [
+        {"arm": "exposed", "time": 0, "n": 4}, {"arm": "exposed", "time": 5, "n": 3},
+        {"arm": "control", "time": 0, "n": 8}, {"arm": "control", "time": 5, "n": 6}]
+    empty = kaplan_meier(_sets().iloc[:0], "none", (0,))
+    assert list(empty.steps.columns) == cols and empty.steps.empty
+    assert list(empty.at_risk.columns) == ["arm", "time", "n"]
+    assert list(kaplan_meier(_sets(), "no times", ()).at_risk.columns) == ["arm", "time", "n"]
