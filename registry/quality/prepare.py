@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from registry.profile import ColumnSpec, Profile
@@ -166,18 +167,23 @@ class _Builder:
 
 
 def _duplicates(frame: pd.DataFrame) -> pd.Series:
-    """The earliest instance (same patient and event) whose every field equals the row's."""
+    """The earliest instance (same patient and event) whose every field equals the row's.
+
+    Each column becomes integer codes (equal values, and missing values, share a code),
+    and `np.unique` over the rows of codes finds the groups of equal rows: one sort of
+    small integers instead of a grouping on every column as text.
+    """
     fields = [c for c in frame.columns if c not in KEYS]
     if frame.empty or not fields:
         return pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    group_cols = ["patient_id", "event", *fields]
     ordered = frame.sort_values(["patient_id", "event", "instance"], kind="stable")
-    keyed = ordered[group_cols].astype("string").fillna("\x00")
-    grouped = keyed.groupby(group_cols, sort=False)
-    first = ordered["instance"].groupby([keyed[c] for c in group_cols], sort=False) \
-        .transform("first")
-    dup = grouped.cumcount() > 0
-    return first.where(dup).reindex(frame.index).astype("Int64")
+    codes = np.column_stack([pd.factorize(ordered[c], use_na_sentinel=True)[0]
+                             for c in ["patient_id", "event", *fields]])
+    _, first, group = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    earliest = first[group.reshape(-1)]  # position of each row's group's first row
+    found = ordered["instance"].astype("Int64").array[earliest]
+    found[earliest == np.arange(len(ordered))] = pd.NA  # the first of its group: no earlier
+    return pd.Series(found, index=ordered.index, dtype="Int64").reindex(frame.index)
 
 
 def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: str,
