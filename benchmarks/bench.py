@@ -113,15 +113,22 @@ def main() -> None:
         print(f"appended {len(rows)} rows to {RESULTS}")
 
 
+_COLUMNS = ("| date | load | what | figure | CPU s | target | ratio | detail |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+
+
 def _append(rows: str) -> None:
+    """Rows at the end of RESULTS.md: under the make-bench head the first time, and under
+    a new column header whenever prose was written after the last table."""
     head = (f"\n{TABLE_HEAD}\n\nRows appended by `make bench` (benchmarks/bench.py). Load = the "
             "1-minute load average when the figure's run began (2 cores, shared). Ratio = "
             "figure / target (below 1 meets it); CPU = this process and its render workers.\n\n"
-            "| date | load | what | figure | CPU s | target | ratio | detail |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+            + _COLUMNS)
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     if TABLE_HEAD not in text:
         text = text.rstrip("\n") + "\n" + head
+    elif not text.rstrip("\n").splitlines()[-1].startswith("|"):
+        text = text.rstrip("\n") + "\n\n`make bench` rows, continued:\n\n" + _COLUMNS
     RESULTS.write_text(text.rstrip("\n") + "\n" + rows + "\n", encoding="utf-8")
     os.utime(RESULTS)
 
