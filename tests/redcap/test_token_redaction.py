@@ -6,6 +6,10 @@ sandbox (a fresh one: a token no other test registered) answers every dictionary
 with an error page that quotes the request, token first (a debugging proxy, a module's
 error page). The nightly then fails its pull (5xx: retried, then unreachable; 403:
 refused) and records why in the store, logs at DEBUG to its file and to stderr.
+
+The log's token-shape rule alone would hide a REDCap-shaped token standing by itself, so
+the test also checks the token was registered: glued between letters (no shape rule
+matches it there) it is still redacted.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import RegistryError
-from registry.log import configure_logging
+from registry.log import configure_logging, redact
 from registry.run import run_nightly
 from registry.sandbox.server import SandboxServer
 from registry.settings import Site
@@ -46,6 +50,9 @@ def test_an_echoed_token_is_redacted_everywhere(sandbox: SandboxServer, tmp_path
     assert "token=*** " in log_text and "token=*** " in err
     store_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*"))
     assert b"token=***" in store_bytes                       # the run's recorded failure
+    # registered by the client itself, not only hidden by the token-shape rule
+    assert token not in redact(f"Z{token}Z") and token.lower() not in redact(
+        f"Z{token.lower()}Z")
     for variant in (token, token.lower()):
         assert variant not in log_text and variant not in err
         assert variant not in str(caught.value) and variant not in repr(caught.value)
