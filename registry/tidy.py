@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from registry.fieldtypes import checkbox_columns, field_type
+from registry.fieldtypes import blank_cells, checkbox_columns, field_type
 from registry.schema import RegistrySchema, build_schema
 
 __all__ = [
@@ -171,8 +171,8 @@ def _form_frame(
     # 5,000+ columns, and each pandas operation costs ~0.1 ms whatever the row count
     nonblank = np.zeros(len(sub), dtype=bool)
     problems: list[pd.DataFrame] = []
-    bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []  # where, column, values,
-    # dtype, reason: per column with unreadable values
+    # per column with unreadable values: (rows, column, values, dtype, reason)
+    bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []
     for row in fields:
         ftype = field_type(row)
         dtype = pd.api.types.pandas_dtype(ftype.dtype)
@@ -181,9 +181,7 @@ def _form_frame(
                                                                    dtype="object")
             cells = values.to_numpy(dtype=object)
             if row["field_type"] != "checkbox":
-                present = ~pd.isna(cells)
-                present[present] = cells[present] != ""
-                nonblank |= present
+                nonblank |= ~blank_cells(cells)
             else:
                 nonblank |= values.astype(str).to_numpy() == "1"
             typed, unreadable = ftype.parse(values)

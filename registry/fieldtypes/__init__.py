@@ -34,7 +34,14 @@ from registry.fieldtypes.choices import (
     export_columns,
     parse_choices,
 )
-from registry.fieldtypes.parsing import FieldType, Parser, expected_words, field_type, read_texts
+from registry.fieldtypes.parsing import (
+    FieldType,
+    Parser,
+    blank_cells,
+    expected_words,
+    field_type,
+    read_texts,
+)
 from registry.fieldtypes.validations import (
     DATE_VALIDATIONS,
     VALIDATIONS,
@@ -43,6 +50,7 @@ from registry.fieldtypes.validations import (
 )
 
 __all__ = [
+    "blank_cells",
     "DATE_VALIDATIONS",
     "VALIDATIONS",
     "BoundError",

@@ -23,7 +23,7 @@ from registry.fieldtypes.validations import (
     validation_name,
 )
 
-__all__ = ["FieldType", "Parser", "expected_words", "field_type", "read_texts"]
+__all__ = ["FieldType", "Parser", "blank_cells", "expected_words", "field_type", "read_texts"]
 
 #: A parser: column of raw strings -> (typed column, mask of refused non-empty values).
 Parser = Callable[[pd.Series], tuple[pd.Series, pd.Series]]
@@ -63,13 +63,19 @@ def _blank_values(raw: pd.Series) -> np.ndarray:
     becomes the text REDCap would have sent.
     """
     values = raw.to_numpy(dtype=object, copy=True)
-    empty = pd.isna(values)
-    present = ~empty
-    empty[present] = values[present] == ""
+    empty = blank_cells(values)
     if pd.api.types.infer_dtype(values[~empty], skipna=True) not in ("string", "empty"):
         values[~empty] = [_to_text(v) for v in values[~empty]]  # rare: not REDCap's JSON
     values[empty] = np.nan
     return values
+
+
+def blank_cells(values: np.ndarray) -> np.ndarray:
+    """Which cells of an object array REDCap would call empty: "" or missing."""
+    empty = pd.isna(values)
+    present = ~empty
+    empty[present] = values[present] == ""
+    return empty
 
 
 def _to_text(value: object) -> str:
