@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from registry.profile import ColumnSpec, Profile
+from registry.quality.rowcodes import first_of_group, group_codes
 from registry.schema import RegistrySchema
 from registry.tidy import KEY_COLUMNS
 
@@ -169,21 +170,23 @@ class _Builder:
 def _duplicates(frame: pd.DataFrame) -> pd.Series:
     """The earliest instance (same patient and event) whose every field equals the row's.
 
-    Each column becomes integer codes (equal values, and missing values, share a code),
-    and `np.unique` over the rows of codes finds the groups of equal rows: one sort of
-    small integers instead of a grouping on every column as text.
+    "Earliest" is in instance order (a missing instance last, ties in row order). Rows
+    become one integer each (`group_codes`: equal values, and missing values, share a
+    code), so finding the groups is integer work with no sort of the text columns: only
+    the instance numbers are sorted, since the order between groups does not matter.
     """
     fields = [c for c in frame.columns if c not in KEYS]
     if frame.empty or not fields:
         return pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    ordered = frame.sort_values(["patient_id", "event", "instance"], kind="stable")
-    codes = np.column_stack([pd.factorize(ordered[c], use_na_sentinel=True)[0]
-                             for c in ["patient_id", "event", *fields]])
-    _, first, group = np.unique(codes, axis=0, return_index=True, return_inverse=True)
-    earliest = first[group.reshape(-1)]  # position of each row's group's first row
-    found = ordered["instance"].astype("Int64").array[earliest]
-    found[earliest == np.arange(len(ordered))] = pd.NA  # the first of its group: no earlier
-    return pd.Series(found, index=ordered.index, dtype="Int64").reindex(frame.index)
+    instance = frame["instance"].astype("Int64")
+    order = np.argsort(instance.to_numpy("int64", na_value=np.iinfo(np.int64).max),
+                       kind="stable")
+    codes = group_codes([frame[c] for c in ["patient_id", "event", *fields]])
+    earliest = np.empty(len(frame), dtype=np.int64)  # per row: its group's earliest row
+    earliest[order] = order[first_of_group(pd.factorize(codes[order])[0])]
+    found = instance.array[earliest]
+    found[earliest == np.arange(len(frame))] = pd.NA  # the first of its group: no earlier
+    return pd.Series(found, index=frame.index, dtype="Int64")
 
 
 def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: str,

@@ -1,0 +1,65 @@
+"""Rows as small integers: the grouping `prepare` needs, without pandas' groupby or sorts.
+
+`prepare` asks "which rows are equal on these columns" (duplicate instances, a patient's
+rows) many times over frames of ~10^5 rows. Sorting or grouping on text columns costs a
+hash and a string comparison per row each time; here every column is factorized once
+(equal values, and missing values, share a code), the codes of several columns are
+folded into one integer per row, and everything after that is integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["first_of_group", "group_codes"]
+
+
+def group_codes(columns: Sequence[pd.Series]) -> np.ndarray:
+    """One int64 per row, equal for two rows iff they are equal in every column.
+
+    Missing values (NA, NaN, NaT) are equal to each other and to nothing else, as in a
+    groupby with `dropna=False`. Codes are numbered in order of first appearance.
+    Columns of numbers and dates are folded in first (cheap to factorize, and they tell
+    most rows apart); a row alone in its group already is left out of the columns after
+    that, so the text columns are hashed only for the rows that may still be equal.
+    """
+    n = len(columns[0]) if columns else 0
+    out = np.arange(n, 2 * n, dtype=np.int64)  # alone in its group: a code of its own
+    rows = np.arange(n)  # the rows that may still share their group
+    key = np.zeros(n, dtype=np.int64)
+    for column in sorted(columns, key=_is_text):
+        values = column.array if len(rows) == n else column.array[rows]
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        # key < len(rows) and codes + 1 <= len(uniques): the product stays far inside
+        # int64, and factorizing it again keeps the next key below len(rows)
+        key = pd.factorize(key * (len(uniques) + 1) + (codes + 1))[0].astype(np.int64)
+        shared = np.bincount(key)[key] > 1
+        if not shared.all():
+            rows, key = rows[shared], pd.factorize(key[shared])[0].astype(np.int64)
+        if len(rows) == 0:
+            break
+    out[rows] = key
+    return pd.factorize(out)[0].astype(np.int64)
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def first_of_group(codes: np.ndarray) -> np.ndarray:
+    """For each position, the position of the first row with the same code.
+
+    `codes` must be numbered in order of first appearance (as `group_codes` and
+    `pd.factorize` give them): code k first appears where the running maximum reaches
+    k, so one pass finds every group's first row.
+    """
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    new[1:] = running[1:] > running[:-1]
+    return np.flatnonzero(new)[codes]
