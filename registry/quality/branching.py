@@ -208,7 +208,9 @@ class RecordEnv:
         events = self._target_events(event_spec)
         patients, target_events, target_instances = self._target_keys(form)
         instances = np.full(self.n, -1, dtype=np.int64)
-        repeats = np.array([self.repeating(form, e) for e in events], dtype=bool) \
+        # events are text, never missing: ask about each distinct event once, not per row
+        codes, distinct = pd.factorize(events)
+        repeats = np.array([self.repeating(form, e) for e in distinct], dtype=bool)[codes] \
             if len(events) else np.zeros(0, bool)
         if repeats.any():
             wanted = self._instance_numbers(form, events, instance_spec,

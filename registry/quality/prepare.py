@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from registry.profile import ColumnSpec, Profile
-from registry.quality.rowcodes import first_of_group, group_codes
+from registry.quality.rowcodes import first_of_group, first_per_group, group_codes
 from registry.schema import RegistrySchema
 from registry.tidy import KEY_COLUMNS
 
@@ -58,10 +58,23 @@ class _Builder:
         self.tidy = frames
         self.schema = schema
         self.profile = profile
-        ids = pd.concat([f["patient_id"] for f in frames.values() if "patient_id" in f],
-                        ignore_index=True) if frames else pd.Series(dtype="string")
-        self.table = pd.DataFrame(index=pd.Index(ids.dropna().unique(), name="patient_id"))
+        named = [(name, f["patient_id"]) for name, f in frames.items() if "patient_id" in f]
+        ids = pd.concat([s for _, s in named], ignore_index=True) if frames else pd.Series(
+            dtype="string")
+        # every row's patient as a position in the table, hashed once for all frames: the
+        # patient-level columns and their joins are then integer work (rowcodes)
+        codes, patients = pd.factorize(ids)
+        self.table = pd.DataFrame(index=pd.Index(patients, name="patient_id"))
+        ends = np.cumsum([len(s) for _, s in named])
+        self.patients = {name: codes[end - len(s):end]
+                         for (name, s), end in zip(named, ends, strict=True)}
         self.unavailable: dict[str, str] = {}
+
+    def patients_of(self, name: str) -> np.ndarray:
+        """Each row's position in `table` (-1: no patient_id) of tidy frame `name`."""
+        if name not in self.patients:
+            raise KeyError("patient_id")  # as a groupby or join on the column would
+        return self.patients[name]
 
     def where(self, col: ColumnSpec) -> str:
         return f"registry profile {self.profile.source}: columns.{col.name}"
@@ -81,7 +94,7 @@ class _Builder:
                                    f"{frame_name!r} (not in tonight's data dictionary?)")
 
     # --- patient-level --------------------------------------------------------------
-    def source_rows(self, col: ColumnSpec) -> tuple[pd.DataFrame, str]:
+    def source_rows(self, col: ColumnSpec) -> tuple[pd.DataFrame, str, np.ndarray]:
         ref = self.profile.source_of(col)
         assert ref is not None  # parse_profile guarantees a role or a field
         what = f"role {col.role!r} = field {ref.field!r}" if col.role else \
@@ -96,16 +109,24 @@ class _Builder:
         patient = self.profile.patient
         if not event and patient is not None and patient.form == info.form:
             event = patient.event
+        patients = self.patients_of(frame_name)
         if event:
-            frame = frame[frame["event"] == event]
-        return frame, ref.field
+            keep = (frame["event"] == event).to_numpy(bool, na_value=False)
+            frame, patients = frame[keep], patients[keep]
+        return frame, ref.field, patients
 
     def patient_column(self, col: ColumnSpec) -> pd.Series:
         ids = self.table.index
-        if col.kind in ("value", "latest", "earliest"):
-            rows, name = self.source_rows(col)
+        if col.kind == "value":  # the patient's first non-missing value, in row order
+            rows, name, patients = self.source_rows(col)
+            values = rows[name]
+            first = first_per_group(patients, values.notna().to_numpy(bool), len(ids))
+            return pd.Series(values.array.take(first, allow_fill=True), index=ids).astype(
+                values.dtype)
+        if col.kind in ("latest", "earliest"):
+            rows, name, _ = self.source_rows(col)
             grouped = rows.groupby("patient_id", sort=False)[name]
-            how = {"value": "first", "latest": "max", "earliest": "min"}[col.kind]
+            how = {"latest": "max", "earliest": "min"}[col.kind]
             out = getattr(grouped, how)()
             return out.reindex(ids).astype(rows[name].dtype)
         if col.kind == "first_of":
@@ -118,11 +139,12 @@ class _Builder:
             return out
         if col.kind in ("count", "any"):
             rows = self.frame(col, col.frame)
+            patients = self.patients_of(col.frame)
             if col.event:
-                rows = rows[rows["event"] == col.event]
-            counts = rows.groupby("patient_id").size() if len(rows) else pd.Series(
-                dtype="int64")
-            n = counts.reindex(ids).fillna(0).astype("Int64")
+                patients = patients[(rows["event"] == col.event).to_numpy(
+                    bool, na_value=False)]
+            counts = np.bincount(patients[patients >= 0], minlength=len(ids))
+            n = pd.Series(pd.array(counts, dtype="Int64"), index=ids)
             return n if col.kind == "count" else (n > 0).astype("boolean")
         if col.kind == "years_between":
             for name in (col.from_, col.to):
@@ -141,7 +163,8 @@ class _Builder:
                 if self.schema.is_repeating(form))
             for name in targets:
                 base = self.frame(col, name)
-                frames[name] = frames[name].assign(**{col.name: _duplicates(base).to_numpy()})
+                frames[name] = frames[name].assign(**{col.name: _duplicates(
+                    base, self.patients_of(name)).to_numpy()})
             return
         frame = frames[col.frame] if col.frame in frames else self.frame(col, col.frame)
         if col.kind in ("is_last", "previous"):
@@ -167,13 +190,14 @@ class _Builder:
         raise AssertionError(col.kind)
 
 
-def _duplicates(frame: pd.DataFrame) -> pd.Series:
+def _duplicates(frame: pd.DataFrame, patients: np.ndarray | None = None) -> pd.Series:
     """The earliest instance (same patient and event) whose every field equals the row's.
 
     "Earliest" is in instance order (a missing instance last, ties in row order). Rows
     become one integer each (`group_codes`: equal values, and missing values, share a
     code), so finding the groups is integer work with no sort of the text columns: only
     the instance numbers are sorted, since the order between groups does not matter.
+    `patients`: the rows' patient_ids as integer codes, when the caller has them.
     """
     fields = [c for c in frame.columns if c not in KEYS]
     if frame.empty or not fields:
@@ -181,7 +205,8 @@ def _duplicates(frame: pd.DataFrame) -> pd.Series:
     instance = frame["instance"].astype("Int64")
     order = np.argsort(instance.to_numpy("int64", na_value=np.iinfo(np.int64).max),
                        kind="stable")
-    codes = group_codes([frame[c] for c in ["patient_id", "event", *fields]])
+    patient = frame["patient_id"] if patients is None else pd.Series(patients)
+    codes = group_codes([patient, *(frame[c] for c in ["event", *fields])])
     earliest = np.empty(len(frame), dtype=np.int64)  # per row: its group's earliest row
     earliest[order] = order[first_of_group(pd.factorize(codes[order])[0])]
     found = instance.array[earliest]
@@ -243,8 +268,11 @@ def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepa
     for name, frame in out.items():
         names = [c.name for c in patient_cols
                  if c.name not in frame.columns and (not c.on or name in c.on)]
-        if names:
-            out[name] = frame.join(b.table[names], on="patient_id")
+        if names:  # a left join on patient_id, by the rows' positions in the table
+            at = b.patients_of(name)
+            joined = pd.DataFrame({c: b.table[c].array.take(at, allow_fill=True)
+                                   for c in names}, index=frame.index)
+            out[name] = pd.concat([frame, joined], axis=1)
             added[name] += names
     for col in profile.columns:
         if col.patient_level:

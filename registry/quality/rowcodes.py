@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["first_of_group", "group_codes"]
+__all__ = ["first_of_group", "first_per_group", "group_codes"]
 
 
 def group_codes(columns: Sequence[pd.Series]) -> np.ndarray:
@@ -31,7 +31,10 @@ def group_codes(columns: Sequence[pd.Series]) -> np.ndarray:
     rows = np.arange(n)  # the rows that may still share their group
     key = np.zeros(n, dtype=np.int64)
     for column in sorted(columns, key=_is_text):
-        values = column.array if len(rows) == n else column.array[rows]
+        array = column.array
+        if isinstance(array, pd.arrays.NumpyExtensionArray):  # factorize wants the ndarray
+            array = array.to_numpy()
+        values = array if len(rows) == n else array[rows]
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         # key < len(rows) and codes + 1 <= len(uniques): the product stays far inside
         # int64, and factorizing it again keeps the next key below len(rows)
@@ -63,3 +66,15 @@ def first_of_group(codes: np.ndarray) -> np.ndarray:
     new[0] = True
     new[1:] = running[1:] > running[:-1]
     return np.flatnonzero(new)[codes]
+
+
+def first_per_group(codes: np.ndarray, keep: np.ndarray, groups: int) -> np.ndarray:
+    """Per group 0..groups-1, the position of its first row where `keep` holds (-1: none).
+
+    Rows whose code is negative belong to no group (a row without a patient_id).
+    """
+    rows = np.flatnonzero(keep & (codes >= 0))
+    found, first = np.unique(codes[rows], return_index=True)  # first occurrences
+    out = np.full(groups, -1, dtype=np.int64)
+    out[found] = rows[first]
+    return out
