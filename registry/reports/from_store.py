@@ -6,8 +6,8 @@ What each builder reads (`registry.store.Store`):
   site and whether that was pulled by this run, its stages for the pull message), the
   snapshot (`store.snapshot`: time, record count), the run's flags of that site
   (`store.flags(run_id, site)`), the previous flag set of the site
-  (`store.previous_flags`) for "new / fixed since", and the open flags of the site at
-  each earlier run that used it (the chart).
+  (`store.previous_flags`) for "new / fixed since", and the open flags of the site
+  counted at each earlier run that used it (`store.open_flag_counts`: the chart).
 * `study_report_from_store`: the run, the `"study"` (`<study>.json`) and `"report"`
   payloads the analysis stage saved (`registry.reports.payloads`), the snapshots of the
   run, its rule results and flags per site, and the last earlier run that has a
@@ -193,10 +193,11 @@ def site_report_from_store(store: Any, run_id: str, site: str, *,
                   if r["status"] in OPEN_STATUSES and _key(r) not in now]
 
     earlier = _earlier_runs(store, run, site, nights - 1)
+    counts = store.open_flag_counts(site, [other.id for other in earlier])
     by_night: dict[date, NightCount] = {}
     for other in reversed(earlier):  # oldest first: a later run of the same night wins
-        by_night[_naive_utc(other.started_at).date()] = _night_count(
-            store.flags(run_id=other.id, site=site), _naive_utc(other.started_at).date())
+        night = _naive_utc(other.started_at).date()
+        by_night[night] = NightCount(night, *counts[other.id])
     tonight = _naive_utc(run.started_at).date()
     by_night[tonight] = _night_count(rows, tonight)
     prev_run = earlier[0] if earlier else None

@@ -270,6 +270,13 @@ class Store:
         with self._read("read flags") as c:
             return _flags.flag_sites(c, run_id)
 
+    def open_flag_counts(self, site: str, run_ids: Sequence[str]
+                         ) -> dict[str, tuple[int, int]]:
+        """(blocking, warning) open flags of `site` per run of `run_ids`, counted by the
+        database (`registry.store.flags.open_flag_counts`)."""
+        with self._read("read flags") as c:
+            return _flags.open_flag_counts(c, site, run_ids)
+
     def flag_history(self, site: str, since: datetime, until: datetime
                      ) -> list[dict[str, Any]]:
         """`site`'s flags fixed (the night they were) or back again, in runs started

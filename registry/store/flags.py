@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from registry.errors import StoreError
 from registry.store.runs import FINISHED_STATUSES
@@ -22,11 +22,13 @@ from registry.store.snapshots import as_utc
 __all__ = [
     "FLAG_COLUMNS",
     "FLAG_STATUSES",
+    "OPEN_FLAG_STATUSES",
     "RULE_STATUSES",
     "SEVERITIES",
     "flag_history",
     "list_flags",
     "list_rule_results",
+    "open_flag_counts",
     "previous_flags",
     "save_flags",
     "save_rule_results",
@@ -36,6 +38,8 @@ __all__ = [
 FLAG_COLUMNS = ("site", "record_id", "form", "instance", "field", "rule_id", "severity",
                 "status", "first_seen", "message", "link")
 FLAG_STATUSES = ("new", "open", "resolved", "reopened", "accepted")
+#: The statuses of a flag still to fix (`registry.quality.lifecycle.OPEN_STATUSES`).
+OPEN_FLAG_STATUSES = ("new", "open", "reopened")
 SEVERITIES = ("blocking", "warning")
 RULE_STATUSES = ("passed", "failed", "not_applicable", "error")
 _FLAG_FIELDS = set(FLAG_COLUMNS) | {"event", "last_seen", "details", "snapshot_id", "run_id"}
@@ -159,6 +163,27 @@ def list_flags(conn: Connection, run_id: str | None = None, site: str | None = N
             q = q.where(flags.c.status.in_(wanted))
         q = q.order_by(flags.c.site, flags.c.id)
         out += [_flag_dict(r) for r in conn.execute(q)]
+    return out
+
+
+def open_flag_counts(conn: Connection, site: str, run_ids: Sequence[str]
+                     ) -> dict[str, tuple[int, int]]:
+    """(blocking, warning) open flags (new, open, reopened) of `site` in each of `run_ids`
+    (a run with none: (0, 0)).
+
+    Counted by the database: the site report's chart of past nights needs only these, and
+    reading each night's flags whole cost ~17 ms a night and site at 100x (29 nights x 10
+    sites, ~5 s a night once a month of history is kept).
+    """
+    out = {run_id: (0, 0) for run_id in run_ids}
+    q = (select(flags.c.run_id, flags.c.severity, func.count())
+         .where(flags.c.site == site, flags.c.run_id.in_(list(out)),
+                flags.c.status.in_(OPEN_FLAG_STATUSES))
+         .group_by(flags.c.run_id, flags.c.severity))
+    for run_id, severity, n in conn.execute(q):
+        blocking, warning = out[run_id]
+        out[run_id] = (blocking + n, warning) if severity == "blocking" else (blocking,
+                                                                             warning + n)
     return out
 
 

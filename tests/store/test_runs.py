@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from registry.errors import StoreError
+from registry.quality.lifecycle import OPEN_STATUSES
 from registry.store import Store
+from registry.store.flags import OPEN_FLAG_STATUSES
 
 T0 = datetime(2026, 11, 20, 2, 15, tzinfo=UTC)
 
@@ -102,6 +104,19 @@ def test_flags_round_trip_and_previous_set(store: Store, make_records) -> None:
     assert store.flags(site="paris") == []
     store.save_flags(r2, "paris", snap.id, [_flag("9")])  # saving again replaces
     assert [f["record_id"] for f in store.flags(r2, "paris")] == ["9"]
+
+
+def test_open_flags_are_counted_per_run_by_severity(store: Store) -> None:
+    r1, r2 = store.start_run(started_at=T0), store.start_run(started_at=T0 + timedelta(1))
+    store.save_flags(r1, "paris", None, [_flag("7"), _flag("8", status="reopened"),
+                                         _flag("9", severity="warning", status="open"),
+                                         _flag("10", status="resolved"),
+                                         _flag("11", status="accepted")])
+    store.save_flags(r1, "lyon", None, [_flag("1", site="lyon")])  # another site's
+    store.save_flags(r2, "paris", None, [_flag("10", status="resolved")])
+    assert store.open_flag_counts("paris", [r1, r2]) == {r1: (2, 1), r2: (0, 0)}
+    assert OPEN_FLAG_STATUSES == OPEN_STATUSES  # the store's copy of the lifecycle's
+    assert store.open_flag_counts("paris", []) == {}
 
 
 def test_flags_first_seen_accepts_dates(store: Store) -> None:
