@@ -6,12 +6,15 @@ this process; the same input again is copied from the owner-only cache.
 
 from __future__ import annotations
 
+import base64
+import io
 import stat
 
 import pytest
+from pypdf import PdfReader
 
 from registry.errors import RegistryError
-from registry.reports.batch import RenderBatch, default_workers
+from registry.reports.batch import POOL_MIN_HTML, RenderBatch, default_workers, layout_size
 from registry.reports.render import write_pdf, write_pdf_now
 from tests.reports.pdf_text import text
 
@@ -62,16 +65,32 @@ def test_one_document_is_rendered_without_a_worker():
 
 
 def test_workers_start_only_for_enough_layout_work(tmp_path):
-    docs = _docs(2)
-    with RenderBatch(None, workers=2) as small:
-        paths = [write_pdf(html, tmp_path / f"{i}.pdf") for i, html in enumerate(docs)]
+    docs = _docs(3)
+    enough = layout_size(docs[0]) + layout_size(docs[1]) + 1
+    with RenderBatch(None, workers=2, pool_min_html=enough) as small:
+        paths = [write_pdf(html, tmp_path / f"{i}.pdf") for i, html in enumerate(docs[:2])]
     assert (small.rendered, small.pool_used) == (2, False)  # laid out here, at the end
     assert "Site 1" in text(paths[1])
-    big = HTML.format(title="Big site", body="Flag " * 40_000)  # 200 kB of HTML
-    with RenderBatch(None, workers=2) as large:
-        write_pdf(big, tmp_path / "big.pdf")
-    assert (large.rendered, large.pool_used) == (1, True)
-    assert "Big site" in text(tmp_path / "big.pdf")
+    with RenderBatch(None, workers=2, pool_min_html=enough) as large:
+        paths = [write_pdf(html, tmp_path / f"{i}.pdf") for i, html in enumerate(docs)]
+    assert (large.rendered, large.pool_used) == (3, True)  # the third one tipped it
+    assert "Site 2" in text(paths[2])
+
+
+def test_a_figure_counts_as_no_layout_work(tmp_path):
+    """The study PDF's figures are data URIs: ~85 % of its HTML, next to none of its
+    layout time; they alone must not start the workers (two ~1 s spawns of imports)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.effect_noise((300, 300), 60).convert("RGB").save(buffer, "PNG")
+    figure = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    html = HTML.format(title="Study", body=f'<img src="{figure}" alt="km">')
+    assert len(html) > POOL_MIN_HTML > layout_size(html) == len(html) - len(figure)
+    with RenderBatch(None, workers=2) as batch:
+        path = write_pdf(html, tmp_path / "study.pdf")
+    assert (batch.rendered, batch.pool_used) == (1, False)
+    assert "Study" in text(path) and len(PdfReader(path).pages[0].images) == 1
 
 
 def test_the_longest_document_waiting_is_laid_out_first(tmp_path):
