@@ -14,7 +14,9 @@ Every field gets the dtype its data-dictionary row implies (`registry.fieldtypes
 A value that cannot be read as its type becomes missing and leaves one row in
 `conformance`, so the quality stage can flag it instead of it vanishing.
 
-Everything is vectorised per column: 250,000 rows tidy in a few seconds.
+Everything is vectorised: the columns sharing a parser (a validation, a choice list) are
+read in one call: 250,000 rows tidy in a few seconds, and a 5,184-field project pays the
+per-call overhead once per kind of column, not once per column.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from registry.fieldtypes import blank_cells, checkbox_columns, field_type
+from registry.fieldtypes import FieldType, blank_cells, checkbox_columns, field_type
 from registry.schema import RegistrySchema, build_schema
 
 __all__ = [
@@ -163,32 +165,51 @@ def _form_frame(
     mask: np.ndarray, drop_empty: bool,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """One form's typed frame and its conformance rows, from the matching raw rows."""
-    wanted = [c for row in fields for c in checkbox_columns(row) or [row["field_name"]]]
-    sub = raw.loc[mask, [c for c in wanted if c in raw.columns]]
+    n = int(mask.sum())
     k = keys.loc[mask]
-    cols: dict[str, pd.Series] = {}
-    # numpy, not pandas, for the per-column bookkeeping: a 5,000-field project has
-    # 5,000+ columns, and each pandas operation costs ~0.1 ms whatever the row count
-    nonblank = np.zeros(len(sub), dtype=bool)
-    problems: list[pd.DataFrame] = []
-    # per column with unreadable values: (rows, column, values, dtype, reason)
-    bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []
+    index = k.index
+    # The columns that share a parser (a validation, a choice list, yes/no...) are
+    # parsed in one call on their values stacked end to end: a parser is elementwise, and
+    # a 5,000-field project has 5,000+ columns of a few dozen kinds, where each call costs
+    # ~1 ms whatever the row count.
+    groups: dict[tuple[Any, str], list[tuple[str, FieldType, bool]]] = {}
     for row in fields:
         ftype = field_type(row)
-        dtype = pd.api.types.pandas_dtype(ftype.dtype)
+        box = row["field_type"] == "checkbox"
         for col in checkbox_columns(row) or [row["field_name"]]:
-            values = sub[col] if col in sub.columns else pd.Series(None, index=sub.index,
-                                                                   dtype="object")
-            cells = values.to_numpy(dtype=object)
-            if row["field_type"] != "checkbox":
-                nonblank |= ~blank_cells(cells)
-            else:
-                nonblank |= values.astype(str).to_numpy() == "1"
-            typed, unreadable = ftype.parse(values)
-            cols[col] = typed if typed.dtype == dtype else typed.astype(dtype)
-            where = np.flatnonzero(unreadable.to_numpy(dtype=bool, na_value=False))
+            groups.setdefault((ftype.parse, ftype.dtype), []).append((col, ftype, box))
+    rows_at = np.flatnonzero(mask)
+    positions = {c: i for i, c in enumerate(raw.columns)}
+    typed_of: dict[str, pd.Series] = {}
+    nonblank = np.zeros(n, dtype=bool)
+    # per column with unreadable values: (rows, column, values, dtype, reason)
+    bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []
+    for (parse, dtype), members in groups.items():
+        cells = np.full((n, len(members)), None, dtype=object)
+        present = [(j, positions[c]) for j, (c, _, _) in enumerate(members) if c in positions]
+        if present:
+            at = [p for _, p in present]
+            cells[:, [j for j, _ in present]] = raw.iloc[rows_at, at].to_numpy(dtype=object)
+        flat = cells.ravel(order="F")
+        boxes = np.array([box for _, _, box in members])
+        if (~boxes).any():
+            nonblank |= ~blank_cells(cells[:, ~boxes]).all(axis=1)
+        if boxes.any():
+            nonblank |= (cells[:, boxes].astype(str) == "1").any(axis=1)
+        typed, unreadable = parse(pd.Series(flat, dtype=object))
+        wanted = pd.api.types.pandas_dtype(dtype)
+        values = (typed if typed.dtype == wanted else typed.astype(wanted)).array
+        refused = unreadable.to_numpy(dtype=bool, na_value=False)
+        for j, (col, ftype, _) in enumerate(members):
+            typed_of[col] = pd.Series(values[j * n:(j + 1) * n], index=index, copy=False)
+            where = np.flatnonzero(refused[j * n:(j + 1) * n])
             if len(where):
-                bad.append((where, col, cells[where], ftype.dtype, ftype.reason))
+                bad.append((where, col, cells[where, j], ftype.dtype, ftype.reason))
+    cols = {col: typed_of[col] for row in fields
+            for col in checkbox_columns(row) or [row["field_name"]]}
+    order = {col: i for i, col in enumerate(cols)}
+    bad.sort(key=lambda b: order[b[1]])  # the dictionary's order, as per column
+    problems: list[pd.DataFrame] = []
     if bad:  # one conformance frame per form, built once
         where, columns, values, dtypes, reasons = zip(*bad, strict=True)
         counts = [len(w) for w in where]
@@ -200,14 +221,14 @@ def _form_frame(
         p["dtype"] = np.repeat(np.array(dtypes, dtype=object), counts)
         p["reason"] = np.repeat(np.array(reasons, dtype=object), counts)
         problems.append(p)
-    frame = pd.DataFrame(cols, index=sub.index)
+    frame = pd.DataFrame(cols, index=index)
     head = pd.DataFrame({
         "patient_id": k["patient_id"].astype("string"),
         "record_id": k["record_id"].astype("string"),
         "site": k["site"].astype("string"),
         "event": k["event"].astype("string"),
         "arm": k["arm"],
-        "form": pd.Series(form, index=sub.index, dtype="string"),
+        "form": pd.Series(form, index=index, dtype="string"),
         "instance": k["instance"],
     })
     frame = pd.concat([head, frame], axis=1)

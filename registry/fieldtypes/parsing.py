@@ -7,6 +7,7 @@ per distinct text.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,10 @@ def read_texts(validation: Validation, texts: Sequence[str] | np.ndarray) -> tup
     return texts, ok
 
 
+@functools.lru_cache(maxsize=1024)
 def _validated_parser(validation: Validation) -> Parser:
+    """The parser of one validation; the same object for the same validation, so a
+    caller may parse every column sharing it in one call (`registry.tidy`)."""
     dtype = _DTYPE[validation.kind]
 
     def parse(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -185,11 +189,18 @@ def _parse_string(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _label_parser(mapping: Mapping[str, str]) -> Parser:
-    """Code -> label; a code outside the choices is kept verbatim (a rule flags it)."""
+    """Code -> label; a code outside the choices is kept verbatim (a rule flags it).
+    The same object for the same choices (see `_validated_parser`)."""
+    return _label_parser_of(tuple(mapping.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_parser_of(items: tuple[tuple[str, str], ...]) -> Parser:
+    mapping = dict(items)
 
     def parse(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         s = _blank(raw)
-        labels = s.map(dict(mapping)).to_numpy(dtype=object)
+        labels = s.map(mapping).to_numpy(dtype=object)
         out = np.where(pd.isna(labels), s.to_numpy(dtype=object), labels)
         return (pd.Series(out, index=raw.index, dtype="object").astype("string"),
                 pd.Series(False, index=raw.index))
