@@ -85,17 +85,11 @@ def sampled(name: str, share: float) -> bool:
 def _to_run(groups: list[str], *, fresh: bool, sample: dict[str, float]) -> list[str]:
     """mutmut's arguments: the mutants of the groups' samples not caught yet, or all of
     them when `fresh` (mutmut reruns every mutant named on its command line and resets
-    one whose function changed). Before the first run (no mutants made yet): the
-    patterns of the groups run whole, so that mutmut makes every mutant then."""
+    one whose function changed)."""
     from mutmut.stats import status_by_exit_code
 
     res = _results()
-    names = [n for n in res if _group_of(n) in groups]
-    if not names:
-        whole = [g for g in groups if sample.get(g, GROUPS[g].sample) == 1]
-        smallest = min(groups, key=lambda g: len(GROUPS[g].mutants))
-        return [p for g in (whole or [smallest]) for p in GROUPS[g].mutants]
-    chosen = [n for n in names if _chosen(n, sample)]
+    chosen = [n for n in res if _group_of(n) in groups and _chosen(n, sample)]
     return sorted(n for n in chosen if fresh or res[n] is None
                   or status_by_exit_code[res[n]] not in CAUGHT)
 
@@ -156,16 +150,17 @@ def main() -> None:
     sample = dict(_share(v) for v in args.sample)
     if not args.summary:
         env = {**os.environ, "CI": "true"}
-        mutmut = Path(sys.executable).with_name("mutmut")
-        first = not _results()
-        # a first run makes the mutants (with the groups run whole), then runs the samples
-        for _ in range(2 if first else 1):
-            patterns = _to_run(groups, fresh=args.fresh and not first, sample=sample)
-            if not patterns:
-                print("every chosen mutant is caught already (--fresh runs them again)")
-                break
-            subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children),
-                            *patterns], cwd=ROOT, env=env, check=True)
+        once = [sys.executable, str(ROOT / "tools" / "mutmut_once.py")]
+        if not _results():
+            # a first run: make every mutant (no tests) to pick the samples by name
+            subprocess.run([*once, "generate", str(args.max_children)], cwd=ROOT, env=env,
+                           check=True)
+        names = _to_run(groups, fresh=args.fresh, sample=sample)
+        if names:
+            subprocess.run([*once, "run", "--max-children", str(args.max_children), *names],
+                           cwd=ROOT, env=env, check=True)
+        else:
+            print("every chosen mutant is caught already (--fresh runs them again)")
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU time of mutmut and its workers: on an idle 2-core machine the wall time is
     # about half of it; the wall time here depends on the machine's other load, so the
