@@ -1,0 +1,56 @@
+"""The matched rows' columns and the set counts of the cohort flow, on a small cohort
+with sets of two, one and no controls (the counts each need a different number)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyses.cohort import build_cohort
+from analyses.matching import MatchResult, match
+from tests.analyses.synth import P, frames, jak_cni
+
+SPEC = jak_cni(seed_repeats=0)     # two controls per set
+
+PATIENTS = [
+    P(1, end=300, jak=(10, None), cni=(10, None), site="lyon"),    # set 1: 2 controls
+    P(2, end=400, site="lyon"), P(3, end=500),
+    P(4, end=400, jak=(200, None), cni=(200, None), rp_ild=True),  # set 4: 1 control
+    P(5, end=450, rp_ild=True, event=True),
+    P(6, end=400, jak=(20, None), cni=(20, None), icu=[(0, 30)]),  # sets 2, 3: none
+    P(7, end=400, jak=(30, None), cni=(30, None), icu=[(0, 40)], rp_ild=True)]
+COLUMNS = ["set_id", "patient_id", "record_id", "site", "exposed", "index_day", "time",
+           "event", "crossover_day"]
+
+
+@pytest.fixture(scope="module")
+def m() -> MatchResult:
+    return match(build_cohort(SPEC, frames(PATIENTS)), SPEC, 3)
+
+
+def test_sets_short_of_the_ratio_and_without_control_are_counted_apart(m: MatchResult
+                                                                        ) -> None:
+    sizes = m.rows.groupby("set_id").size().to_dict()
+    assert sizes == {1: 3, 2: 1, 3: 1, 4: 2}
+    assert (m.n_sets, m.n_short, m.n_without_control, m.ratio) == (4, 3, 2, 2)
+    assert m.summary() == ("4 matched sets, 3 control rows (3 distinct), "
+                           "3 set(s) with fewer than 2 controls (2 with none)")
+
+
+def test_rows_columns_in_order_with_record_id_and_site_of_each_member(m: MatchResult
+                                                                        ) -> None:
+    rows = m.rows
+    assert list(rows.columns[:len(COLUMNS)]) == COLUMNS
+    assert set(rows.columns[len(COLUMNS):]) == {v.name for v in SPEC.variables}
+    assert rows["record_id"].tolist() == rows["patient_id"].str.split(":").str[1].tolist()
+    assert rows["site"].tolist() == rows["patient_id"].str.split(":").str[0].tolist()
+    assert rows["record_id"].dtype == object and rows["site"].dtype == object
+    first = rows[rows["set_id"] == 1].set_index("patient_id")
+    assert first.loc["lyon:1", "exposed"] == 1 and first.loc["paris:3", "exposed"] == 0
+    assert np.isnan(first.loc["lyon:1", "crossover_day"])
+    # the exposed row first in every set, then its controls
+    assert rows.groupby("set_id")["exposed"].first().tolist() == [1, 1, 1, 1]
+    second = rows[rows["set_id"] == 4]
+    assert second["patient_id"].tolist() == ["paris:4", "paris:5"]
+    assert second["time"].tolist() == [200.0, 250.0] and second["event"].tolist() == [0, 1]
+
