@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -34,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS_FILE = ROOT / "tools" / "mutate_groups.toml"
+EQUIVALENT_FILE = ROOT / "tools" / "mutate_equivalent.toml"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,33 @@ GROUPS: dict[str, Group] = {
 #: mutmut's statuses that count as caught: a test failed, pytest crashed, the CPU limit
 #: (an endless loop) or a crash of the interpreter
 CAUGHT = ("killed", "timeout", "segfault")
+
+
+_NEXT_DEF = re.compile(r"\n[ \t]*(?:def |@|class |mutants_)")
+
+
+def _equivalent() -> dict[str, str]:
+    """The known equivalent mutants (tools/mutate_equivalent.toml) whose mutated line is
+    still the one recorded: mutmut numbers a function's mutants in order, so after the
+    function changes a name may be another mutation; such an entry is run as usual."""
+    entries = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))["mutant"]
+    bodies: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for e in entries:
+        module, func = e["name"].rsplit(".", 1)
+        path = ROOT / "mutants" / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            continue
+        text = bodies.setdefault(module, path.read_text(encoding="utf-8"))
+        start = text.find(f"def {func}(")
+        after = _NEXT_DEF.search(text, start + 1) if start >= 0 else None
+        body = text[start:after.start() if after else len(text)] if start >= 0 else ""
+        if e["line"] in body:
+            out[e["name"]] = e["why"]
+        else:
+            print(f"tools/mutate_equivalent.toml: {e['name']} is no longer `{e['line']}`;"
+                  " run as usual", file=sys.stderr)
+    return out
 
 
 def _check_config() -> None:
@@ -82,14 +112,16 @@ def sampled(name: str, share: float) -> bool:
     return zlib.crc32(name.encode()) % 10_000 < share * 10_000
 
 
-def _to_run(groups: list[str], *, fresh: bool, sample: dict[str, float]) -> list[str]:
+def _to_run(groups: list[str], *, fresh: bool, sample: dict[str, float],
+            skip: set[str]) -> list[str]:
     """mutmut's arguments: the mutants of the groups' samples not caught yet, or all of
     them when `fresh` (mutmut reruns every mutant named on its command line and resets
-    one whose function changed)."""
+    one whose function changed); not those of `skip` (known equivalent)."""
     from mutmut.stats import status_by_exit_code
 
     res = _results()
-    chosen = [n for n in res if _group_of(n) in groups and _chosen(n, sample)]
+    chosen = [n for n in res if _group_of(n) in groups and _chosen(n, sample)
+              and n not in skip]
     return sorted(n for n in chosen if fresh or res[n] is None
                   or status_by_exit_code[res[n]] not in CAUGHT)
 
@@ -100,29 +132,60 @@ def _chosen(name: str, sample: dict[str, float]) -> bool:
     return group is not None and sampled(name, sample.get(group, GROUPS[group].sample))
 
 
-def summary(groups: list[str], sample: dict[str, float] | None = None) -> str:
-    """The score per group over the mutants of its sample that have a result."""
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """95 % Wilson interval of a share k / n (a sample's score as an estimate)."""
+    if not n:
+        return 0.0, 0.0
+    z, p = 1.96, k / n
+    mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)
+
+
+def summary(groups: list[str], sample: dict[str, float] | None = None,
+            equivalent: dict[str, str] | None = None) -> str:
+    """The score per group over the mutants of its sample that have a result; a known
+    equivalent mutant (not run) counts as a survivor, as it would if it were run."""
     from mutmut.stats import status_by_exit_code
 
     res = _results()
-    sample = sample or {}
-    lines = ["| group | killed / tested | % | mutants run | target |", "|---|---|---|---|---|"]
+    sample, equivalent = sample or {}, equivalent or {}
+    lines = ["| group | killed / tested | % | 95 % CI | of them equivalent | % of the others"
+             " | target |", "|---|---|---|---|---|---|---|"]
     survivors: list[str] = []
+    wrong: list[str] = []
     for gname in groups:
         names = sorted(n for n in res if _group_of(n) == gname and _chosen(n, sample))
-        codes = [res[n] for n in names]
-        killed = sum(status_by_exit_code[c] in CAUGHT for c in codes)
-        total = sum(c is not None for c in codes)
-        pct = 100 * killed / total if total else 0.0
-        mark = "" if pct >= 100 * GROUPS[gname].target else " (below)"
         share = sample.get(gname, GROUPS[gname].sample)
-        label = gname if share == 1 else f"{gname} ({share:.0%} sample)"
-        lines.append(f"| {label} | {killed} / {total} | {pct:.1f} | {len(names)} |"
+        # listed equivalent and not run (or run and survived); one run and killed is not
+        known = [n for n in names if n in equivalent
+                 and (res[n] is None or status_by_exit_code[res[n]] not in CAUGHT)]
+        wrong += [n for n in names if n in equivalent and n not in known]
+        codes = [res[n] for n in names if n not in known]
+        killed = sum(status_by_exit_code[c] in CAUGHT for c in codes)
+        total = sum(c is not None for c in codes) + len(known)
+        pct = 100 * killed / total if total else 0.0
+        others = 100 * killed / (total - len(known)) if total > len(known) else 0.0
+        low, high = _wilson(killed, total)
+        ci = f"{100 * low:.1f}-{100 * high:.1f}" if share < 1 else "(all run)"
+        mark = "" if pct >= 100 * GROUPS[gname].target else " (below)"
+        label = (gname if share == 1
+                 else f"{gname} ({share:.0%} sample: {len(names)} of {_size(res, gname)})")
+        lines.append(f"| {label} | {killed} / {total} | {pct:.1f} | {ci} | {len(known)} |"
+                     f" {others:.1f} |"
                      f" {GROUPS[gname].target:.0%}{mark} |")
         survivors += [f"{n} ({status_by_exit_code[res[n]]})" for n in names
-                      if res[n] is not None and status_by_exit_code[res[n]] not in CAUGHT]
-    return "\n".join(lines + ["", f"Surviving mutants ({len(survivors)}):"]
-                     + [f"- {s}" for s in survivors]) + "\n"
+                      if n not in known and res[n] is not None
+                      and status_by_exit_code[res[n]] not in CAUGHT]
+    out = lines + ["", f"Surviving mutants, not known equivalent ({len(survivors)}):"]
+    out += [f"- {s}" for s in survivors]
+    if wrong:
+        out += ["", "Killed although listed in tools/mutate_equivalent.toml (not equivalent):"]
+        out += [f"- {n}" for n in wrong]
+    return "\n".join(out) + "\n"
+
+
+def _size(res: dict[str, int | None], group: str) -> int:
+    return sum(_group_of(n) == group for n in res)
 
 
 def _share(text: str) -> tuple[str, float]:
@@ -142,6 +205,8 @@ def main() -> None:
     parser.add_argument("--sample", action="append", default=[], metavar="GROUP=SHARE",
                         help="run a fixed share of a group's mutants, e.g. analyses=0.1"
                         " (default: the group's `sample` in tools/mutate_groups.toml)")
+    parser.add_argument("--equivalent", action="store_true",
+                        help="run the known equivalent mutants too (tools/mutate_equivalent.toml)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     groups = args.groups or list(GROUPS)
@@ -155,7 +220,8 @@ def main() -> None:
             # a first run: make every mutant (no tests) to pick the samples by name
             subprocess.run([*once, "generate", str(args.max_children)], cwd=ROOT, env=env,
                            check=True)
-        names = _to_run(groups, fresh=args.fresh, sample=sample)
+        skip = set() if args.equivalent else set(_equivalent())
+        names = _to_run(groups, fresh=args.fresh, sample=sample, skip=skip)
         if names:
             subprocess.run([*once, "run", "--max-children", str(args.max_children), *names],
                            cwd=ROOT, env=env, check=True)
@@ -168,7 +234,8 @@ def main() -> None:
     cost = (f"This run ({' '.join(groups)}): wall {time.monotonic() - started:.0f} s,"
             f" CPU {used.ru_utime + used.ru_stime:.0f} s, load {load_before:.1f} at the"
             f" start, {os.getloadavg()[0]:.1f} at the end.\n")
-    text = summary(groups, sample) + ("" if args.summary else "\n" + cost)
+    text = summary(groups, sample, {} if args.equivalent else _equivalent())
+    text += "" if args.summary else "\n" + cost
     out = ROOT / "var" / "mutate" / "summary.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
