@@ -54,3 +54,18 @@ def test_a_batch_short_past_the_budget_names_at_most_ten_ids(
     named = shown.removesuffix(" ...").split(", ")
     assert len(named) == 10
     assert set(named) <= {r["record_id"] for r in small_registry.records}
+
+
+def test_a_whole_batch_left_out_is_asked_again_in_halves_that_cover_every_record(
+        served, small_registry, paris, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the first batch (25 records) comes back empty once: asked again as 12 + 12 + 1;
+    # halves that overlapped (or stopped at 2 x 12) would leave records out
+    settings = settings_for(tmp_path, [paris])
+    rule = served.faults.add("drop_rows", content="record", after=1, count=1, fraction=1.0)
+    with Store.open(settings.store.url) as store:
+        outcome = pull_site(paris, settings, store, clock=served.clock.now)
+        assert rule.fired == 1 and outcome.stats["short_batches"] == 1
+        truth = by_record(r for r in small_registry.records
+                          if r["redcap_data_access_group"] == "paris")
+        assert len(truth) > 25
+        assert by_record(store.snapshot_rows(outcome.snapshot_id)) == truth
