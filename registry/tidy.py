@@ -178,8 +178,11 @@ def _form_frame(
         box = row["field_type"] == "checkbox"
         for col in checkbox_columns(row) or [row["field_name"]]:
             groups.setdefault((ftype.parse, ftype.dtype), []).append((col, ftype, box))
-    rows_at = np.flatnonzero(mask)
-    positions = {c: i for i, c in enumerate(raw.columns)}
+    # the form's columns of the matching rows, read out of the (wide) raw frame once
+    held = list(dict.fromkeys(c for members in groups.values() for c, _, _ in members
+                              if c in raw.columns))
+    block = raw.loc[mask, held].to_numpy(dtype=object) if held else None
+    positions = {c: i for i, c in enumerate(held)}
     typed_of: dict[str, pd.Series] = {}
     nonblank = np.zeros(n, dtype=bool)
     # per column with unreadable values: (rows, column, values, dtype, reason)
@@ -187,9 +190,8 @@ def _form_frame(
     for (parse, dtype), members in groups.items():
         cells = np.full((n, len(members)), None, dtype=object)
         present = [(j, positions[c]) for j, (c, _, _) in enumerate(members) if c in positions]
-        if present:
-            at = [p for _, p in present]
-            cells[:, [j for j, _ in present]] = raw.iloc[rows_at, at].to_numpy(dtype=object)
+        if present and block is not None:
+            cells[:, [j for j, _ in present]] = block[:, [p for _, p in present]]
         flat = cells.ravel(order="F")
         boxes = np.array([box for _, _, box in members])
         if (~boxes).any():
