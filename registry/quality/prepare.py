@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 
 from registry.profile import ColumnSpec, Profile
-from registry.quality.rowcodes import first_of_group, first_per_group, group_codes
+from registry.quality.rowcodes import (
+    first_of_group,
+    first_per_group,
+    group_codes,
+    neighbours,
+)
 from registry.schema import RegistrySchema
 from registry.tidy import KEY_COLUMNS
 
@@ -170,14 +175,15 @@ class _Builder:
         if col.kind in ("is_last", "previous"):
             self.needs(col, frame, col.frame, col.order_by,
                        *((col.column,) if col.kind == "previous" else ()))
-            ordered = frame.sort_values(["patient_id", col.order_by, "instance"],
-                                        kind="stable")
-            if col.kind == "is_last":
-                nxt = ordered.groupby("patient_id")["instance"].shift(-1)
-                values = nxt.isna().reindex(frame.index).astype("boolean")
+            # the patient's rows by order_by, then instance (a sort and a groupby shift)
+            previous, following = neighbours(self.patients_of(col.frame),
+                                             frame[col.order_by], frame["instance"])
+            if col.kind == "is_last":  # no next row, or a next row without an instance
+                values = pd.Series(frame["instance"].array.take(
+                    following, allow_fill=True).isna(), index=frame.index, dtype="boolean")
             else:
-                values = ordered.groupby("patient_id")[col.column].shift(1).reindex(
-                    frame.index)
+                values = pd.Series(frame[col.column].array.take(previous, allow_fill=True),
+                                   index=frame.index)
             frames[col.frame] = frame.assign(**{col.name: values})
             return
         if col.kind == "in_episode_at":
@@ -185,7 +191,8 @@ class _Builder:
             self.needs(col, frame, col.frame, col.at)
             self.needs(col, episodes, col.episodes, col.start, col.end)
             frames[col.frame] = frame.assign(**{col.name: _in_episode_at(
-                frame, col.at, episodes, col.start, col.end)})
+                frame, col.at, episodes, col.start, col.end,
+                (self.patients_of(col.frame), self.patients_of(col.episodes)))})
             return
         raise AssertionError(col.kind)
 
@@ -215,11 +222,13 @@ def _duplicates(frame: pd.DataFrame, patients: np.ndarray | None = None) -> pd.S
 
 
 def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: str,
-                   end: str) -> pd.Series:
+                   end: str, patients: tuple[np.ndarray, np.ndarray]) -> pd.Series:
     """Whether the patient was inside one of their episodes on the row's date `at`.
 
     NA when the episodes do not allow to tell: an episode without a start, or without
     an end while it is not the patient's last (an open last episode lasts on).
+    `patients`: the patient codes of the frame's and of the episodes' rows (-1 for a
+    missing patient_id, which matches another missing one, as in a merge on the text).
     """
     result = pd.Series(pd.NA, index=frame.index, dtype="boolean")
     if frame.empty:
@@ -228,20 +237,23 @@ def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: 
     result[known] = False
     if episodes.empty:
         return result
-    ordered = episodes.sort_values(["patient_id", start, "instance"], kind="stable")
-    is_last = ordered.groupby("patient_id")["instance"].shift(-1).isna().reindex(
-        episodes.index)
-    stays = episodes[["patient_id", start, end]].assign(__last=is_last)
-    bad = stays[start].isna() | (stays[end].isna() & ~stays["__last"].fillna(False))
-    unknowable = set(stays.loc[bad, "patient_id"])
-    rows = frame.loc[known, ["patient_id", at]].reset_index()
-    merged = rows.merge(stays, on="patient_id", how="inner")
+    row_patients, stay_patients = patients
+    _, following = neighbours(stay_patients, episodes[start], episodes["instance"])
+    is_last = episodes["instance"].array.take(following, allow_fill=True).isna()
+    stays = pd.DataFrame({"__patient": stay_patients, start: episodes[start].array,
+                          end: episodes[end].array})
+    bad = (stays[start].isna() | (stays[end].isna() & ~is_last)).to_numpy(bool)
+    unknowable = np.isin(row_patients, stay_patients[bad])
+    mask = known.to_numpy(bool)
+    rows = pd.DataFrame({"__row": np.flatnonzero(mask), "__patient": row_patients[mask],
+                         at: frame[at].array[mask]})
+    merged = rows.merge(stays, on="__patient", how="inner")
     inside = (merged[start] <= merged[at]) & (
         merged[end].isna() | (merged[at] <= merged[end]))
-    hit = merged.loc[inside.fillna(False), "index"].unique()
-    result[hit] = True
-    result[frame["patient_id"].isin(unknowable)] = pd.NA
-    return result
+    values = result.array.copy()
+    values[merged.loc[inside.fillna(False), "__row"].unique()] = True
+    values[unknowable] = pd.NA
+    return pd.Series(values, index=frame.index, dtype="boolean")
 
 
 def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepared:

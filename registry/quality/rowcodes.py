@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["first_of_group", "first_per_group", "group_codes"]
+__all__ = ["first_of_group", "first_per_group", "group_codes", "neighbours"]
 
 
 def group_codes(columns: Sequence[pd.Series]) -> np.ndarray:
@@ -78,3 +78,29 @@ def first_per_group(codes: np.ndarray, keep: np.ndarray, groups: int) -> np.ndar
     out = np.full(groups, -1, dtype=np.int64)
     out[found] = rows[first]
     return out
+
+
+def neighbours(groups: np.ndarray, *keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's previous and next row (positions, -1: none) within its group.
+
+    The rows of a group are ordered by `keys` (each ascending, missing values last,
+    ties in row order), as `sort_values(keys, kind="stable")` and a `groupby(...).shift`
+    order them. A row with a negative group (no patient_id) has no neighbours, as a
+    groupby leaves out missing keys. The order between groups does not matter here,
+    so the groups are integer codes rather than the text they stand for.
+    """
+    n = len(groups)
+    ranks = [_rank(key) for key in reversed(keys)]
+    order = np.lexsort((np.arange(n), *ranks, groups))  # the last key sorts first
+    in_order = groups[order]
+    same = (in_order[1:] == in_order[:-1]) & (in_order[1:] >= 0)
+    previous, following = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    previous[order[1:]] = np.where(same, order[:-1], -1)
+    following[order[:-1]] = np.where(same, order[1:], -1)
+    return previous, following
+
+
+def _rank(key: pd.Series) -> np.ndarray:
+    """The values' ranks (equal values, equal ranks), a missing value after all others."""
+    codes, _ = pd.factorize(key, sort=True)
+    return np.where(codes < 0, codes.max(initial=-1) + 1, codes)

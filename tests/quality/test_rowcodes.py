@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from registry.quality.prepare import KEYS, _duplicates
-from registry.quality.rowcodes import first_of_group, group_codes
+from registry.quality.rowcodes import first_of_group, group_codes, neighbours
 
 
-def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+def _frame(rng: np.random.Generator, n: int, every_field: bool = False) -> pd.DataFrame:
     def text(values: list[str], p_na: float) -> pd.arrays.StringArray:
         out = pd.array(rng.choice(values, n), dtype="string")
         out[rng.random(n) < p_na] = pd.NA
@@ -34,6 +34,8 @@ def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "x": pd.array(rng.choice([1.5, 2.0, None], n), dtype="Float64"),
     })
     fields = list(rng.permutation(["t", "d", "b", "i", "x"])[: rng.integers(1, 6)])
+    if every_field:
+        fields = ["t", "d", "b", "i", "x"]
     frame = frame[[*KEYS, *fields]]
     frame.index = rng.permutation(n) + 10  # not positions
     return frame
@@ -82,3 +84,16 @@ def test_a_duplicate_points_at_the_earliest_equal_instance() -> None:
         assert [_cell(v) for v in got] == expected
         found += sum(v is not None for v in expected)
     assert found > 20  # the frames have duplicates to find
+
+
+def test_neighbours_are_a_stable_sort_and_a_shift_within_each_patient() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(25):
+        frame = _frame(rng, int(rng.integers(0, 30)), every_field=True)
+        patients = pd.factorize(frame["patient_id"])[0]
+        previous, following = neighbours(patients, frame["d"], frame["instance"])
+        by = frame.assign(pos=np.arange(len(frame))).sort_values(
+            ["patient_id", "d", "instance"], kind="stable").groupby("patient_id")["pos"]
+        for got, shift in ((previous, 1), (following, -1)):
+            want = by.shift(shift).reindex(frame.index).fillna(-1).astype(int)
+            assert got.tolist() == want.tolist()
