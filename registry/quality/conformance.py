@@ -16,7 +16,7 @@ import pandas as pd
 from registry.fieldtypes import checkbox_columns
 from registry.quality.flags import FAILURE_COLUMNS, SiteLink, form_link, link_for
 from registry.quality.suites import Rule
-from registry.quality.summary import result_row
+from registry.quality.summary import SiteCodes, result_row
 from registry.schema import RegistrySchema
 
 __all__ = ["type_failures", "type_results"]
@@ -61,8 +61,13 @@ def type_failures(conformance: pd.DataFrame | None, rules: Sequence[Rule],
 
 def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
                  failures: pd.DataFrame, schema: RegistrySchema,
-                 sites: Sequence[str]) -> list[dict[str, object]]:
-    """Per site and type rule: values looked at (read or refused) and refused."""
+                 sites: Sequence[str], site_codes: SiteCodes | None = None) -> list[
+                     dict[str, object]]:
+    """Per site and type rule: values looked at (read or refused) and refused.
+
+    `site_codes`: the frames' sites already hashed (`SiteCodes` of these frames).
+    """
+    site_codes = site_codes or SiteCodes(frames)
     meta = {m["field_name"]: m for m in schema.metadata}
     refused = (failures.groupby(["rule_id", "site"]).size().to_dict()
                if len(failures) else {})
@@ -75,7 +80,7 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
         frame = frames.get(name)
         counts: dict[str, np.ndarray] = {}
         if frame is not None and len(frame):
-            codes = frame["site"].astype(str).map(site_index).fillna(-1).to_numpy(int)
+            codes = site_codes.of(name, site_index, -1)
             keep = codes >= 0
             series = {str(k): v for k, v in frame.items()}
             wanted = {rule.field: [c for c in (checkbox_columns(meta.get(rule.field, {}))

@@ -42,7 +42,7 @@ from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.involves import column_sources, rule_fields
 from registry.quality.prepare import prepare
 from registry.quality.suites import Rule, Suite, check_frames, load_suites
-from registry.quality.summary import RESULT_COLUMNS, result_row, rule_results
+from registry.quality.summary import RESULT_COLUMNS, SiteCodes, result_row, rule_results
 from registry.schema import RegistrySchema, build_schema
 
 __all__ = ["DERIVED_CONFIG_FILE", "ENGINES", "QualityResult", "validate"]
@@ -82,14 +82,6 @@ class QualityResult:
         blocking = self.failures[self.failures["severity"] == "blocking"].groupby("site").size()
         out["blocking"] = blocking.reindex(out.index).fillna(0).astype(int)
         return out.reset_index()
-
-
-def _sites(frames: Mapping[str, pd.DataFrame]) -> list[str]:
-    sites: set[str] = set()
-    for frame in frames.values():
-        if "site" in frame.columns:
-            sites |= set(frame["site"].dropna().astype(str))
-    return sorted(sites)
 
 
 def _frames_of(frames: Mapping[str, pd.DataFrame] | Any) -> tuple[
@@ -217,7 +209,8 @@ def validate(
                   and r.id not in derived.problems]
     rules = [r for s in suites for r in s.rules]
     rules += [r for r in derived.rules if r.type != "conformance" or r.id in derived.problems]
-    sites = sorted(set(sites or ()) | set(_sites(form_frames)))
+    site_codes = SiteCodes(prepared)  # the same site columns as the tidy frames'
+    sites = sorted(set(sites or ()) | site_codes.names())
 
     outcomes: list[Outcome] = []
     runnable = []
@@ -257,7 +250,7 @@ def validate(
              for r in (*rules, *type_rules)}
     failures["involves"] = [reads.get(str(r), "") for r in failures["rule_id"]]
 
-    results = rule_results(prepared, outcomes, sites)
+    results = rule_results(prepared, outcomes, sites, site_codes)
     # A missing-value failure dropped above (the value was unreadable, flagged as type)
     # is not counted as failed either: result rows agree with the flags.
     flagged = failures.groupby(["site", "rule_id"]).size().to_dict() if len(failures) else {}
@@ -269,7 +262,7 @@ def validate(
             if n != row["failed"]:
                 row.update(result_row(rule, str(row["site"]), int(row["checked"]),  # type: ignore[call-overload]
                                       n))
-    results += type_results(type_rules, prepared, typed, schema, sites)
+    results += type_results(type_rules, prepared, typed, schema, sites, site_codes)
     return QualityResult(failures=failures,
                          rule_results=pd.DataFrame(results, columns=RESULT_COLUMNS),
                          rules=tuple(rules) + tuple(type_rules))

@@ -1,6 +1,6 @@
-"""Rows as integers (quality.rowcodes) and the duplicate instances found with them.
+"""Rows as integers (quality.rowcodes, summary.SiteCodes) and the duplicates found with them.
 
-Both are checked against a plain reading of what they mean, written with Python tuples
+Each is checked against a plain reading of what they mean, written with Python tuples
 and no pandas grouping, on small random frames with every dtype tidy makes and missing
 values everywhere (NA equals NA, "" is a value of its own).
 """
@@ -12,6 +12,7 @@ import pandas as pd
 
 from registry.quality.prepare import KEYS, _duplicates
 from registry.quality.rowcodes import first_of_group, group_codes, neighbours
+from registry.quality.summary import SiteCodes
 
 
 def _frame(rng: np.random.Generator, n: int, every_field: bool = False) -> pd.DataFrame:
@@ -97,3 +98,17 @@ def test_neighbours_are_a_stable_sort_and_a_shift_within_each_patient() -> None:
         for got, shift in ((previous, 1), (following, -1)):
             want = by.shift(shift).reindex(frame.index).fillna(-1).astype(int)
             assert got.tolist() == want.tolist()
+
+
+def test_site_codes_read_each_row_as_its_site_text_did() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(25):
+        n = int(rng.integers(0, 30))
+        site = pd.array(rng.choice(["paris", "lyon", "nice", ""], n), dtype="string")
+        site[rng.random(n) < 0.2] = pd.NA
+        frames = {"f": pd.DataFrame({"site": site})}
+        index = {s: i for i, s in enumerate(sorted(rng.choice(["lyon", "nice", ""], 2)))}
+        codes = SiteCodes(frames)
+        want = frames["f"]["site"].astype(str).map(index).fillna(-1).to_numpy(int)
+        assert codes.of("f", index, -1).tolist() == want.tolist()
+        assert codes.names() == set(frames["f"]["site"].dropna().astype(str))
