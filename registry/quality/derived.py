@@ -406,7 +406,9 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
             problems[name] = f"{what} of {name} cannot be evaluated: {text!r} ({exc})"
     for frame_name, cols in added.items():
         if cols:
-            out[frame_name] = pd.concat([out[frame_name], pd.DataFrame(cols)], axis=1)
+            # the frame's columns shared, not copied: nothing writes into them
+            out[frame_name] = pd.concat([out[frame_name], pd.DataFrame(cols)], axis=1,
+                                        copy=False)
     return out, problems
 
 

@@ -168,8 +168,8 @@ class _Builder:
                 if self.schema.is_repeating(form))
             for name in targets:
                 base = self.frame(col, name)
-                frames[name] = frames[name].assign(**{col.name: _duplicates(
-                    base, self.patients_of(name)).to_numpy()})
+                frames[name] = _with(frames[name], col.name, _duplicates(
+                    base, self.patients_of(name)).to_numpy())
             return
         frame = frames[col.frame] if col.frame in frames else self.frame(col, col.frame)
         if col.kind in ("is_last", "previous"):
@@ -184,17 +184,29 @@ class _Builder:
             else:
                 values = pd.Series(frame[col.column].array.take(previous, allow_fill=True),
                                    index=frame.index)
-            frames[col.frame] = frame.assign(**{col.name: values})
+            frames[col.frame] = _with(frame, col.name, values)
             return
         if col.kind == "in_episode_at":
             episodes = self.frame(col, col.episodes)
             self.needs(col, frame, col.frame, col.at)
             self.needs(col, episodes, col.episodes, col.start, col.end)
-            frames[col.frame] = frame.assign(**{col.name: _in_episode_at(
+            frames[col.frame] = _with(frame, col.name, _in_episode_at(
                 frame, col.at, episodes, col.start, col.end,
-                (self.patients_of(col.frame), self.patients_of(col.episodes)))})
+                (self.patients_of(col.frame), self.patients_of(col.episodes))))
             return
         raise AssertionError(col.kind)
+
+
+def _with(frame: pd.DataFrame, name: str, values: pd.Series | np.ndarray) -> pd.DataFrame:
+    """The frame with one more column; its own columns shared, not copied.
+
+    `assign` copies every column of the frame for each column added (wide frames, ~10
+    added columns). Nothing in the quality stage writes into a frame's columns, so the
+    frames rules run on may share them with the tidy frames.
+    """
+    out = frame.copy(deep=False)
+    out[name] = values
+    return out
 
 
 def _duplicates(frame: pd.DataFrame, patients: np.ndarray | None = None) -> pd.Series:
@@ -284,7 +296,7 @@ def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepa
             at = b.patients_of(name)
             joined = pd.DataFrame({c: b.table[c].array.take(at, allow_fill=True)
                                    for c in names}, index=frame.index)
-            out[name] = pd.concat([frame, joined], axis=1)
+            out[name] = pd.concat([frame, joined], axis=1, copy=False)  # see _with
             added[name] += names
     for col in profile.columns:
         if col.patient_level:
