@@ -54,7 +54,12 @@ class _Column:
             self.missing = np.isnan(self.values)
         else:
             self.kind = "object"
-            values = series.to_numpy(dtype=object, copy=True)
+            array = series.array
+            # text: the values themselves, copied (to_numpy would scan for NA first, and
+            # the missing mask below scans again)
+            values = (np.array(array, dtype=object, copy=True)
+                      if isinstance(array, pd.arrays.NumpyExtensionArray)
+                      else series.to_numpy(dtype=object, copy=True))
             missing = pd.isna(values)
             present = ~missing
             missing[present] = values[present] == ""

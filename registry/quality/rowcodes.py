@@ -32,8 +32,10 @@ def group_codes(columns: Sequence[pd.Series]) -> np.ndarray:
     key = np.zeros(n, dtype=np.int64)
     for column in sorted(columns, key=_is_text):
         array = column.array
-        if isinstance(array, pd.arrays.NumpyExtensionArray):  # factorize wants the ndarray
-            array = array.to_numpy()
+        if isinstance(array, pd.arrays.NumpyExtensionArray):  # text, objects
+            # the ndarray itself (its to_numpy scans every value for NA first), whose
+            # factorize knows pd.NA as missing as the StringArray's does
+            array = np.asarray(array)
         values = array if len(rows) == n else array[rows]
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         # key < len(rows) and codes + 1 <= len(uniques): the product stays far inside
