@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import format_value as typed_text
@@ -146,8 +147,10 @@ def failures_from_outcomes(
         wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
                                             "instance", "event", rule.field, *names))
                   if c and c in frame]
-        # only the failing rows of the columns the flag needs (wide frames: thousands)
-        columns = {c: list(frame[c].array[outcome.failing]) for c in wanted}
+        # only the failing rows of the columns the flag needs (wide frames: thousands),
+        # boxed at once (Python scalars, Timestamps, NA) rather than one item at a time
+        columns = {c: np.asarray(frame[c].array[outcome.failing], dtype=object).tolist()
+                   for c in wanted}
         for i in range(len(outcome.failing)):
             rec = {c: columns[c][i] for c in wanted}
             row_form = str(rec["form"])
