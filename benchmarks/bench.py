@@ -68,6 +68,10 @@ def main() -> None:
                         help="sites (default: 10, and 20 at 1000x)")
     parser.add_argument("--seed-repeats", default=None,
                         help="re-drawn matchings per night (default: the study's)")
+    parser.add_argument("--keep-state", type=Path, default=None, metavar="DIR",
+                        help="keep each scale's two nights in DIR/<scale>x (settings, store, "
+                             "reports): report_stage.py --state DIR/<scale>x then times that "
+                             "night 2's report stage")
     args = parser.parse_args()
     scales = list(args.scales) + ([1000.0] if args.with_1000 else [])
     date = dt.date.today().isoformat()
@@ -75,7 +79,10 @@ def main() -> None:
     extra = ["--seed-repeats", args.seed_repeats] if args.seed_repeats else []
     for scale in scales:
         sites = str(args.sites or (20 if scale >= 1000 else 10))
-        nights = _run("nightly_scale.py", "--scale", f"{scale:g}", "--sites", sites, *extra)
+        keep = (["--state", str(args.keep_state.resolve() / f"{scale:g}x")]
+                if args.keep_state else [])
+        nights = _run("nightly_scale.py", "--scale", f"{scale:g}", "--sites", sites, *extra,
+                      *keep)
         for n in nights:
             stages = ", ".join(f"{k} {v:g}" for k, v in n["stages"].items())
             target = None

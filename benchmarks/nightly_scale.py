@@ -22,6 +22,7 @@ far, and the load average when the night began. Pacing is the default setting
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import logging
@@ -188,15 +189,24 @@ def _night_figures(store_url: str, run_id: str) -> dict[str, Any]:
 
 
 def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: int | None,
-        nights: int, dag_tokens: bool, profile: str | None = None) -> list[dict[str, Any]]:
+        nights: int, dag_tokens: bool, profile: str | None = None,
+        state: Path | None = None) -> list[dict[str, Any]]:
+    """The nights, one row of figures each. With `state`, the nights' folder (settings,
+    store, reports) is that one and kept, with `night<N>.run` holding each night's run id
+    (what `report_stage.py --state` reads); else a temporary one."""
     patients = round(STUDY_PATIENTS * scale)
     run_nightly = _run_nightly()
     from registry.log import configure_logging
     from registry.settings import load_settings
 
     out = []
-    with tempfile.TemporaryDirectory() as tmp_name, SandboxProcess(patients, sites) as sandbox:
-        tmp = Path(tmp_name)
+    with contextlib.ExitStack() as stack:
+        if state is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            tmp = state.resolve()
+            tmp.mkdir(parents=True, exist_ok=True)
+        sandbox = stack.enter_context(SandboxProcess(patients, sites))
         os.environ["BENCH_TOKEN"] = sandbox.project_token
         for dag, token in sandbox.dag_tokens.items():
             os.environ[f"BENCH_TOKEN_{dag.upper()}"] = token
@@ -226,6 +236,8 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.night{night}")
             cpu = _cpu() - cpu0
+            if state is not None:
+                (tmp / f"night{night}.run").write_text(result.run_id, encoding="utf-8")
             figures = _night_figures(settings.store.url, result.run_id)
             figures["rss_mib"] = _stage_memory(settings.store.url, result.run_id, sampler)
             row = {"benchmark": "nightly", "scale": scale, "patients": patients,
@@ -263,13 +275,16 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=2)
     parser.add_argument("--dag-tokens", action="store_true",
                         help="one DAG token per site instead of the project-wide token")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="keep the nights' settings, store and reports in this folder "
+                             "(report_stage.py --state times its last night's report stage)")
     parser.add_argument("--json", action="store_true", help="one JSON line per night")
     parser.add_argument("--profile", metavar="PATH",
                         help="cProfile each night into PATH.night<N> (render workers are "
                              "other processes: their time is not in it)")
     args = parser.parse_args()
     rows = run(args.scale, args.sites, args.churn, args.rpm, args.seed_repeats, args.nights,
-               args.dag_tokens, args.profile)
+               args.dag_tokens, args.profile, args.state)
     if args.json:
         for row in rows:
             print("BENCH " + json.dumps(row), flush=True)

@@ -5,8 +5,9 @@
 
 Setup (not timed): the synthetic registry (`--scale` x 234 patients, `--sites` DAGs)
 served by a sandbox in another process, and two real nights of `run_nightly` into a
-fresh SQLite store, `--churn` of the records edited between them (as
-`nightly_scale.py` does): night 2's store holds what the report stage of an
+fresh SQLite store, `--churn` of the records edited between them (`nightly_scale.run`,
+so `--state` may also be a folder `nightly_scale.py --state` or `bench.py --keep-state`
+left): night 2's store holds what the report stage of an
 incremental night reads (flags with their history, every site with an edited record,
 the study's results).
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import shutil
 import statistics
@@ -38,34 +38,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from nightly_scale import STUDY_PATIENTS, _cpu, _run_nightly, _settings_text  # noqa: E402
-from sandbox_process import SandboxProcess  # noqa: E402
+from nightly_scale import _cpu, run  # noqa: E402
 
 
-def _setup(tmp: Path, scale: float, sites: int, churn: float,
+def _setup(state: Path, scale: float, sites: int, churn: float,
            seed_repeats: int | None) -> tuple[Path, str]:
-    """Two nights into a store under `tmp`; (settings path, night 2's run id)."""
-    from registry.log import configure_logging
-    from registry.settings import load_settings
-
-    patients = round(STUDY_PATIENTS * scale)
-    run_nightly = _run_nightly()
-    with SandboxProcess(patients, sites) as sandbox:
-        os.environ["BENCH_TOKEN"] = sandbox.project_token
-        path = tmp / "settings.toml"
-        path.write_text(_settings_text(sandbox, tmp, None, dag_tokens=False), encoding="utf-8")
-        settings = load_settings(path)
-        configure_logging(None, level=logging.WARNING)
-        sandbox.advance(hours=1)
-        run_nightly(settings, seed_repeats=seed_repeats, show_progress=False, clock=sandbox.now)
-        sandbox.advance(hours=23)
-        edited = sandbox.edit(churn, seed=2)
-        sandbox.advance(hours=1)
-        night2 = run_nightly(settings, seed_repeats=seed_repeats, show_progress=False,
-                             clock=sandbox.now)
-    print(f"setup: {patients} patients, {sites} sites, {edited} records edited; night 2 "
-          f"{night2.status}", flush=True)
-    return path, night2.run_id
+    """Two nights into a store under `state` (`nightly_scale.run`, the nights `make bench`
+    times); (settings path, night 2's run id)."""
+    run(scale, sites, churn, None, seed_repeats, 2, False, state=state)
+    return state / "settings.toml", (state / "night2.run").read_text(encoding="utf-8").strip()
 
 
 def _time_once(settings_path: Path, run_id: str) -> dict[str, Any]:
@@ -132,13 +113,12 @@ def main() -> None:
             state = args.state.resolve()
             state.mkdir(parents=True, exist_ok=True)
         done = state / "night2.run"
-        if done.is_file():
+        if done.is_file():  # kept by an earlier run, or by nightly_scale.py / bench.py
             os.environ.setdefault("BENCH_TOKEN", "unused")  # the sandbox is gone: no pull
             settings_path, run_id = state / "settings.toml", done.read_text().strip()
         else:
             settings_path, run_id = _setup(state, args.scale, args.sites, args.churn,
                                            args.seed_repeats)
-            done.write_text(run_id)
         runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
         for repeat in range(args.repeats):
             for tree in trees:
