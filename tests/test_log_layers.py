@@ -13,7 +13,7 @@ import io
 import logging
 import re
 
-from registry.log import RedactingFilter, configure_logging, get_logger, register_secret
+from registry.log import RedactingFilter, configure_logging, get_logger, redact, register_secret
 
 SECRET = "5EC12E7A5EC12E7A5EC12E7A5EC12E7A"
 
@@ -61,3 +61,14 @@ def test_lines_are_utc_time_level_message() -> None:
         configure_logging(console=False)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING event=x n=1\n",
                         stream.getvalue())
+
+
+def test_eight_characters_at_least_and_a_secret_holding_another_hidden_whole() -> None:
+    """Not only REDCap-shaped tokens (those the shape rule hides anyway): a password."""
+    register_secret("Qz7Lm2Vx")              # 8 characters: hidden
+    register_secret("qz7lm2vxPLUS9tail")     # holds the one above: hidden whole
+    register_secret("short7x")               # 7: would blank out ordinary words
+    register_secret("")
+    assert redact("a QZ7LM2VX b") == "a *** b"
+    assert redact("x qz7lm2vxplus9TAIL y") == "x *** y"
+    assert redact("a short7x word") == "a short7x word"
