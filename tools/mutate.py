@@ -58,9 +58,6 @@ GROUPS: dict[str, Group] = {
 CAUGHT = ("killed", "timeout", "segfault")
 
 
-_NEXT_DEF = re.compile(r"\n[ \t]*(?:def |@|class |mutants_)")
-
-
 def _equivalent() -> dict[str, str]:
     """The known equivalent mutants (tools/mutate_equivalent.toml) whose mutated line is
     still the one recorded: mutmut numbers a function's mutants in order, so after the
@@ -75,7 +72,10 @@ def _equivalent() -> dict[str, str]:
             continue
         text = bodies.setdefault(module, path.read_text(encoding="utf-8"))
         start = text.find(f"def {func}(")
-        after = _NEXT_DEF.search(text, start + 1) if start >= 0 else None
+        # the mutant ends at the next statement as indented as its `def` (not a nested def)
+        indent = text[text.rfind("\n", 0, start) + 1:start] if start >= 0 else ""
+        after = (re.compile(rf"\n{indent}(?:def |@|class |mutants_)").search(text, start + 1)
+                 if start >= 0 else None)
         body = text[start:after.start() if after else len(text)] if start >= 0 else ""
         if e["line"] in body:
             out[e["name"]] = e["why"]
