@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from registry.fieldtypes import FieldType, blank_cells, checkbox_columns, field_type
+from registry.fieldtypes import (
+    FieldType,
+    blank_cells,
+    checkbox_columns,
+    choice_labels,
+    choices,
+    field_type,
+)
 from registry.schema import RegistrySchema, build_schema
 
 __all__ = [
@@ -44,6 +51,8 @@ KEY_COLUMNS = ("patient_id", "record_id", "site", "event", "arm", "form", "insta
 #: One row per value that could not be read as its field's type.
 CONFORMANCE_COLUMNS = (*KEY_COLUMNS, "field", "value", "dtype", "reason")
 _KEY_DTYPES = {"arm": "Int64", "instance": "Int64"}
+#: The parser-group key of the choice fields, whatever their lists (`_form_frame`).
+_CHOICE = object()
 
 
 def key_named(row: Mapping[str, str]) -> str:
@@ -172,14 +181,17 @@ def _form_frame(
     # parsed in one call on their values stacked end to end: a parser is elementwise, and
     # a 5,000-field project has 5,000+ columns of a few dozen kinds, where each call costs
     # ~1 ms whatever the row count.
-    groups: dict[tuple[Any, str], list[tuple[str, FieldType, bool]]] = {}
+    # Choice fields (radio, dropdown) often each have a list of their own: they are one
+    # group, read by `choice_labels` with each column's list.
+    groups: dict[tuple[Any, str], list[tuple[str, FieldType, bool, Mapping[str, str]]]] = {}
     for row in fields:
         ftype = field_type(row)
         box = row["field_type"] == "checkbox"
+        key = (_CHOICE if ftype.kind == "choice" else ftype.parse, ftype.dtype)
         for col in checkbox_columns(row) or [row["field_name"]]:
-            groups.setdefault((ftype.parse, ftype.dtype), []).append((col, ftype, box))
+            groups.setdefault(key, []).append((col, ftype, box, row))
     # the form's columns of the matching rows, read out of the (wide) raw frame once
-    held = list(dict.fromkeys(c for members in groups.values() for c, _, _ in members
+    held = list(dict.fromkeys(c for members in groups.values() for c, *_ in members
                               if c in raw.columns))
     block = raw.loc[mask, held].to_numpy(dtype=object) if held else None
     positions = {c: i for i, c in enumerate(held)}
@@ -189,20 +201,25 @@ def _form_frame(
     bad: list[tuple[np.ndarray, str, np.ndarray, str, str]] = []
     for (parse, dtype), members in groups.items():
         cells = np.full((n, len(members)), None, dtype=object)
-        present = [(j, positions[c]) for j, (c, _, _) in enumerate(members) if c in positions]
+        present = [(j, positions[c]) for j, (c, *_) in enumerate(members) if c in positions]
         if present and block is not None:
             cells[:, [j for j, _ in present]] = block[:, [p for _, p in present]]
         flat = cells.ravel(order="F")
-        boxes = np.array([box for _, _, box in members])
+        boxes = np.array([box for _, _, box, _ in members])
         if (~boxes).any():
             nonblank |= ~blank_cells(cells[:, ~boxes]).all(axis=1)
         if boxes.any():
             nonblank |= (cells[:, boxes].astype(str) == "1").any(axis=1)
-        typed, unreadable = parse(pd.Series(flat, dtype=object))
+        if parse is _CHOICE:  # a code outside the choices is kept (a rule flags it)
+            labels = choice_labels(cells, [choices(row) for *_, row in members])
+            typed = pd.Series(labels.ravel(order="F"), dtype=object).astype("string")
+            refused = np.zeros(len(flat), dtype=bool)
+        else:
+            typed, unreadable = parse(pd.Series(flat, dtype=object))
+            refused = unreadable.to_numpy(dtype=bool, na_value=False)
         wanted = pd.api.types.pandas_dtype(dtype)
         values = (typed if typed.dtype == wanted else typed.astype(wanted)).array
-        refused = unreadable.to_numpy(dtype=bool, na_value=False)
-        for j, (col, ftype, _) in enumerate(members):
+        for j, (col, ftype, _, _) in enumerate(members):
             typed_of[col] = pd.Series(values[j * n:(j + 1) * n], index=index, copy=False)
             where = np.flatnonzero(refused[j * n:(j + 1) * n])
             if len(where):

@@ -38,6 +38,7 @@ from registry.fieldtypes.parsing import (
     FieldType,
     Parser,
     blank_cells,
+    choice_labels,
     expected_words,
     field_type,
     read_texts,
@@ -51,6 +52,7 @@ from registry.fieldtypes.validations import (
 
 __all__ = [
     "blank_cells",
+    "choice_labels",
     "DATE_VALIDATIONS",
     "VALIDATIONS",
     "BoundError",

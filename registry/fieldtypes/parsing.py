@@ -24,7 +24,8 @@ from registry.fieldtypes.validations import (
     validation_name,
 )
 
-__all__ = ["FieldType", "Parser", "blank_cells", "expected_words", "field_type", "read_texts"]
+__all__ = ["FieldType", "Parser", "blank_cells", "choice_labels", "expected_words", "field_type",
+           "read_texts"]
 
 #: A parser: column of raw strings -> (typed column, mask of refused non-empty values).
 Parser = Callable[[pd.Series], tuple[pd.Series, pd.Series]]
@@ -206,6 +207,33 @@ def _label_parser_of(items: tuple[tuple[str, str], ...]) -> Parser:
                 pd.Series(False, index=raw.index))
 
     return parse
+
+
+def choice_labels(cells: np.ndarray, mappings: Sequence[Mapping[str, str]]) -> np.ndarray:
+    """Columns of radio/dropdown codes -> their labels, all columns in one pass.
+
+    `cells` is an (n, k) object array of raw values, `mappings[j]` the choices of column
+    j. The same reading as `field_type(row).parse` for such a field (a blank is NaN, a
+    code outside its choices is kept verbatim), for k columns of k different choice
+    lists at once: each distinct (column, value) pair is looked up once, so a project
+    whose every choice field has its own list pays no per-column call.
+    """
+    n, k = cells.shape
+    values = _blank_values(pd.Series(cells.ravel(order="F"), dtype=object))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    out = np.full(n * k, np.nan, dtype=object)
+    present = codes >= 0
+    if present.any():
+        column = np.repeat(np.arange(k), n)[present]
+        pairs, inverse = np.unique(column * len(uniques) + codes[present],
+                                   return_inverse=True)
+        labels = np.empty(len(pairs), dtype=object)
+        for i, (j, code) in enumerate(zip(pairs // len(uniques), pairs % len(uniques),
+                                          strict=True)):
+            text = uniques[code]
+            labels[i] = mappings[j].get(text, text)
+        out[present] = labels[inverse.ravel()]
+    return out.reshape((n, k), order="F")
 
 
 def expected_words(row: Mapping[str, str]) -> str:
