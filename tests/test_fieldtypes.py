@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from registry.fieldtypes import (
     checkbox_code,
     checkbox_columns,
+    choice_labels,
     choices,
     export_columns,
     field_type,
@@ -204,3 +205,24 @@ def test_bounds_read_today_now_and_every_type() -> None:
         bounds(row("date_ymd", "soon", ""), today=day)
     with pytest.raises(BoundError, match="not a whole number"):
         bounds(row("integer", "ten", ""), today=day)
+
+
+def test_choice_labels_read_many_columns_as_each_fields_own_parser() -> None:
+    """`choice_labels` (tidy's one pass over a form's radio and dropdown columns) gives
+    what each column's own parser gives: labels, unknown codes verbatim, blanks missing,
+    a CSV reader's numbers as REDCap's text; two columns sharing a code get their own
+    list's label."""
+    import numpy as np
+
+    rows = [{"field_name": f"c{j}", "field_type": "radio",
+             "select_choices_or_calculations": lists} for j, lists in enumerate(
+                 ["1, Yes | 2, No", "1, Mild | 2, Severe | 9, Unknown", "A, Alpha | 1, One"])]
+    cells = np.array([["1", "9", "A"], ["2", "", None], [" 1", 1, 1.0], ["3", "2", "a"],
+                      [None, "9", "1"]], dtype=object)
+    got = choice_labels(cells, [choices(r) for r in rows])
+    for j, row in enumerate(rows):
+        typed, unreadable = field_type(row).parse(pd.Series(cells[:, j], dtype=object))
+        assert not unreadable.any()
+        pd.testing.assert_series_equal(pd.Series(got[:, j], dtype=object).astype("string"),
+                                       typed, check_names=False)
+    assert list(got[0]) == ["Yes", "Unknown", "Alpha"] and got[2, 1] == "Mild"
