@@ -22,19 +22,30 @@ def paris(served, monkeypatch) -> Site:  # type: ignore[no-untyped-def]
     return Site(name="paris", url=served.url, token_env="PULLTEST_BATCH_TOKEN", dag="paris")
 
 
+def _pull_losing_rows(served, small_registry, paris, tmp_path, *, count: int,  # type: ignore[no-untyped-def]
+                      fraction: float):
+    """Pull paris while the record batches after the id list lose `fraction` of their
+    rows, `count` times: (times the fault fired, short batches the pull counted, the
+    snapshot's records, the site's records in the sandbox)."""
+    settings = settings_for(tmp_path, [paris])
+    rule = served.faults.add("drop_rows", content="record", after=1, count=count,
+                             fraction=fraction)
+    with Store.open(settings.store.url) as store:
+        outcome = pull_site(paris, settings, store, clock=served.clock.now)
+        pulled = by_record(store.snapshot_rows(outcome.snapshot_id))
+    truth = by_record(r for r in small_registry.records
+                      if r["redcap_data_access_group"] == "paris")
+    return rule.fired, outcome.stats["short_batches"], pulled, truth
+
+
 def test_short_on_every_try_the_budget_allows_and_most_rows_missing_still_completes(
         served, small_registry, paris, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert FAST.retries == 3
-    settings = settings_for(tmp_path, [paris])
     # the id list passes; the first batch and the next two asks (each a re-ask of the
     # one before, in halves) lose 80 % of their rows: tries 1, 2 and 3 of 4
-    rule = served.faults.add("drop_rows", content="record", after=1, count=3, fraction=0.8)
-    with Store.open(settings.store.url) as store:
-        outcome = pull_site(paris, settings, store, clock=served.clock.now)
-        assert rule.fired == 3 and outcome.stats["short_batches"] == 3
-        truth = by_record(r for r in small_registry.records
-                          if r["redcap_data_access_group"] == "paris")
-        assert by_record(store.snapshot_rows(outcome.snapshot_id)) == truth
+    fired, short, pulled, truth = _pull_losing_rows(served, small_registry, paris, tmp_path,
+                                                    count=3, fraction=0.8)
+    assert fired == short == 3 and pulled == truth
 
 
 @pytest.mark.parametrize(("batch", "shown_more"), [(11, True), (10, False)])
@@ -60,12 +71,6 @@ def test_a_whole_batch_left_out_is_asked_again_in_halves_that_cover_every_record
         served, small_registry, paris, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # the first batch (25 records) comes back empty once: asked again as 12 + 12 + 1;
     # halves that overlapped (or stopped at 2 x 12) would leave records out
-    settings = settings_for(tmp_path, [paris])
-    rule = served.faults.add("drop_rows", content="record", after=1, count=1, fraction=1.0)
-    with Store.open(settings.store.url) as store:
-        outcome = pull_site(paris, settings, store, clock=served.clock.now)
-        assert rule.fired == 1 and outcome.stats["short_batches"] == 1
-        truth = by_record(r for r in small_registry.records
-                          if r["redcap_data_access_group"] == "paris")
-        assert len(truth) > 25
-        assert by_record(store.snapshot_rows(outcome.snapshot_id)) == truth
+    fired, short, pulled, truth = _pull_losing_rows(served, small_registry, paris, tmp_path,
+                                                    count=1, fraction=1.0)
+    assert fired == short == 1 and len(truth) > 25 and pulled == truth
