@@ -154,11 +154,14 @@ def _without_typed_cells(failures: pd.DataFrame, typed: pd.DataFrame,
         return failures
     completeness = {r.id for r in rules if r.dimension == "completeness"}
     key = ["record_id", "event", "form", "instance", "field"]
-    cells = typed[key].astype(str).drop_duplicates()
-    cells["__typed"] = True
-    marked = failures.astype({k: str for k in key}).merge(cells, on=key, how="left")
-    drop = marked["__typed"].eq(True).to_numpy() & \
-        failures["rule_id"].isin(completeness).to_numpy()
+    # cells as tuples of text, in a set: a few thousand flags, no merge
+    cells = set(zip(*(typed[k].astype(str) for k in key), strict=True))
+    candidates = np.flatnonzero(failures["rule_id"].isin(completeness).to_numpy())
+    rows = failures.iloc[candidates]
+    texts = zip(*(rows[k].astype(str) for k in key), strict=True)
+    hit = np.fromiter((cell in cells for cell in texts), dtype=bool, count=len(candidates))
+    drop = np.zeros(len(failures), dtype=bool)
+    drop[candidates[hit]] = True
     return failures[~drop]
 
 
