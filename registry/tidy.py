@@ -184,12 +184,14 @@ def _form_frame(
     # Choice fields (radio, dropdown) often each have a list of their own: they are one
     # group, read by `choice_labels` with each column's list.
     groups: dict[tuple[Any, str], list[tuple[str, FieldType, bool, Mapping[str, str]]]] = {}
+    columns: list[str] = []  # the dictionary's order
     for row in fields:
         ftype = field_type(row)
         box = row["field_type"] == "checkbox"
         key = (_CHOICE if ftype.kind == "choice" else ftype.parse, ftype.dtype)
         for col in checkbox_columns(row) or [row["field_name"]]:
             groups.setdefault(key, []).append((col, ftype, box, row))
+            columns.append(col)
     # the form's columns of the matching rows, read out of the (wide) raw frame once
     held = list(dict.fromkeys(c for members in groups.values() for c, *_ in members
                               if c in raw.columns))
@@ -224,8 +226,7 @@ def _form_frame(
             where = np.flatnonzero(refused[j * n:(j + 1) * n])
             if len(where):
                 bad.append((where, col, cells[where, j], ftype.dtype, ftype.reason))
-    cols = {col: typed_of[col] for row in fields
-            for col in checkbox_columns(row) or [row["field_name"]]}
+    cols = {col: typed_of[col] for col in columns}
     order = {col: i for i, col in enumerate(cols)}
     bad.sort(key=lambda b: order[b[1]])  # the dictionary's order, as per column
     problems: list[pd.DataFrame] = []

@@ -208,10 +208,10 @@ def test_bounds_read_today_now_and_every_type() -> None:
 
 
 def test_choice_labels_read_many_columns_as_each_fields_own_parser() -> None:
-    """`choice_labels` (tidy's one pass over a form's radio and dropdown columns) gives
-    what each column's own parser gives: labels, unknown codes verbatim, blanks missing,
-    a CSV reader's numbers as REDCap's text; two columns sharing a code get their own
-    list's label."""
+    """`choice_labels` over many columns (tidy's one pass over a form's radio and dropdown
+    columns) gives what each column's own parser gives one column at a time: labels,
+    unknown codes verbatim, blanks missing, a CSV reader's numbers as REDCap's text; two
+    columns sharing a code get their own list's label (the literal labels below)."""
     import numpy as np
 
     rows = [{"field_name": f"c{j}", "field_type": "radio",

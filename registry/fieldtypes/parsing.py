@@ -190,19 +190,12 @@ def _parse_string(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _label_parser(mapping: Mapping[str, str]) -> Parser:
-    """Code -> label; a code outside the choices is kept verbatim (a rule flags it).
-    The same object for the same choices (see `_validated_parser`)."""
-    return _label_parser_of(tuple(mapping.items()))
-
-
-@functools.lru_cache(maxsize=4096)
-def _label_parser_of(items: tuple[tuple[str, str], ...]) -> Parser:
-    mapping = dict(items)
+    """Code -> label; a code outside the choices is kept verbatim (a rule flags it):
+    `choice_labels` on one column."""
 
     def parse(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-        s = _blank(raw)
-        labels = s.map(mapping).to_numpy(dtype=object)
-        out = np.where(pd.isna(labels), s.to_numpy(dtype=object), labels)
+        cells = raw.to_numpy(dtype=object).reshape(-1, 1)
+        out = choice_labels(cells, [mapping])[:, 0]
         return (pd.Series(out, index=raw.index, dtype="object").astype("string"),
                 pd.Series(False, index=raw.index))
 
