@@ -47,8 +47,9 @@ from registry.fieldtypes import (
     format_bound,
     validation_of,
 )
-from registry.quality.branching import RecordEnv, describe, shown
+from registry.quality.branching import RecordEnv, describe, floats, shown
 from registry.quality.logic import LogicError, Node, evaluate, parse, refs
+from registry.quality.prepare import with_columns
 from registry.quality.suites import SEVERITIES, Rule
 from registry.schema import RegistrySchema
 from registry.tidy import key_named
@@ -407,8 +408,10 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
     for frame_name, cols in added.items():
         if cols:
             # the frame's columns shared, not copied: nothing writes into them
-            out[frame_name] = pd.concat([out[frame_name], pd.DataFrame(cols)], axis=1,
-                                        copy=False)
+            frame = out[frame_name]
+            out[frame_name] = (with_columns(frame, *cols.items())
+                               if frame.columns.intersection(list(cols)).empty else
+                               pd.concat([frame, pd.DataFrame(cols)], axis=1, copy=False))
     return out, problems
 
 
@@ -428,7 +431,7 @@ def _recomputed(node: Node, env: RecordEnv, stored_column: pd.Series | None,
     (REDCap keeps calc results with their full precision), missing where unknowable."""
     value = evaluate(node, env)
     num = np.where(value.known, value.num, np.nan)
-    stored = stored_column.astype("Float64").to_numpy("float64", na_value=np.nan) \
+    stored = floats(stored_column) \
         if stored_column is not None else np.full(n, np.nan)
     close = np.isclose(num, stored, rtol=1e-6, atol=1e-6)
     num = np.where(close, stored, num)

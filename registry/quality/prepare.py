@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from registry.quality.rowcodes import (
 from registry.schema import RegistrySchema
 from registry.tidy import KEY_COLUMNS
 
-__all__ = ["KEYS", "Prepared", "prepare"]
+__all__ = ["KEYS", "Prepared", "prepare", "with_columns"]
 
 KEYS = list(KEY_COLUMNS)
 
@@ -64,11 +65,10 @@ class _Builder:
         self.schema = schema
         self.profile = profile
         named = [(name, f["patient_id"]) for name, f in frames.items() if "patient_id" in f]
-        ids = pd.concat([s for _, s in named], ignore_index=True) if frames else pd.Series(
-            dtype="string")
         # every row's patient as a position in the table, hashed once for all frames: the
         # patient-level columns and their joins are then integer work (rowcodes)
-        codes, patients = pd.factorize(ids)
+        codes, patients = _factorize_ids([s for _, s in named]) if named else pd.factorize(
+            pd.concat([], ignore_index=True) if frames else pd.Series(dtype="string"))
         self.table = pd.DataFrame(index=pd.Index(patients, name="patient_id"))
         ends = np.cumsum([len(s) for _, s in named])
         self.patients = {name: codes[end - len(s):end]
@@ -155,8 +155,7 @@ class _Builder:
             for name in (col.from_, col.to):
                 if name in self.unavailable:
                     raise _Unavailable(self.unavailable[name])
-            days = (pd.to_datetime(self.table[col.to]) - pd.to_datetime(
-                self.table[col.from_])).dt.days
+            days = (_dates(self.table[col.to]) - _dates(self.table[col.from_])).dt.days
             return (days / 365.25).astype("Float64").round(col.digits)
         raise AssertionError(col.kind)
 
@@ -168,8 +167,8 @@ class _Builder:
                 if self.schema.is_repeating(form))
             for name in targets:
                 base = self.frame(col, name)
-                frames[name] = _with(frames[name], col.name, _duplicates(
-                    base, self.patients_of(name)).to_numpy())
+                frames[name] = with_columns(frames[name], (col.name, _duplicates(
+                    base, self.patients_of(name)).to_numpy()))
             return
         frame = frames[col.frame] if col.frame in frames else self.frame(col, col.frame)
         if col.kind in ("is_last", "previous"):
@@ -184,29 +183,58 @@ class _Builder:
             else:
                 values = pd.Series(frame[col.column].array.take(previous, allow_fill=True),
                                    index=frame.index)
-            frames[col.frame] = _with(frame, col.name, values)
+            frames[col.frame] = with_columns(frame, (col.name, values))
             return
         if col.kind == "in_episode_at":
             episodes = self.frame(col, col.episodes)
             self.needs(col, frame, col.frame, col.at)
             self.needs(col, episodes, col.episodes, col.start, col.end)
-            frames[col.frame] = _with(frame, col.name, _in_episode_at(
+            frames[col.frame] = with_columns(frame, (col.name, _in_episode_at(
                 frame, col.at, episodes, col.start, col.end,
-                (self.patients_of(col.frame), self.patients_of(col.episodes))))
+                (self.patients_of(col.frame), self.patients_of(col.episodes)))))
             return
         raise AssertionError(col.kind)
 
 
-def _with(frame: pd.DataFrame, name: str, values: pd.Series | np.ndarray) -> pd.DataFrame:
-    """The frame with one more column; its own columns shared, not copied.
+def _factorize_ids(ids: list[pd.Series]) -> tuple[np.ndarray, Any]:
+    """Codes of every row's patient_id over all frames, and the distinct patient_ids.
+
+    Text columns are factorized as the ndarray behind them (a StringArray's own
+    factorize first copies and scans it for NA: twice the time), the distinct values
+    made text of the columns' dtype again.
+    """
+    if len({s.dtype for s in ids}) == 1 and all(
+            isinstance(s.array, pd.arrays.NumpyExtensionArray) for s in ids):
+        codes, uniques = pd.factorize(np.concatenate([np.asarray(s.array) for s in ids]))
+        return codes, pd.Index(uniques, dtype=ids[0].dtype)
+    return pd.factorize(pd.concat(ids, ignore_index=True))
+
+
+def _dates(column: pd.Series) -> pd.Series:
+    """The column as dates: itself when it holds dates already (`to_datetime` would
+    still walk a sample of its values, one Timestamp each, to decide on a cache)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return column
+    return pd.to_datetime(column)
+
+
+def with_columns(frame: pd.DataFrame, *columns: tuple[str, Any]) -> pd.DataFrame:
+    """The frame with more columns (name, values); its own columns shared, not copied.
 
     `assign` copies every column of the frame for each column added (wide frames, ~10
-    added columns). Nothing in the quality stage writes into a frame's columns, so the
-    frames rules run on may share them with the tidy frames.
+    added columns), and a concat (or setting columns one by one) stacks same-typed
+    columns into 2-D blocks, another copy. Nothing in the quality stage writes into a
+    frame's columns, so the frames rules run on may share them with the tidy frames.
     """
-    out = frame.copy(deep=False)
-    out[name] = values
-    return out
+    if frame.columns.has_duplicates:  # not a tidy frame's; as out[name] = values does
+        out = frame.copy(deep=False)
+        for name, values in columns:
+            out[name] = values
+        return out
+    arrays = {k: v.array for k, v in frame.items()}
+    for name, values in columns:  # a column named again keeps its place, as out[name]
+        arrays[name] = values.array if isinstance(values, pd.Series) else values
+    return pd.DataFrame(arrays, index=frame.index, copy=False)
 
 
 def _duplicates(frame: pd.DataFrame, patients: np.ndarray | None = None) -> pd.Series:
@@ -294,9 +322,8 @@ def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepa
                  if c.name not in frame.columns and (not c.on or name in c.on)]
         if names:  # a left join on patient_id, by the rows' positions in the table
             at = b.patients_of(name)
-            joined = pd.DataFrame({c: b.table[c].array.take(at, allow_fill=True)
-                                   for c in names}, index=frame.index)
-            out[name] = pd.concat([frame, joined], axis=1, copy=False)  # see _with
+            out[name] = with_columns(frame, *((c, b.table[c].array.take(at, allow_fill=True))
+                                       for c in names))
             added[name] += names
     for col in profile.columns:
         if col.patient_level:

@@ -9,6 +9,7 @@ could not run; the message says why, the other rules still ran).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ class SiteCodes:
     """
 
     def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
-        self._codes = {name: pd.factorize(frame["site"]) + (frame["site"],)
+        self._codes = {name: _factorize(frame["site"]) + (frame["site"],)
                        for name, frame in frames.items() if "site" in frame.columns}
 
     def names(self) -> set[str]:
@@ -50,6 +51,14 @@ class SiteCodes:
         present, first = np.unique(codes, return_index=True)
         lookup = column.iloc[first].astype(str).map(index).fillna(missing).to_numpy(int)
         return lookup[codes - present[0]]  # present[0] is -1 when a site is missing
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, Any]:
+    """`pd.factorize` of a column; a text column's as the ndarray behind it (a
+    StringArray's own factorize first copies and scans it for NA: twice the time)."""
+    if isinstance(column.array, pd.arrays.NumpyExtensionArray):
+        return pd.factorize(np.asarray(column.array))
+    return pd.factorize(column)
 
 
 def result_row(rule: Rule, site: str, checked: int, failed: int,
