@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -104,13 +105,23 @@ class RecordEnv:
         self.arm_of = {e: a for e, a in events}
         self.repeating = repeating or (lambda f, e: False)
         self.repeating_events = repeating_events
-        self.patient = _strings(self.columns.get("patient_id"), self.n)
-        self.event = _strings(self.columns.get("event"), self.n)
-        self.instance = self._instances(rows)
         self._vals: dict[tuple[str, str], Val] = {}
         self._series: dict[str, dict[str, pd.Series]] = {}
         self._index: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._positions: dict[tuple[str, str, str], np.ndarray] = {}
+
+    # the rows' keys, read when a reference needs them (most logic reads its own row)
+    @cached_property
+    def patient(self) -> np.ndarray:
+        return _strings(self.columns.get("patient_id"), self.n)
+
+    @cached_property
+    def event(self) -> np.ndarray:
+        return _strings(self.columns.get("event"), self.n)
+
+    @cached_property
+    def instance(self) -> np.ndarray:
+        return self._instances(self.rows)
 
     @staticmethod
     def _instances(frame: pd.DataFrame) -> np.ndarray:

@@ -75,6 +75,8 @@ def format_value(value: Any) -> str:
     """A value as a coordinator reads it: dates as YYYY-MM-DD (with the time of a
     date-time), Yes/No, "(empty)"; control, bidi and zero-width characters spelled
     out and long text cut (`registry.visible`)."""
+    if type(value) is str:  # most values: what the last line below does with them
+        return visible(value)
     if value is None or value is pd.NA or value is pd.NaT:
         return "(empty)"
     if isinstance(value, float) and math.isnan(value):

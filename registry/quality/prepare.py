@@ -285,15 +285,41 @@ def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: 
     bad = (stays[start].isna() | (stays[end].isna() & ~is_last)).to_numpy(bool)
     unknowable = np.isin(row_patients, stay_patients[bad])
     mask = known.to_numpy(bool)
-    rows = pd.DataFrame({"__row": np.flatnonzero(mask), "__patient": row_patients[mask],
-                         at: frame[at].array[mask]})
-    merged = rows.merge(stays, on="__patient", how="inner")
-    inside = (merged[start] <= merged[at]) & (
-        merged[end].isna() | (merged[at] <= merged[end]))
     values = result.array.copy()
-    values[merged.loc[inside.fillna(False), "__row"].unique()] = True
+    dates = [frame[at].array, episodes[start].array, episodes[end].array]
+    if all(d.dtype == "datetime64[ns]" for d in dates):
+        values[_inside(np.flatnonzero(mask), row_patients,
+                       *(np.asarray(d) for d in dates), stay_patients)] = True
+    else:
+        rows = pd.DataFrame({"__row": np.flatnonzero(mask),
+                             "__patient": row_patients[mask], at: frame[at].array[mask]})
+        merged = rows.merge(stays, on="__patient", how="inner")
+        inside = (merged[start] <= merged[at]) & (
+            merged[end].isna() | (merged[at] <= merged[end]))
+        values[merged.loc[inside.fillna(False), "__row"].unique()] = True
     values[unknowable] = pd.NA
     return pd.Series(values, index=frame.index, dtype="boolean")
+
+
+def _inside(rows: np.ndarray, row_patients: np.ndarray, at: np.ndarray, start: np.ndarray,
+            end: np.ndarray, stay_patients: np.ndarray) -> np.ndarray:
+    """Those of `rows` whose date `at` lies inside one of their patient's stays (start <=
+    at, and at <= end or no end), dates as datetime64, a row once per stay it is in:
+    every (row, stay of the same patient) pair from the stays grouped by patient code,
+    instead of a merge (NaT compares False, as NA does)."""
+    order = np.argsort(stay_patients, kind="stable")  # the stays, patient by patient
+    size = int(max(row_patients.max(initial=-1), stay_patients.max(initial=-1))) + 2
+    per_patient = np.bincount(stay_patients + 1, minlength=size)  # code -1 counted at 0
+    first_of = np.cumsum(per_patient) - per_patient
+    patients = row_patients[rows] + 1
+    first, counts = first_of[patients], per_patient[patients]
+    pair_rows = np.repeat(rows, counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    pair_stays = order[np.repeat(first, counts) + offsets]
+    when = at[pair_rows]
+    ends = end[pair_stays]
+    inside = (start[pair_stays] <= when) & (np.isnat(ends) | (when <= ends))
+    return pair_rows[inside]
 
 
 def prepare(frames: Mapping[str, pd.DataFrame], schema: RegistrySchema) -> Prepared:

@@ -32,7 +32,9 @@ def evaluate(node: Node, env: Env) -> Val:
     if isinstance(node, Literal):
         if isinstance(node.value, float):
             return from_number(np.full(env.n, node.value))
-        return Val(np.full(env.n, node.value, dtype=object),
+        # one text for every row: a read-only view, not n references (nothing writes
+        # into a value's text)
+        return Val(np.broadcast_to(np.array(node.value, dtype=object), (env.n,)),
                    np.full(env.n, number_or_nan(node.value)), np.ones(env.n, bool))
     if isinstance(node, Ref):
         return env.ref(node)
@@ -72,7 +74,7 @@ def _compare(node: Op, env: Env) -> Val:
         other = b if blank_test[0] else a
         is_blank = other.blank
         return boolean(is_blank if op == "=" else ~is_blank, other.known)
-    known = a.known & b.known & ~a.blank & ~b.blank
+    known = a.known & b.known & ~_blank(left, a) & ~_blank(right, b)
     numeric = np.isfinite(a.num) & np.isfinite(b.num)
     fns: dict[str, Callable[[Any, Any], Any]] = {
         "=": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
@@ -97,6 +99,13 @@ def _compare(node: Op, env: Env) -> Val:
         result[text_rows] = fns[op](a.text[text_rows].astype(str),
                                     b.text[text_rows].astype(str))
     return boolean(result, known)
+
+
+def _blank(node: Node, v: Val) -> np.ndarray:
+    """`v.blank`; a text literal's without comparing each row's copy of it with ""."""
+    if isinstance(node, Literal) and isinstance(node.value, str):
+        return np.full(len(v.known), node.value == "")
+    return v.blank
 
 
 def _date_pair(a: Val, b: Val, env: Env) -> tuple[np.ndarray, np.ndarray] | None:
