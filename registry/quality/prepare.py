@@ -288,8 +288,9 @@ def _in_episode_at(frame: pd.DataFrame, at: str, episodes: pd.DataFrame, start: 
     values = result.array.copy()
     dates = [frame[at].array, episodes[start].array, episodes[end].array]
     if all(d.dtype == "datetime64[ns]" for d in dates):
-        values[_inside(np.flatnonzero(mask), row_patients,
-                       *(np.asarray(d) for d in dates), stay_patients)] = True
+        when, starts, ends = (np.asarray(d) for d in dates)
+        values[_inside(np.flatnonzero(mask), row_patients, when, starts, ends,
+                       stay_patients)] = True
     else:
         rows = pd.DataFrame({"__row": np.flatnonzero(mask),
                              "__patient": row_patients[mask], at: frame[at].array[mask]})
