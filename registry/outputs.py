@@ -145,11 +145,14 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
                 study_report = study_report_from_store(store, run_id, study,
                                                        site_labels=labels)
                 render_study_pdf(study_report, _inside(tmp, f"{study}.pdf"))
+        # every site's PDF queued before any spreadsheet is written: the workers lay them
+        # out while this process writes the CSV and Excel files (written in between, they
+        # held each next PDF back by the time of a workbook, and the workers waited)
+        for site in sites if pdfs else ():  # an unchanged site: the report of its last change
+            site_report = site_report_from_store(store, site_report_run(store, run_id, site),
+                                                 site, site_label=labels.get(site, site))
+            render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
         for site in sites:
-            if pdfs:  # queued first; an unchanged site shows the report of its last change
-                site_report = site_report_from_store(store, site_report_run(store, run_id, site),
-                                                     site, site_label=labels.get(site, site))
-                render_site_pdf(site_report, _inside(tmp, f"site-{site}.pdf"))
             csv_text = flags_csv(flags, site, settings.csv_separator)
             _private(_inside(tmp, f"flags-{site}.csv"), csv_text.encode("utf-8-sig"))
             shape = snapshot_shape(store, store.snapshot(run.snapshots[site].snapshot_id))
