@@ -16,7 +16,7 @@ import pandas as pd
 from registry.fieldtypes import checkbox_columns
 from registry.quality.flags import FAILURE_COLUMNS, SiteLink, form_link, link_for
 from registry.quality.suites import Rule
-from registry.quality.summary import SiteCodes, result_row
+from registry.quality.summary import SiteCodes, SiteCounts, result_row
 from registry.schema import RegistrySchema
 
 __all__ = ["type_failures", "type_results"]
@@ -80,8 +80,7 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
         frame = frames.get(name)
         counts: dict[str, np.ndarray] = {}
         if frame is not None and len(frame):
-            codes = site_codes.of(name, site_index, -1)
-            keep = codes >= 0
+            sites_of = SiteCounts(site_codes.of(name, site_index, -1), len(sites))
             series = {str(k): v for k, v in frame.items()}
             wanted = {rule.field: [c for c in (checkbox_columns(meta.get(rule.field, {}))
                                                or [rule.field]) if c in series]
@@ -90,8 +89,7 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
                 if not cols:
                     continue
                 n = np.sum([series[c].notna().to_numpy() for c in cols], axis=0)
-                counts[field_name] = np.bincount(codes[keep], weights=n[keep],
-                                                 minlength=len(sites)).astype(int)
+                counts[field_name] = np.asarray(sites_of.count(n), dtype=int)
         for rule in frame_rules:
             got = counts.get(rule.field)
             for i, site in enumerate(sites):

@@ -30,27 +30,41 @@ __all__ = ["run_rules"]
 
 
 class _Column:
-    """One frame column converted once: values, missing mask and kind."""
+    """One frame column converted once: values, missing mask and kind. A text column
+    (StringDtype) is factorized: missing (NA or "") and set membership are read off its
+    distinct values; the values (None where missing) written out only when compared."""
 
-    __slots__ = ("kind", "missing", "values")
+    __slots__ = ("_codes", "_values", "kind", "missing")
 
     def __init__(self, series: pd.Series) -> None:
         dtype = series.dtype
+        self._codes: tuple[np.ndarray, np.ndarray] | None = None
+        if isinstance(dtype, pd.StringDtype) and isinstance(
+                series.array, pd.arrays.NumpyExtensionArray):
+            # str or NA only: NA is code -1, "" one of the distinct values
+            self.kind = "object"
+            codes, uniques = pd.factorize(np.asarray(series.array))
+            uniques = np.asarray(uniques, dtype=object)
+            self._codes = (codes, uniques)
+            blank = np.append(uniques == "", True)  # code -1: the last entry
+            self.missing = blank[codes]
+            self._values = None
+            return
         if pd.api.types.is_datetime64_any_dtype(dtype):
             self.kind = "datetime"
-            self.values = series.to_numpy("datetime64[ns]")
+            self._values = series.to_numpy("datetime64[ns]")
             self.missing = np.isnat(self.values)
         elif pd.api.types.is_timedelta64_dtype(dtype):
             self.kind = "timedelta"
-            self.values = series.to_numpy("timedelta64[ns]")
+            self._values = series.to_numpy("timedelta64[ns]")
             self.missing = np.isnat(self.values)
         elif isinstance(dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(dtype):
             self.kind = "bool"  # as 1.0 / 0.0, NaN missing
-            self.values = series.to_numpy("float64", na_value=np.nan)
+            self._values = series.to_numpy("float64", na_value=np.nan)
             self.missing = np.isnan(self.values)
         elif pd.api.types.is_numeric_dtype(dtype):
             self.kind = "number"
-            self.values = series.to_numpy("float64", na_value=np.nan)
+            self._values = series.to_numpy("float64", na_value=np.nan)
             self.missing = np.isnan(self.values)
         else:
             self.kind = "object"
@@ -64,8 +78,28 @@ class _Column:
             present = ~missing
             missing[present] = values[present] == ""
             values[missing] = None
-            self.values = values
+            self._values = values
             self.missing = missing
+
+    @property
+    def values(self) -> np.ndarray:
+        """The values as an ndarray (text: objects, None where missing)."""
+        if self._values is None:
+            assert self._codes is not None
+            codes, uniques = self._codes
+            table = np.full(len(uniques) + 1, None, dtype=object)  # code -1: the last
+            table[:-1] = uniques
+            table[:-1][uniques == ""] = None
+            self._values = table[codes]
+        return self._values
+
+    def member(self, value_set: Sequence[Any]) -> np.ndarray | None:
+        """Per row, whether its text is in `value_set` (a factorized column), else None."""
+        if self._codes is None:
+            return None
+        codes, uniques = self._codes
+        hit = pd.Series(uniques, dtype=object).isin(list(value_set)).to_numpy(bool)
+        return np.append(hit, False)[codes]
 
     def as_number(self) -> np.ndarray:
         """Numbers, or the datetime/timedelta nanoseconds, as float (NaN missing)."""
@@ -75,7 +109,7 @@ class _Column:
             out = self.values.astype("int64").astype("float64")
             out[self.missing] = np.nan
             return out
-        out = np.full(len(self.values), np.nan)
+        out = np.full(len(self.missing), np.nan)
         ok = ~self.missing
         out[ok] = pd.to_numeric(pd.Series(self.values[ok], dtype=object),
                                 errors="coerce").to_numpy("float64", na_value=np.nan)
@@ -147,7 +181,7 @@ def _condition(cond: Mapping[str, Any], data: _Frame) -> np.ndarray:
 
 def _set_member(col: _Column, value_set: Sequence[Any]) -> np.ndarray:
     present = ~col.missing
-    out = np.zeros(len(col.values), bool)
+    out = np.zeros(len(present), bool)
     if col.kind in ("bool", "number"):
         numbers = [float(v) for v in value_set if isinstance(v, bool | int | float)]
         out[present] = np.isin(col.values[present], numbers)
@@ -157,6 +191,9 @@ def _set_member(col: _Column, value_set: Sequence[Any]) -> np.ndarray:
                           dtype=col.values.dtype) if value_set else np.zeros(0, col.values.dtype)
         out[present] = np.isin(col.values[present], wanted)
         return out
+    member = col.member(value_set)
+    if member is not None:  # each distinct text looked up once
+        return present & member
     values = pd.Series(col.values[present], dtype=object)
     out[present] = values.isin(list(value_set)).to_numpy(bool)
     return out
@@ -201,7 +238,7 @@ def _same_kind(x: np.ndarray, bound: Any) -> bool:
 
 def _regex(col: _Column, pattern: str) -> np.ndarray:
     present = ~col.missing
-    out = np.zeros(len(col.values), bool)
+    out = np.zeros(len(present), bool)
     if present.any():
         values = pd.Series(col.values[present], dtype=object).astype(str)
         out[present] = values.str.contains(pattern, regex=True).to_numpy(bool)
@@ -213,7 +250,7 @@ def _domain_pair(a: _Column, b: _Column, how: str) -> np.ndarray:
         return ~a.missing & ~b.missing
     if how == "both_values_are_missing":
         return ~(a.missing & b.missing)
-    return np.ones(len(a.values), bool)
+    return np.ones(len(a.missing), bool)
 
 
 def _domain_multi(cols: Sequence[_Column], how: str) -> np.ndarray:

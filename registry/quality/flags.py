@@ -97,6 +97,32 @@ def format_value(value: Any) -> str:
     return visible(str(value))  # no hidden, reordering or 100 kB text in a message
 
 
+_KEYS = ("patient_id", "record_id", "site", "form", "instance", "event")
+
+
+def _texts(values: Any) -> list[str]:
+    """`format_value` of each value; dates (datetime64[ns]) written without a Timestamp
+    each: Y-M-D, with H:M or H:M:S when the time has them, "(empty)" for NaT."""
+    if values.dtype != "datetime64[ns]":
+        return [format_value(v) for v in np.asarray(values, dtype=object).tolist()]
+    when = np.asarray(values)
+    seconds = ((when.view("int64") // 10**9) % 86400).tolist()  # of the day
+    out = []
+    for i, (text, second) in enumerate(zip(
+            np.datetime_as_string(when, unit="s").tolist(), seconds, strict=True)):
+        if text == "NaT":
+            out.append("(empty)")
+        elif len(text) != 19:  # a year outside 1000-9999: as a Timestamp writes it
+            out.append(format_value(pd.Timestamp(when[i])))
+        elif second % 60:
+            out.append(text.replace("T", " "))
+        elif second:
+            out.append(text[:16].replace("T", " "))
+        else:
+            out.append(text[:10])
+    return out
+
+
 def _instance_text(value: object) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -136,7 +162,7 @@ def failures_from_outcomes(
     else on the one event that holds it.
     """
     repeating = set(repeating)
-    rows: list[dict[str, object]] = []
+    out: dict[str, list[object]] = {c: [] for c in FAILURE_COLUMNS}
     series: dict[str, dict[str, pd.Series]] = {}  # frame[name] is slow on wide frames
     for outcome in outcomes:
         if outcome.error is not None or len(outcome.failing) == 0:
@@ -146,41 +172,54 @@ def failures_from_outcomes(
             series[rule.frame] = {str(k): v for k, v in frames[rule.frame].items()}
         frame = series[rule.frame]
         names = rule.placeholders
-        wanted = [c for c in dict.fromkeys(("patient_id", "record_id", "site", "form",
-                                            "instance", "event", rule.field, *names))
-                  if c and c in frame]
         # only the failing rows of the columns the flag needs (wide frames: thousands),
-        # boxed at once (Python scalars, Timestamps, NA) rather than one item at a time
+        # boxed at once (Python scalars, NA) rather than one item at a time
         columns = {c: np.asarray(frame[c].array[outcome.failing], dtype=object).tolist()
-                   for c in wanted}
-        for i in range(len(outcome.failing)):
-            rec = {c: columns[c][i] for c in wanted}
-            row_form = str(rec["form"])
+                   for c in _KEYS if c in frame}
+        n = len(outcome.failing)
+        # each value a message or the value column shows, written once per cell
+        shown = {c: ([format_value(v) for v in columns[c]] if c in columns
+                     else _texts(frame[c].array[outcome.failing]))
+                 for c in dict.fromkeys((*names, rule.field)) if c and c in frame}
+        empty = [format_value(None)] * n
+        texts = {name: shown.get(rule.field if name == "value" else name, empty)
+                 for name in names}
+        values = shown.get(rule.field, [""] * n)
+        for i, (row_form, site, record, patient) in enumerate(zip(
+                columns["form"], columns["site"], columns["record_id"],
+                columns["patient_id"], strict=True)):
+            row_form = str(row_form)
             form = field_forms.get(rule.field, row_form) if rule.field else row_form
             if form == row_form:
-                instance = _instance_text(rec.get("instance"))
+                instance = _instance_text(columns["instance"][i] if "instance" in columns
+                                          else None)
             elif form in repeating:
-                form, instance = row_form, _instance_text(rec.get("instance"))
+                form = row_form
+                instance = _instance_text(columns["instance"][i] if "instance" in columns
+                                          else None)
             else:
                 instance = ""
-            event = _event_text(rec.get("event"))
+            event = _event_text(columns["event"][i] if "event" in columns else None)
             if form != row_form and form_events:
                 held = tuple(form_events.get(form, ()))
                 if event not in held:
                     event = held[0] if len(held) == 1 else ""
-            values = {n: format_value(rec.get(n)) for n in names if n != "value"}
-            if "value" in names:
-                values["value"] = format_value(rec.get(rule.field))
-            site, record = str(rec["site"]), str(rec["record_id"])
-            rows.append({
-                "site": site, "patient_id": rec["patient_id"], "record_id": record,
-                "event": event, "form": form, "instance": instance, "field": rule.field,
-                "rule_id": rule.id, "severity": rule.severity,
-                "message": rule.message.format(**values),
-                "link": form_link(link_for(site_links, site), record, form, instance, event),
-                "value": format_value(rec[rule.field]) if rule.field in rec else "",
-            })
-    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+            site, record = str(site), str(record)
+            out["site"].append(site)
+            out["patient_id"].append(patient)
+            out["record_id"].append(record)
+            out["event"].append(event)
+            out["form"].append(form)
+            out["instance"].append(instance)
+            out["message"].append(rule.message.format(
+                **{name: text[i] for name, text in texts.items()}))
+            out["link"].append(form_link(link_for(site_links, site), record, form, instance,
+                                         event))
+            out["value"].append(values[i])
+        out["field"] += [rule.field] * n
+        out["rule_id"] += [rule.id] * n
+        out["severity"] += [rule.severity] * n
+    return pd.DataFrame(out, columns=FAILURE_COLUMNS)
 
 
 def blocking_patients(flags: pd.DataFrame | Iterable[Mapping[str, Any]],

@@ -17,7 +17,8 @@ import pandas as pd
 from registry.quality.gx_adapter import Outcome
 from registry.quality.suites import Rule
 
-__all__ = ["RESULT_COLUMNS", "STATUSES", "SiteCodes", "result_row", "rule_results"]
+__all__ = ["RESULT_COLUMNS", "STATUSES", "SiteCodes", "SiteCounts", "result_row",
+           "rule_results"]
 
 RESULT_COLUMNS = ["site", "rule_id", "suite", "frame", "field", "severity", "dimension",
                   "checked", "failed", "percent", "status", "error"]
@@ -51,6 +52,37 @@ class SiteCodes:
         present, first = np.unique(codes, return_index=True)
         lookup = column.iloc[first].astype(str).map(index).fillna(missing).to_numpy(int)
         return lookup[codes - present[0]]  # present[0] is -1 when a site is missing
+
+
+class SiteCounts:
+    """Per site, how many of a frame's rows a mask (or a count per row) holds.
+
+    `codes`: each row's site number (0..size-1; negative: counted nowhere). Tidy
+    frames hold their rows site by site, so the rows are a few runs of one site each,
+    and a count is a sum per run; otherwise a bincount over every row.
+    """
+
+    def __init__(self, codes: np.ndarray, size: int) -> None:
+        self.codes, self.size = codes, size
+        cut = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        self.runs: list[tuple[int, int, int]] | None = None
+        if len(cut) < 64:
+            starts, ends = [0, *cut.tolist()], [*cut.tolist(), len(codes)]
+            self.runs = [(a, b, int(codes[a])) for a, b in zip(starts, ends, strict=True)
+                         if b > a and codes[a] >= 0]
+
+    def count(self, per_row: np.ndarray) -> list[int]:
+        """Per site: the rows where `per_row` (a boolean mask) holds, or its sum."""
+        if self.runs is None:
+            keep = self.codes >= 0
+            return [int(v) for v in np.bincount(self.codes[keep], weights=per_row[keep],
+                                                minlength=self.size)]
+        out = [0] * self.size
+        boolean = per_row.dtype == bool
+        for a, b, code in self.runs:
+            out[code] += int(np.count_nonzero(per_row[a:b]) if boolean
+                             else per_row[a:b].sum())
+        return out
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, Any]:
@@ -87,7 +119,7 @@ def rule_results(frames: dict[str, pd.DataFrame], outcomes: Iterable[Outcome],
     site_codes = site_codes or SiteCodes(frames)
     rows: list[dict[str, object]] = []
     index = {s: i for i, s in enumerate(sites)}
-    codes_of: dict[str, np.ndarray] = {}
+    codes_of: dict[str, tuple[np.ndarray, SiteCounts]] = {}
     for outcome in outcomes:
         frame = frames.get(outcome.rule.frame)
         if outcome.error is not None or frame is None:
@@ -96,11 +128,11 @@ def rule_results(frames: dict[str, pd.DataFrame], outcomes: Iterable[Outcome],
             continue
         name = outcome.rule.frame
         if name not in codes_of:
-            codes_of[name] = site_codes.of(name, index, len(sites))
-        codes = codes_of[name]
-        # the checked rows counted as weights: no boolean selection of ~10^5 codes
-        checked = np.bincount(codes, weights=outcome.checked, minlength=len(sites) + 1)
+            codes = site_codes.of(name, index, len(sites))
+            codes_of[name] = codes, SiteCounts(codes, len(sites) + 1)
+        codes, counts = codes_of[name]
+        checked = counts.count(np.asarray(outcome.checked, dtype=bool))
         failed = np.bincount(codes[np.unique(outcome.failing)], minlength=len(sites) + 1)
-        rows += [result_row(outcome.rule, site, int(checked[i]), int(failed[i]))
+        rows += [result_row(outcome.rule, site, checked[i], int(failed[i]))
                  for i, site in enumerate(sites)]
     return rows
