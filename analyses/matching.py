@@ -111,9 +111,9 @@ class MatchPlan:
     n_candidates: np.ndarray
     index: CandidateIndex
     exposed_after_end: int
-    exposed_before_entry: int = 0
-    record_id: np.ndarray | None = None   # by row position, as `pids`
-    site: np.ndarray | None = None
+    exposed_before_entry: int
+    record_id: np.ndarray     # by row position, as `pids`
+    site: np.ndarray
 
     @property
     def candidates(self) -> tuple[np.ndarray, ...]:
@@ -232,13 +232,8 @@ def _assemble(p: MatchPlan, cohort: Cohort, spec: StudySpec, chosen_l: list[np.n
         "crossover_day": crossover,
     }).astype({"set_id": int, "patient_id": object, "exposed": int, "index_day": float,
                "time": float, "event": int, "crossover_day": float})
-    if p.record_id is not None and p.site is not None:
-        rows.insert(2, "record_id", pd.Series(p.record_id[members], dtype=object))
-        rows.insert(3, "site", pd.Series(p.site[members], dtype=object))
-    else:
-        rows.insert(2, "record_id",
-                    rows["patient_id"].map(cohort.table["record_id"]).astype(object))
-        rows.insert(3, "site", rows["patient_id"].map(cohort.table["site"]).astype(object))
+    rows.insert(2, "record_id", pd.Series(p.record_id[members], dtype=object))
+    rows.insert(3, "site", pd.Series(p.site[members], dtype=object))
     if variables:
         rows = _attach_variables(rows, cohort, spec)
     return MatchResult(rows, n_sets, n_short, n_none, p.exposed_after_end, spec.ratio,

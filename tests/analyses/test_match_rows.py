@@ -1,5 +1,8 @@
 """The matched rows' columns and the set counts of the cohort flow, on a small cohort
-with sets of two, one and no controls (the counts each need a different number)."""
+with sets of two, one and no controls (the counts each need a different number).
+
+The fixture is per test, not per module: mutmut gives a mutant the tests that called
+its function, and a module fixture's call counts for the first test only."""
 
 from __future__ import annotations
 
@@ -14,16 +17,16 @@ SPEC = jak_cni(seed_repeats=0)     # two controls per set
 
 PATIENTS = [
     P(1, end=300, jak=(10, None), cni=(10, None), site="lyon"),    # set 1: 2 controls
-    P(2, end=400, site="lyon"), P(3, end=500),
+    P(2, end=400, site="lyon", age=42.0, sex="Male"), P(3, end=500, age=61.0),
     P(4, end=400, jak=(200, None), cni=(200, None), rp_ild=True),  # set 4: 1 control
-    P(5, end=450, rp_ild=True, event=True),
+    P(5, end=450, rp_ild=True, event=True, age=33.0, icu=[(300, 310)]),
     P(6, end=400, jak=(20, None), cni=(20, None), icu=[(0, 30)]),  # sets 2, 3: none
     P(7, end=400, jak=(30, None), cni=(30, None), icu=[(0, 40)], rp_ild=True)]
 COLUMNS = ["set_id", "patient_id", "record_id", "site", "exposed", "index_day", "time",
            "event", "crossover_day"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def m() -> MatchResult:
     return match(build_cohort(SPEC, frames(PATIENTS)), SPEC, 3)
 
@@ -54,3 +57,24 @@ def test_rows_columns_in_order_with_record_id_and_site_of_each_member(m: MatchRe
     assert second["patient_id"].tolist() == ["paris:4", "paris:5"]
     assert second["time"].tolist() == [200.0, 250.0] and second["event"].tolist() == [0, 1]
 
+
+
+def test_every_member_carries_its_own_variables_at_the_index_day(m: MatchResult) -> None:
+    rows = m.rows.set_index(["set_id", "patient_id"])
+    assert rows["age_at_diagnosis"].to_dict() == {
+        (1, "lyon:1"): 50.0, (1, "lyon:2"): 42.0, (1, "paris:3"): 61.0,
+        (2, "paris:6"): 50.0, (3, "paris:7"): 50.0, (4, "paris:4"): 50.0,
+        (4, "paris:5"): 33.0}
+    assert rows["sex"].to_dict()[(1, "lyon:2")] == "Male"
+    assert rows["rp_ild"].to_dict() == {k: k[1] in ("paris:4", "paris:5", "paris:7")
+                                        for k in rows.index}
+    # P6 in an ICU over days 0-30 (index day 20), P7 over 0-40 (index day 30); P5's stay
+    # (days 300-310) comes after its set's index day 200
+    in_icu = {k for k, v in rows["in_icu_on_index"].items() if v}
+    assert in_icu == {(2, "paris:6"), (3, "paris:7")}
+    assert rows["in_icu_on_index"].dtype == bool
+
+
+def test_a_full_set_is_neither_short_nor_without_control() -> None:
+    m = match(build_cohort(SPEC, frames(PATIENTS[:3])), SPEC, 3)
+    assert (m.n_sets, m.n_short, m.n_without_control) == (1, 0, 0)
