@@ -192,10 +192,11 @@ class CandidateIndex:
         blk = lo
         r_in = r - key.cum[blk, slot]
         idx = (blk[:, None] * key.block + np.arange(key.block)[None, :]).astype(np.int32)
-        np.minimum(idx, len(key.rows) - 1, out=idx)     # past the end: never present
+        # past the end: the key's last record again, which comes after the r_in-th
+        # present record of the block (r_in < the block's count), so it is never picked
+        np.minimum(idx, len(key.rows) - 1, out=idx)
         day = self.q_day[sets][:, None]
         present = (key.lo[idx] <= day) & (day < key.hi[idx])
-        present[:, 1:] &= idx[:, 1:] != idx[:, :-1]
         seen = np.cumsum(present, axis=1, dtype=np.int16 if key.block < 2**15 else np.int32)
         j = np.argmax(seen > r_in[:, None], axis=1)
         return key.rows[idx[np.arange(len(sets)), j]]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analyses import parse_study
 from analyses.cohort import build_cohort
 from analyses.matching import MatchResult, match
-from tests.analyses.synth import P, frames, jak_cni
+from tests.analyses.synth import STUDY_FILE, P, frames, jak_cni
 
 SPEC = jak_cni(seed_repeats=0)     # two controls per set
 
@@ -78,3 +79,29 @@ def test_every_member_carries_its_own_variables_at_the_index_day(m: MatchResult)
 def test_a_full_set_is_neither_short_nor_without_control() -> None:
     m = match(build_cohort(SPEC, frames(PATIENTS[:3])), SPEC, 3)
     assert (m.n_sets, m.n_short, m.n_without_control) == (1, 0, 0)
+
+
+def _matched_on(exact: str, ps: list[P]) -> MatchResult:
+    """The shipped study matched exactly on `exact` (a TOML list) instead."""
+    spec = parse_study(STUDY_FILE.read_text().replace(
+        'exact = ["rp_ild", "icu_at_index"]', f"exact = {exact}"))
+    return match(build_cohort(spec, frames(ps)), spec, 3)
+
+
+def test_a_missing_matching_value_matches_nothing_not_another_missing_one() -> None:
+    # sex has no `missing` stand-in: P1 (exposed) and P2 have none recorded
+    ps = [P(1, end=400, jak=(10, None), cni=(10, None), sex=None),  # type: ignore[arg-type]
+          P(2, end=400, sex=None), P(3, end=400),                   # type: ignore[arg-type]
+          P(4, end=400, jak=(20, None), cni=(20, None))]
+    m = _matched_on('["sex"]', ps)
+    assert m.rows.groupby("set_id")["patient_id"].apply(list).to_dict() == {
+        1: ["paris:1"], 2: ["paris:4", "paris:3"]}
+    assert (m.n_sets, m.n_short, m.n_without_control) == (2, 2, 1)
+
+
+def test_matching_on_a_time_dependent_variable_alone() -> None:
+    # no baseline matching variable: RP-ILD no longer separates P4 from P1
+    ps = [P(1, end=400, jak=(10, None), cni=(10, None)), P(2, end=400),
+          P(3, end=400, icu=[(0, None)]), P(4, end=400, rp_ild=True)]
+    m = _matched_on('["icu_at_index"]', ps)
+    assert sorted(m.rows["patient_id"]) == ["paris:1", "paris:2", "paris:4"]
