@@ -11,12 +11,11 @@ into Y-M-D) so the logic reads them as REDCap does.
 
 `shown(logic, env)` gives the per-row "branching logic shows this field" column (True,
 False, NA where it cannot be known, e.g. the controlling answer is empty); `describe`
-says the logic in a coordinator's words.
+says the logic in a coordinator's words (`registry.quality.logic.words`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -26,11 +25,8 @@ import pandas as pd
 
 from registry.fieldtypes import checkbox_code, choices, validation_of
 from registry.quality.logic import (
-    Call,
-    Literal,
     LogicError,
     Node,
-    Op,
     Ref,
     Val,
     evaluate,
@@ -41,18 +37,18 @@ from registry.quality.logic import (
     parse,
     truth,
 )
+from registry.quality.logic.words import EVENT_SMART as _EVENT_SMART
+from registry.quality.logic.words import FIELD_REF as _FIELD
+from registry.quality.logic.words import describe
 
 __all__ = ["BranchingError", "RecordEnv", "describe", "floats", "parse", "shown"]
 
 #: Kept for callers that catch it by this name: unreadable or unsupported logic.
 BranchingError = LogicError
 
-_EVENT_SMART = ("event-name", "previous-event-name", "next-event-name", "first-event-name",
-                "last-event-name")
 _INSTANCE_SMART = ("first-instance", "last-instance", "previous-instance", "next-instance",
                    "current-instance")
 _VALUE_SMART = ("event-name", "arm-number", "record-name", "current-instance")
-_FIELD = re.compile(r"^([a-z0-9_]+)(?:\(([^()]+)\))?$", re.IGNORECASE)
 
 
 def _strings(series: pd.Series | None, n: int) -> np.ndarray:
@@ -350,77 +346,3 @@ def shown(logic: Node, env: RecordEnv) -> pd.Series:
     out = pd.array(true, dtype="boolean")
     out[~known] = pd.NA
     return pd.Series(out, index=env.rows.index)
-
-
-# --- in words ------------------------------------------------------------------------
-
-
-def _label(name: str, dictionary: Mapping[str, Mapping[str, str]]) -> str:
-    meta = dictionary.get(name, {})
-    return (meta.get("field_label") or name).strip() or name
-
-
-def _ref_words(ref: Ref, dictionary: Mapping[str, Mapping[str, str]]) -> tuple[str, str, str]:
-    """(label, field name, checkbox code) of a reference, with "(at <event>)"."""
-    parts = list(ref.parts)
-    event = ""
-    if len(parts) > 1 and (parts[0] not in dictionary or parts[0].lower() in _EVENT_SMART):
-        event = parts.pop(0)
-    match = _FIELD.match(parts[0]) if parts else None
-    if match is None:
-        return "[" + "][".join(ref.parts) + "]", "", ""
-    name, code = match.group(1), match.group(2) or ""
-    label = _label(name, dictionary)
-    if event:
-        label = f"{label} (at {event.replace('-name', '')})"
-    return label, name, code
-
-
-def describe(logic: Node, dictionary: Mapping[str, Mapping[str, str]]) -> str:
-    """The logic in a coordinator's words: "Sex is Male", "the answer to “Still taken at
-    last follow-up?” is No" (a question's label is quoted, so the sentence reads)."""
-    return _words(logic, dictionary, top=True)
-
-
-def _words(node: Node, dictionary: Mapping[str, Mapping[str, str]], top: bool = False) -> str:
-    if isinstance(node, Op) and node.op in ("and", "or"):
-        text = f" {node.op} ".join(_words(a, dictionary) for a in node.args)
-        return text if top else f"({text})" if node.op == "or" else text
-    if isinstance(node, Op) and node.op == "not":
-        return f"not ({_words(node.args[0], dictionary, top=True)})"
-    if isinstance(node, Op) and node.op in ("=", "!=") and isinstance(node.args[0], Ref) \
-            and isinstance(node.args[1], Literal):
-        label, name, code = _ref_words(node.args[0], dictionary)
-        value = node.args[1].value
-        text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-        meta = dictionary.get(name, {})
-        if code:
-            choice = choices(meta).get(code, code)
-            ticked = (text == "1") == (node.op == "=")
-            return f"{label}: {choice} {'ticked' if ticked else 'not ticked'}"
-        if text == "":
-            return f"{label} {'is empty' if node.op == '=' else 'is filled in'}"
-        shown_value = choices(meta).get(text, text)
-        if label.endswith("?"):  # a question: "the answer to “Still taken?” is No"
-            label = f"the answer to “{label}”"
-        return f"{label} {'is' if node.op == '=' else 'is not'} {shown_value}"
-    return _expression(node, dictionary)
-
-
-def _expression(node: Node, dictionary: Mapping[str, Mapping[str, str]]) -> str:
-    if isinstance(node, Literal):
-        v = node.value
-        return str(int(v)) if isinstance(v, float) and v.is_integer() else (
-            str(v) if isinstance(v, float) else f"'{v}'")
-    if isinstance(node, Ref):
-        label, _, code = _ref_words(node, dictionary)
-        return f"{label} ({code})" if code else label
-    if isinstance(node, Call):
-        return f"{node.name}({', '.join(_expression(a, dictionary) for a in node.args)})"
-    if node.op == "neg":
-        return f"-{_expression(node.args[0], dictionary)}"
-    if node.op in ("and", "or", "not"):
-        return _words(node, dictionary)
-    symbol = {"=": "=", "!=": "≠"}.get(node.op, node.op)
-    a, b = (_expression(x, dictionary) for x in node.args)
-    return f"{a} {symbol} {b}"
