@@ -67,8 +67,8 @@ class _Builder:
         named = [(name, f["patient_id"]) for name, f in frames.items() if "patient_id" in f]
         # every row's patient as a position in the table, hashed once for all frames: the
         # patient-level columns and their joins are then integer work (rowcodes)
-        codes, patients = _factorize_ids([s for _, s in named]) if named else pd.factorize(
-            pd.concat([], ignore_index=True) if frames else pd.Series(dtype="string"))
+        codes, patients = (_factorize_ids([s for _, s in named]) if named
+                           else pd.factorize(pd.Series(dtype="string")))
         self.table = pd.DataFrame(index=pd.Index(patients, name="patient_id"))
         ends = np.cumsum([len(s) for _, s in named])
         self.patients = {name: codes[end - len(s):end]
