@@ -108,12 +108,11 @@ def _texts(values: Any) -> list[str]:
     when = np.asarray(values)
     seconds = ((when.view("int64") // 10**9) % 86400).tolist()  # of the day
     out = []
-    for i, (text, second) in enumerate(zip(
-            np.datetime_as_string(when, unit="s").tolist(), seconds, strict=True)):
+    # nanoseconds since 1970 in 64 bits span 1677-2262: every year has four digits
+    for text, second in zip(np.datetime_as_string(when, unit="s").tolist(), seconds,
+                            strict=True):
         if text == "NaT":
             out.append("(empty)")
-        elif len(text) != 19:  # a year outside 1000-9999: as a Timestamp writes it
-            out.append(format_value(pd.Timestamp(when[i])))
         elif second % 60:
             out.append(text.replace("T", " "))
         elif second:

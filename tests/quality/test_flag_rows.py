@@ -212,3 +212,37 @@ def test_a_missing_event_or_instance_reads_empty_however_pandas_spells_it() -> N
     assert rows["event"].tolist() == ["", "", ""]
     assert rows["instance"].tolist() == ["", "", ""]
     assert rows["link"].str.endswith("&page=baseline").all()
+
+
+def test_date_time_values_read_as_format_value_writes_them() -> None:
+    """The fast path for datetime64 columns (`flags._texts`) against `format_value`:
+    a missing value, midnight, minutes, seconds, a fraction of a second (dropped)."""
+    when = pd.Series(pd.to_datetime([None, "2020-01-02", "2020-01-02 10:30",
+                                     "2020-01-02 10:30:15", "2020-01-02 10:30:00.5",
+                                     "1677-09-22", "2262-04-10 23:59:59"], format="ISO8601"))
+    frame = pd.DataFrame({"site": ["lyon"] * 7, "patient_id": [f"lyon:{i}" for i in range(7)],
+                          "record_id": [str(i) for i in range(7)], "form": ["baseline"] * 7,
+                          "seen": when})
+    rows = failures_from_outcomes(
+        {"patients": frame}, [_outcome(_rule("seen", "seen {value}", frame="patients"),
+                                       list(range(7)), rows=7)], {"seen": "baseline"}, [], None)
+    expected = [format_value(v) for v in when.astype(object)]
+    assert expected[:5] == ["(empty)", "2020-01-02", "2020-01-02 10:30",
+                            "2020-01-02 10:30:15", "2020-01-02 10:30"]
+    assert rows["value"].tolist() == expected
+    assert rows["message"].tolist() == [f"seen {e}" for e in expected]
+
+
+def test_a_field_outside_the_dictionary_frames_without_instance_or_event_maps() -> None:
+    """A prepared column (no form in the dictionary) flags the row's own form and
+    instance; a frame without an instance column; a form no event holds."""
+    rows = ROWS.assign(age_at_onset=[30, 40, 50])
+    out = failures_from_outcomes({"rows": rows}, [_outcome(_rule("age_at_onset", "m"), [1])],
+                                 FIELD_FORMS, ["treatments"], None)
+    assert out[["form", "instance"]].values.tolist() == [["treatments", "2"]]
+    bare = ROWS.drop(columns=["instance", "event"])
+    out = failures_from_outcomes({"rows": bare}, [_outcome(_rule("trt_stop", "m"), [0]),
+                                                  _outcome(_rule("death_date", "m"), [0])],
+                                 FIELD_FORMS, ["treatments"], None, {"treatments": ["e1"]})
+    assert out[["form", "instance", "event"]].values.tolist() == [
+        ["treatments", "", ""], ["outcome", "", ""]]
