@@ -242,7 +242,9 @@ def test_a_field_outside_the_dictionary_frames_without_instance_or_event_maps() 
     assert out[["form", "instance"]].values.tolist() == [["treatments", "2"]]
     bare = ROWS.drop(columns=["instance", "event"])
     out = failures_from_outcomes({"rows": bare}, [_outcome(_rule("trt_stop", "m"), [0]),
-                                                  _outcome(_rule("death_date", "m"), [0])],
-                                 FIELD_FORMS, ["treatments"], None, {"treatments": ["e1"]})
+                                                  _outcome(_rule("death_date", "m"), [0]),
+                                                  _outcome(_rule("icu_mv", "m"), [0])],
+                                 FIELD_FORMS, ["treatments", "icu_stay"], None,
+                                 {"treatments": ["e1"]})
     assert out[["form", "instance", "event"]].values.tolist() == [
-        ["treatments", "", ""], ["outcome", "", ""]]
+        ["treatments", "", ""], ["outcome", "", ""], ["treatments", "", ""]]
