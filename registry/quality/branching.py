@@ -40,6 +40,7 @@ from registry.quality.logic import (
 from registry.quality.logic.words import EVENT_SMART as _EVENT_SMART
 from registry.quality.logic.words import FIELD_REF as _FIELD
 from registry.quality.logic.words import describe
+from registry.quality.rowcodes import text_codes
 
 __all__ = ["BranchingError", "RecordEnv", "describe", "floats", "parse", "shown"]
 
@@ -326,9 +327,9 @@ def _choice_codes(series: pd.Series, meta: Mapping[str, str], n: int) -> Val:
     mapped row by row.
     """
     codes = {label: code for code, label in choices(meta).items()}
-    if isinstance(series.dtype, pd.StringDtype) and isinstance(
-            series.array, pd.arrays.NumpyExtensionArray):
-        rows, labels = pd.factorize(np.asarray(series.array))
+    factorized = text_codes(series)
+    if factorized is not None:
+        rows, labels = factorized
         # the code of each distinct label, and "" last: a missing value's -1 picks it
         texts = np.array([*(codes.get(label, label) for label in labels), ""], dtype=object)
         return Val(texts[rows], numbers(texts)[rows], np.ones(n, dtype=bool))

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from registry.quality.gx_adapter import Outcome, columns_of
+from registry.quality.rowcodes import text_codes
 from registry.quality.suites import Rule
 
 __all__ = ["run_rules"]
@@ -39,11 +40,11 @@ class _Column:
     def __init__(self, series: pd.Series) -> None:
         dtype = series.dtype
         self._codes: tuple[np.ndarray, np.ndarray] | None = None
-        if isinstance(dtype, pd.StringDtype) and isinstance(
-                series.array, pd.arrays.NumpyExtensionArray):
+        factorized = text_codes(series)
+        if factorized is not None:
             # str or NA only: NA is code -1, "" one of the distinct values
             self.kind = "object"
-            codes, uniques = pd.factorize(np.asarray(series.array))
+            codes, uniques = factorized
             uniques = np.asarray(uniques, dtype=object)
             self._codes = (codes, uniques)
             blank = np.append(uniques == "", True)  # code -1: the last entry
@@ -208,23 +209,21 @@ def _between(col: _Column, kw: Mapping[str, Any], values: np.ndarray | None = No
     hi = col.bound(kw.get("max_value")) if values is None else kw.get("max_value")
     if x.dtype.kind in "fmM" and all(_same_kind(x, v) for v in (lo, hi) if v is not None):
         # numbers or dates on the whole column (NaN and NaT compare False), no selection
-        ok = np.ones(len(x), bool)
-        with np.errstate(invalid="ignore"):
-            if lo is not None:
-                ok &= (x > lo) if kw.get("strict_min") else (x >= lo)
-            if hi is not None:
-                ok &= (x < hi) if kw.get("strict_max") else (x <= hi)
-        return present & ~ok
+        return present & ~_within(x, lo, hi, kw)
     bad = np.zeros(len(x), bool)
-    xs = x[present]
-    ok = np.ones(len(xs), bool)
+    bad[present] = ~_within(x[present], lo, hi, kw)
+    return bad
+
+
+def _within(x: np.ndarray, lo: Any, hi: Any, kw: Mapping[str, Any]) -> np.ndarray:
+    """Which of `x` lie between the bounds (None: no bound), strict as `kw` says."""
+    ok = np.ones(len(x), bool)
     with np.errstate(invalid="ignore"):
         if lo is not None:
-            ok &= (xs > lo) if kw.get("strict_min") else (xs >= lo)
+            ok &= (x > lo) if kw.get("strict_min") else (x >= lo)
         if hi is not None:
-            ok &= (xs < hi) if kw.get("strict_max") else (xs <= hi)
-    bad[present] = ~ok
-    return bad
+            ok &= (x < hi) if kw.get("strict_max") else (x <= hi)
+    return ok
 
 
 def _same_kind(x: np.ndarray, bound: Any) -> bool:

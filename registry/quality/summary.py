@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from registry.quality.gx_adapter import Outcome
+from registry.quality.rowcodes import text_codes
 from registry.quality.suites import Rule
 
 __all__ = ["RESULT_COLUMNS", "STATUSES", "SiteCodes", "SiteCounts", "result_row",
@@ -86,11 +87,9 @@ class SiteCounts:
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, Any]:
-    """`pd.factorize` of a column; a text column's as the ndarray behind it (a
-    StringArray's own factorize first copies and scans it for NA: twice the time)."""
-    if isinstance(column.array, pd.arrays.NumpyExtensionArray):
-        return pd.factorize(np.asarray(column.array))
-    return pd.factorize(column)
+    """`pd.factorize` of a column; a text column's by `rowcodes.text_codes`."""
+    factorized = text_codes(column)
+    return factorized if factorized is not None else pd.factorize(column)
 
 
 def result_row(rule: Rule, site: str, checked: int, failed: int,
