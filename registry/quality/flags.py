@@ -184,21 +184,19 @@ def failures_from_outcomes(
         texts = {name: shown.get(rule.field if name == "value" else name, empty)
                  for name in names}
         values = shown.get(rule.field, [""] * n)
-        for i, (row_form, site, record, patient) in enumerate(zip(
+        none: list[object] = [None] * n  # a frame without instance or event columns
+        for i, (row_form, site, record, patient, row_instance, row_event) in enumerate(zip(
                 columns["form"], columns["site"], columns["record_id"],
-                columns["patient_id"], strict=True)):
+                columns["patient_id"], columns.get("instance", none),
+                columns.get("event", none), strict=True)):
             row_form = str(row_form)
             form = field_forms.get(rule.field, row_form) if rule.field else row_form
-            if form == row_form:
-                instance = _instance_text(columns["instance"][i] if "instance" in columns
-                                          else None)
-            elif form in repeating:
-                form = row_form
-                instance = _instance_text(columns["instance"][i] if "instance" in columns
-                                          else None)
+            # the row's own form, or another repeating one: the row's instance
+            if form == row_form or form in repeating:
+                form, instance = row_form, _instance_text(row_instance)
             else:
                 instance = ""
-            event = _event_text(columns["event"][i] if "event" in columns else None)
+            event = _event_text(row_event)
             if form != row_form and form_events:
                 held = tuple(form_events.get(form, ()))
                 if event not in held:
