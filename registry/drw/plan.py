@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from registry.quality.lifecycle import OPEN_STATUSES, flag_key
-from registry.redcap.drw import DrwQuery, resolution_row
+from registry.redcap.drw import DrwQuery, DrwResolution, resolution_row
 
 __all__ = ["Cell", "Link", "SyncPlan", "cell_of", "plan_sync"]
 
@@ -91,6 +91,15 @@ def _after(ts: str, query: DrwQuery | None) -> str:
     except ValueError:
         return ts
     return max(ts, floor.strftime(_TS))
+
+
+def _after_ours(query: DrwQuery, last: str) -> list[DrwResolution]:
+    """The steps of `query` after the sync's last one (sent with ts `last`). Times have
+    one-second grain, so a coordinator who answers and closes within the second of the
+    sync's step shares its ts: the sync's step is the first one with that ts that is not
+    a response (the sync never sends one), and every later step counts as after it."""
+    ours = [r.res_id for r in query.resolutions if last and r.ts == last and not r.response]
+    return [r for r in query.resolutions if not ours or r.res_id > min(ours)]
 
 
 def plan_sync(flags: Sequence[Mapping[str, Any]], links: Mapping[Key, Link],
@@ -183,8 +192,7 @@ def plan_sync(flags: Sequence[Mapping[str, Any]], links: Mapping[Key, Link],
             link_all(keys, "open", query.status_id)
         elif closed:
             last = max((lk.last_ts or "" for lk in mine.values()), default="")
-            ours = [r.res_id for r in query.resolutions if last and r.ts == last]
-            after = [r for r in query.resolutions if not ours or r.res_id > max(ours)]
+            after = _after_ours(query, last)
             if any(r.response == CONFIRMED for r in after):
                 for k in keys:
                     plan.statuses[k] = "accepted"

@@ -86,6 +86,21 @@ def test_confirmed_correct_after_the_syncs_last_step_accepts_before_it_does_not(
         f"The nightly check on {DATE} still flags this value.")
 
 
+def test_an_answer_and_close_in_the_second_of_the_syncs_step_still_accept():
+    """One-second times: the coordinator's CONFIRMED_CORRECT and close may share the
+    sync's ts; they come after it in the thread, so they are an acceptance."""
+    ours = "2025-01-31 02:00:00"
+    links = {flag_key(_flag()): Link(5, "open", None, ours)}
+    query = _query("CLOSED", _res(1, ours), _res(2, ours, "CONFIRMED_CORRECT"),
+                   _res(3, ours, status="CLOSED", user="dr.paris"))
+    plan = plan_sync([_flag()], links, [query], {cell_of(_flag()): "h1"}, **COMMON)
+    assert plan.statuses == {flag_key(_flag()): "accepted"} and plan.rows == []
+    # a close alone within that second is no acceptance: the flag's query is reopened
+    closed = _query("CLOSED", _res(1, ours), _res(2, ours, status="CLOSED", user="dr.paris"))
+    plan = plan_sync([_flag()], links, [closed], {}, **COMMON)
+    assert plan.statuses == {} and plan.counts["reopened"] == 1
+
+
 def test_acceptance_holds_without_the_module_until_the_value_changes():
     links = {flag_key(_flag()): Link(5, "accepted", "h1", "2025-01-31 02:00:00")}
     same = plan_sync([_flag()], links, None, {cell_of(_flag()): "h1"}, **COMMON)
