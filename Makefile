@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Some machines (this project's CI among them) set PYTHONDONTWRITEBYTECODE=1: then every process
+# (each pytest worker, each CLI run a test starts, each render worker) compiles the package and
+# the tests from source again. Measured 2026-12-04 on the CI machine: the CLI tests cost 16 %
+# less CPU with bytecode written (10.1 vs 12.1 CPU s, farm-bench median of 3, side by side).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test test-slow lint bench mutate check-system clean
 
 $(STAMP): pyproject.toml
