@@ -36,11 +36,11 @@ if TYPE_CHECKING:  # the stages import pandas; the lock is taken before they loa
 def run_pull(settings: Settings, *, sites: Sequence[str] | None = None, full: bool = False,
              show_progress: bool | None = None) -> list[SiteOutcome]:
     """`registry pull`: every site (or those named) into a new snapshot each."""
-    from registry.pulling import pull_all
-
     for name in sites or ():
         settings.site(name)  # an unknown name fails now, with the known ones
     with run_session(settings) as store:
+        from registry.pulling import pull_all  # once the lock is held: a refusal is quick
+
         return pull_all(settings, store, sites=sites, full=full, show_progress=show_progress)
 
 
@@ -60,9 +60,6 @@ def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> Vali
     The run's folder gets `flags-<site>.csv` and `.xlsx` for every site checked; `registry report
     --run <id>` adds the coordinators' PDFs.
     """
-    from registry.outputs import write_run_outputs
-    from registry.quality.stage import validate_snapshots
-
     for name in sites or ():
         settings.site(name)
     chosen = [s.name for s in settings.sites if not sites or s.name in sites]
@@ -71,6 +68,11 @@ def run_validate(settings: Settings, sites: Sequence[str] | None = None) -> Vali
         if not used:
             raise RegistryError("no snapshot to validate in the store: run `registry pull` "
                                 "first")
+        # imported once there is work: a refusal (lock held, no snapshot) loads no GX,
+        # pandas or WeasyPrint (~2 s of a 2-core machine's CPU)
+        from registry.outputs import write_run_outputs
+        from registry.quality.stage import validate_snapshots
+
         with recorded_run(store, "validate", used) as run:
             frames, metadata = run_frames(store, used, settings.profile, frame_cache(settings))
             counts = validate_snapshots(settings, store, run.id, used, frames, metadata)
@@ -98,15 +100,17 @@ class AnalyseRun:
 
 def run_analyse(settings: Settings) -> AnalyseRun:
     """`registry analyse`: the studies on each site's latest snapshot, as a run of its own."""
-    from registry.analysing import analyse_run
-    from registry.outputs import write_run_outputs
-
     if not settings.studies:
         raise SettingsError(f"{settings.path}: no [[studies]] to analyse")
     with run_session(settings) as store:
         latest = latest_snapshots(store, [s.name for s in settings.sites])
         if not latest:
             raise AnalysisInputError("no site has a snapshot yet: run `registry pull` first")
+        # imported once there is work: a refusal (lock held, no snapshot) loads no pandas
+        # or WeasyPrint
+        from registry.analysing import analyse_run
+        from registry.outputs import write_run_outputs
+
         with recorded_run(store, "analyse", latest) as run:
             validated = bool(store.flags())
             frames, metadata = run_frames(store, latest, settings.profile, frame_cache(settings))
@@ -150,7 +154,8 @@ def run_send(settings: Settings, run_id: str | None = None, *,
 
 def run_report(settings: Settings, run_id: str | None = None) -> Path:
     """`registry report`: rebuild a finished run's output folder from the store."""
-    from registry.outputs import write_run_outputs
-
     with run_session(settings) as store:
-        return write_run_outputs(settings, store, _finished_run(store, run_id, "rebuild"))
+        run = _finished_run(store, run_id, "rebuild")
+        from registry.outputs import write_run_outputs  # a refusal loads no WeasyPrint
+
+        return write_run_outputs(settings, store, run)

@@ -25,9 +25,11 @@ def abandon_stale_runs(settings: Settings, store: Store) -> list[str]:
 
     Only safe while holding the run lock: then no run is really under way.
     """
+    stale = store.abandon_running_runs()
+    if not stale:  # the usual case: `registry.outputs` loads the reports (~3 s of imports
+        return stale  # on a 2-core machine), which `registry pull` never needs
     from registry.outputs import remove_partial_outputs
 
-    stale = store.abandon_running_runs()
     for run_id in stale:
         event(_log, "run.abandoned", logging.WARNING, run=run_id)
         for folder in remove_partial_outputs(settings, run_id):
