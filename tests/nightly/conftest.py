@@ -10,6 +10,7 @@ inject faults or change the project undo it afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -150,6 +151,36 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen[str] |
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
+#: PDF bytes' digest -> (text, link targets): the same bytes read back once a session
+#: (every test's folder is a copy of the baseline's, PDFs and render cache included,
+#: and pypdf reads the study PDF's text in about a second).
+_PDF_READS: dict[bytes, tuple[str, list[str]]] = {}
+
+
+def _pdf_read(path: Path) -> tuple[str, list[str]]:
+    from tests.reports.pdf_text import links
+    from tests.reports.pdf_text import text as pdf_text
+
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    if digest not in _PDF_READS:
+        _PDF_READS[digest] = (pdf_text(path), links(path))
+    return _PDF_READS[digest]
+
+
+def pdf_text(path: Path) -> str:
+    """`tests.reports.pdf_text.text` of `path`, read once per distinct bytes."""
+    return _pdf_read(path)[0]
+
+
+def without_study(folder: Path) -> None:
+    """Take the study out of `folder`'s settings: the nights of tests whose claim is not
+    about the study skip its analysis and its report (half a night's CPU here)."""
+    path = folder / "settings.toml"
+    text = path.read_text(encoding="utf-8")
+    assert '[[studies]]\nspec = "jak_cni.toml"\n' in text
+    path.write_text(text.replace('[[studies]]\nspec = "jak_cni.toml"\n', ""), encoding="utf-8")
+
+
 def token_leaks(folder: Path, tokens: list[str], texts: dict[str, str]) -> list[str]:
     """Where any of `tokens` shows (case-insensitively) under `folder` or in `texts`.
 
@@ -157,9 +188,6 @@ def token_leaks(folder: Path, tokens: list[str], texts: dict[str, str]) -> list[
     PDFs) and at every PDF's extracted text and link targets; only the token file
     itself, which must hold them, is skipped.
     """
-    from tests.reports.pdf_text import links
-    from tests.reports.pdf_text import text as pdf_text
-
     wanted = [t.lower() for t in tokens]
     found = []
     for path in sorted(folder.rglob("*")):
@@ -167,7 +195,8 @@ def token_leaks(folder: Path, tokens: list[str], texts: dict[str, str]) -> list[
             continue
         blobs = [path.read_bytes().decode("latin-1").lower()]
         if path.suffix == ".pdf":
-            blobs += [pdf_text(path).lower(), " ".join(links(path)).lower()]
+            text, targets = _pdf_read(path)
+            blobs += [text.lower(), " ".join(targets).lower()]
         found += [f"{path.relative_to(folder)}" for blob in blobs for t in wanted if t in blob]
     found += [name for name, text in texts.items() for t in wanted if t in text.lower()]
     return sorted(set(found))

@@ -2,7 +2,9 @@
 
 Before: five records stored as deleted, exit 0, the study's numbers moved, and their
 flags "resolved". Now paris fails with one line, keeps its last snapshot (all of its
-records), none of its flags is resolved, and lyon and lille are pulled as usual.
+records), none of its flags is resolved, and lyon and lille are pulled as usual. The
+night runs without the study (`without_study`): what is checked is the pull's and the
+flags', and the study's analysis and PDF are half a night's CPU.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import re
 from registry.commands.nightly import nightly_command
 from registry.settings import load_settings
 from registry.store import Store
+from tests.nightly.conftest import without_study
 
 
 def test_dropped_rows_fail_only_that_site_and_resolve_no_flag(night_dir, night_sandbox,
                                                               baseline, capsys):
+    without_study(night_dir)
     paris = night_sandbox.tokens["paris"]
     rule = night_sandbox.faults.add("drop_rows", content="record", count=None, fraction=0.1,
                                     token=paris)

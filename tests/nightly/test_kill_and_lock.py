@@ -8,7 +8,9 @@ snapshot is written, pulls slowed by a sandbox latency fault; for the report: on
 temporary folder exists). Afterwards the good night's outputs must be byte-identical,
 its snapshots and flags intact, and the next night must mark the killed run
 `abandoned`, leave no temporary folder, exit 0, and age the flags against the last
-good night (its flags `open`, not `new`).
+good night (its flags `open`, not `new`). A kill in the pull or the validate stage
+falls before the study is analysed, and its rerun is about the store and the runs'
+records: those two nights run without the study (`without_study`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from registry.cli import main
 from registry.commands.nightly import nightly_command
 from registry.commands.status import show_status
 from registry.run import latest_run_id, run_nightly
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
+from tests.nightly.conftest import (
+    env,
+    nightly_cli,
+    tree_bytes,
+    wait_for,
+    without_study,
+    write_settings,
+)
 
 SITES = ("lille", "lyon", "paris")
 
@@ -71,6 +81,8 @@ def test_kill_9_during_a_stage_leaves_the_last_good_night_and_the_rerun_complete
         good_snaps = {s: [i.id for i in store.snapshots(s)] for s in SITES}
         good_flags = _flag_keys(store.flags(baseline.run_id))
     offset = (night_dir / "registry.log").stat().st_size
+    if stage in ("pull", "validate"):
+        without_study(night_dir)
     if stage == "pull":  # slow record exports, so the kill falls between two sites' pulls
         night_sandbox.faults.add("latency", seconds=0.2, count=None, content="record")
     settings = night_dir / "settings.toml"
@@ -141,7 +153,9 @@ def test_a_second_nightly_started_meanwhile_refuses_at_once(night_dir, night_san
 
     The first night is held at the start of its validate stage until the second has
     exited: had the second waited for the lock, it could never have exited (its
-    subprocess timeout would fail the test instead)."""
+    subprocess timeout would fail the test instead). The night has no study: the claim
+    is about the lock."""
+    without_study(night_dir)
     settings = night_dir / "settings.toml"
     loaded = load_settings(settings)
     second_done = threading.Event()
@@ -219,15 +233,23 @@ def test_bad_settings_exit_2_with_one_line(night_sandbox, tmp_path):
 
 
 def test_every_site_unreachable_and_no_earlier_snapshot_exits_3_with_one_line(
-        night_sandbox, tmp_path):
+        night_sandbox, tmp_path, capsys):
+    from registry.log import configure_logging
+
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     settings = write_settings(night_sandbox, tmp_path)
     settings.write_text(settings.read_text().replace(f":{night_sandbox.port}/", f":{closed}/"))
-    done = _cli(settings)
-    assert done.returncode == 3 and done.stdout == ""
-    mine = [ln for ln in done.stderr.splitlines() if ln.startswith("registry: ")]
+    capsys.readouterr()
+    try:  # in-process (`registry.cli.main`): the claim is the exit code and the line
+        with pytest.raises(SystemExit) as done:
+            main(["nightly", "--settings", str(settings)])
+    finally:
+        configure_logging(None, console=False)  # no handler left on a closed capture
+    out, err = capsys.readouterr()
+    assert done.value.code == 3 and out == ""
+    mine = [ln for ln in err.splitlines() if ln.startswith("registry: ")]
     assert len(mine) == 1
     assert mine[0].startswith("registry: no site could be pulled and none has an earlier "
                               "snapshot: site 'paris': ")
@@ -274,19 +296,23 @@ def test_an_unexpected_error_fails_the_run_with_exit_3_and_keeps_the_good_night(
 
 
 @pytest.mark.parametrize("command", ["pull", "validate", "analyse", "report"])
-def test_every_command_that_writes_waits_its_turn(command, night_dir, baseline):
+def test_every_command_that_writes_waits_its_turn(command, night_dir, baseline, capsys):
     """They write snapshots, runs or output folders as well: started while a nightly
     holds the lock they refuse (the nightly would otherwise mark their run abandoned and
-    sweep their output folder; two reports would delete each other's temporary one)."""
+    sweep their output folder; two reports would delete each other's temporary one).
+
+    The command runs in-process (`registry.cli.main`): `flock` locks an open file, so
+    the lock held here on one descriptor refuses the command's own, as another
+    process's would (the nightly started meanwhile above is a real second process)."""
     from registry.lock import run_lock
 
     settings = night_dir / "settings.toml"
-    with run_lock(load_settings(settings).lock_file):
-        done = subprocess.run([sys.executable, "-m", "registry", command, "--settings",
-                               str(settings)], env=env(), capture_output=True, text=True,
-                              timeout=60, cwd=night_dir)
-    assert done.returncode == 3 and done.stdout == ""
-    assert done.stderr.strip().splitlines()[-1].startswith("registry: already running")
+    capsys.readouterr()
+    with run_lock(load_settings(settings).lock_file), pytest.raises(SystemExit) as done:
+        main([command, "--settings", str(settings)])
+    out, err = capsys.readouterr()
+    assert done.value.code == 3 and out == ""
+    assert err.strip().splitlines()[-1].startswith("registry: already running")
     with _store(night_dir) as store:
         assert [r.id for r in store.runs()] == [baseline.run_id]
         assert [len(store.snapshots(s)) for s in SITES] == [1, 1, 1]

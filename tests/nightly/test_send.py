@@ -4,7 +4,9 @@ On a copy of the session's good night: every site's coordinators get their own f
 only (the record ids in the attachments are checked), the PIs the study PDF, each
 recipient's outcome is recorded; a server that refuses (550, a bad login) or hangs up
 leaves the run as it was and the failure recorded and shown by `registry status`; the
-SMTP password shows nowhere.
+SMTP password shows nowhere. The commands run in-process (`registry.cli.main`, what
+`python -m registry` calls): what is checked is what they send and write, not a new
+interpreter's imports.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
-import sys
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from registry.cli import main
+from registry.commands.nightly import nightly_command
 from registry.run import run_send
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import env, nightly_cli, token_leaks
+from tests.nightly.conftest import pdf_text, token_leaks
 from tests.nightly.delivery_settings import (
     PASSWORD,
     PASSWORD_ENV,
@@ -32,7 +35,6 @@ from tests.nightly.delivery_settings import (
     add_delivery,
     coordinators,
 )
-from tests.reports.pdf_text import text as pdf_text
 from tests.smtp_server import Inbox, hang_up_server, start_inbox
 
 SITES = ("paris", "lyon", "lille")
@@ -55,12 +57,21 @@ def _mentions(text: str, record_id: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(record_id)}(?![\w-])", text) is not None
 
 
-def _cli(folder: Path, *args: str, extra_env: dict[str, str] | None = None
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "registry", *args, "--settings",
-                           str(folder / "settings.toml")],
-                          env={**env(), "COLUMNS": "80", **(extra_env or {})},
-                          capture_output=True, text=True, timeout=180, cwd=folder)
+@dataclass
+class _Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _cli(folder: Path, capsys, monkeypatch, *args: str) -> _Done:
+    """`registry ARGS --settings ...` at 80 columns, in-process: exit code, stdout, stderr."""
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--settings", str(folder / "settings.toml")])
+    out, err = capsys.readouterr()
+    return _Done(int(done.value.code or 0), out, err)
 
 
 def test_each_site_gets_only_its_own_files_and_the_pis_the_study(
@@ -138,12 +149,13 @@ def _saved(folder: Path, files: dict[str, bytes], name: str) -> Path:
     return path
 
 
-def test_dry_run_writes_one_eml_per_message_and_sends_nothing(night_dir, baseline):
+def test_dry_run_writes_one_eml_per_message_and_sends_nothing(night_dir, baseline, password,
+                                                              capsys, monkeypatch):
     with hang_up_server() as (port, accepted):
         add_delivery(night_dir / "settings.toml", port)
         out = night_dir / "outbox"
-        done = _cli(night_dir, "send", "--run", baseline.run_id, "--dry-run", str(out),
-                    extra_env={PASSWORD_ENV: PASSWORD})
+        done = _cli(night_dir, capsys, monkeypatch, "send", "--run", baseline.run_id,
+                    "--dry-run", str(out))
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert accepted == []
     emls = sorted(out.glob("*.eml"))
@@ -164,7 +176,7 @@ def test_dry_run_writes_one_eml_per_message_and_sends_nothing(night_dir, baselin
 
 
 def test_refusing_and_hanging_up_servers_are_recorded_and_shown_by_status(
-        night_dir, baseline, monkeypatch):
+        night_dir, baseline, monkeypatch, capsys):
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     inbox = Inbox(password="not-the-password")
     with start_inbox(inbox) as port:
@@ -187,7 +199,7 @@ def test_refusing_and_hanging_up_servers_are_recorded_and_shown_by_status(
         run = store.run(baseline.run_id)
     assert run.status == "succeeded" and run.exit_code == 0  # sending changed nothing
 
-    done = _cli(night_dir, "status")
+    done = _cli(night_dir, capsys, monkeypatch, "status")
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert f"E-mails of run {baseline.run_id}" in done.stdout
     shown = " ".join(done.stdout.split())
@@ -200,14 +212,14 @@ def test_refusing_and_hanging_up_servers_are_recorded_and_shown_by_status(
 
 
 def test_the_nightly_sends_after_its_reports_and_skips_what_did_not_change(
-        night_dir, baseline, password):
+        night_dir, baseline, password, capsys):
     inbox = Inbox(password=PASSWORD, refuse={REFUSED: "550 5.1.1 no such user here"})
     with start_inbox(inbox) as port:
         settings_path = add_delivery(night_dir / "settings.toml", port,
                                      extra="send_unchanged = true\n")
-        proc = nightly_cli(settings_path)
-        out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err  # a refused recipient never fails the night
+        code = nightly_command(settings_path)
+        out, err = capsys.readouterr()
+    assert code == 0, err  # a refused recipient never fails the night
     run_id = re.search(r"^run (\S+): ", out, re.M).group(1)  # type: ignore[union-attr]
     assert f"send: site lyon: sent to coord.lyon@lyon.example.org; FAILED for {REFUSED}" \
         in out

@@ -1,9 +1,11 @@
 """`registry pull` as a command, and the token never leaking anywhere.
 
-The command runs in a subprocess against a sandbox served from this process; a wrong
-token or an unreachable server gives exit 1 and one line per failed site, naming the
-site, with no traceback. A pull with faults, retries and a refusal logged at DEBUG
-leaves the token in no log line, nowhere in the store's bytes and in no message.
+The command runs against a sandbox served from this process: once in a subprocess, as
+a user runs it (its stderr holds no log line), the other times in-process through
+`registry.cli.main` (what `python -m registry` calls); a wrong token or an unreachable
+server gives exit 1 and one line per failed site, naming the site, with no traceback.
+A pull with faults, retries and a refusal logged at DEBUG leaves the token in no log
+line, nowhere in the store's bytes and in no message.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.cli import main
 from registry.errors import RegistryError
 from registry.log import configure_logging
 from registry.pulling import pull_all
@@ -48,7 +51,22 @@ def _run(settings: Path, env: dict[str, str], *args: str) -> subprocess.Complete
                           check=False)
 
 
-def test_pull_command_pulls_every_site(served, tmp_path):
+def _main(settings: Path, env: dict[str, str], monkeypatch, capsys,
+          *args: str) -> subprocess.CompletedProcess[str]:
+    """`registry pull` in-process: its exit code and what it printed."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["pull", "--settings", str(settings), *args])
+    finally:
+        configure_logging(console=False)  # no handler left on a closed capture
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["registry", "pull"], int(done.value.code or 0), out, err)
+
+
+def test_pull_command_pulls_every_site(served, tmp_path, monkeypatch, capsys):
     path = _settings_file(tmp_path, [("paris", served.url, "T_P"), ("lyon", served.url, "T_L")])
     result = _run(path, {"T_P": served.tokens.project, "T_L": served.tokens["lyon"]})
     assert result.returncode == 0, result.stderr
@@ -57,17 +75,18 @@ def test_pull_command_pulls_every_site(served, tmp_path):
     assert all("full pull -> snapshot" in ln for ln in lines)
     assert result.stderr == ""  # log lines go to the log file only ...
     assert (tmp_path / "var" / "registry.log").read_text().count("event=pull.snapshot") == 2
-    verbose = _run(path, {"T_P": served.tokens.project, "T_L": served.tokens["lyon"]},
-                   "--verbose")
+    verbose = _main(path, {"T_P": served.tokens.project, "T_L": served.tokens["lyon"]},
+                    monkeypatch, capsys, "--verbose")
     assert verbose.returncode == 0 and "event=pull.done site=lyon" in verbose.stderr  # ... or too
 
 
-def test_wrong_token_and_unreachable_server_fail_one_line_per_site(served, tmp_path):
+def test_wrong_token_and_unreachable_server_fail_one_line_per_site(served, tmp_path,
+                                                                   monkeypatch, capsys):
     wrong = "0123456789ABCDEF0123456789ABCDEF"
     path = _settings_file(tmp_path, [("paris", served.url, "T_WRONG"),
                                      ("lyon", "http://127.0.0.1:9/api/", "T_OK"),
                                      ("lille", served.url, "T_OK")])
-    result = _run(path, {"T_WRONG": wrong, "T_OK": served.tokens.project})
+    result = _main(path, {"T_WRONG": wrong, "T_OK": served.tokens.project}, monkeypatch, capsys)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and wrong not in result.stderr
     failed = [ln for ln in result.stderr.splitlines() if ln.startswith("registry pull:")]
@@ -77,9 +96,10 @@ def test_wrong_token_and_unreachable_server_fail_one_line_per_site(served, tmp_p
     assert result.stdout.startswith("lille: full pull")  # the others went on
 
 
-def test_unknown_site_is_a_settings_error(served, tmp_path):
+def test_unknown_site_is_a_settings_error(served, tmp_path, monkeypatch, capsys):
     path = _settings_file(tmp_path, [("paris", served.url, "T_P")])
-    result = _run(path, {"T_P": served.tokens.project}, "--site", "nowhere")
+    result = _main(path, {"T_P": served.tokens.project}, monkeypatch, capsys, "--site",
+                   "nowhere")
     assert result.returncode == 2
     assert "no site named 'nowhere'" in result.stderr and "Traceback" not in result.stderr
 
