@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
+import pytest
+
+from registry.cli import main
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import env, token_leaks
+from tests.nightly.conftest import token_leaks
 from tests.reports.pdf_text import links
 
 
@@ -56,12 +57,18 @@ def test_run_record_has_each_stage_and_each_sites_pull(baseline):
     assert len(whole["report"].counts["files"]) == 12
 
 
-def test_status_shows_the_nightly_runs_with_stages_per_site(baseline):
-    done = subprocess.run([sys.executable, "-m", "registry", "status", "--settings",
-                           str(baseline.settings)], env={**env(), "COLUMNS": "200"},
-                          capture_output=True, text=True, timeout=60, cwd=baseline.folder)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+def test_status_shows_the_nightly_runs_with_stages_per_site(baseline, capsys, monkeypatch):
+    from registry.log import configure_logging
+
+    monkeypatch.setenv("COLUMNS", "200")  # in-process: the console's width as in a pipe
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["status", "--settings", str(baseline.settings)])
+    finally:
+        configure_logging(None, console=False)  # no handler left on the baseline's log
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None), err
+    lines = out.splitlines()
     run = next(ln for ln in lines if ln.strip().startswith(baseline.run_id))
     assert re.split(r"\s{2,}", run.strip())[1:4] == ["nightly", "succeeded", "0"]
     assert run.rstrip().endswith("3 fresh")  # every site pulled tonight, none kept

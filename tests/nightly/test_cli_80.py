@@ -1,34 +1,45 @@
 """`registry flags` and `registry status` read at 80 columns, as a new user sees them.
 
-The CLI in a subprocess with COLUMNS=80, on a copy of the session's good night (with
-a failed pull added to its record, as a night with an unreachable site leaves it).
+The CLI with COLUMNS=80 and its output piped (in-process, `registry.cli.main`: the
+console takes its width from COLUMNS as in a subprocess), on a copy of the session's
+good night (with a failed pull added to its record, as a night with an unreachable
+site leaves it).
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
+from registry.cli import main
 from registry.settings import load_settings
 from registry.store import Store
-from tests.nightly.conftest import env
 
 SITES = ("lille", "lyon", "paris")
 
 
-def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "registry", *args, "--settings",
-                           str(folder / "settings.toml")], env={**env(), "COLUMNS": "80"},
-                          capture_output=True, text=True, timeout=120, cwd=folder)
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`registry ARGS --settings FOLDER/settings.toml` at COLUMNS=80: (code, out, err)."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main([*args, "--settings", str(folder / "settings.toml")])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, int(done.value.code or 0), out, err)
+    return run
 
 
-def test_flags_at_80_columns_one_block_per_flag_with_its_whole_link(night_dir, baseline):
+def test_flags_at_80_columns_one_block_per_flag_with_its_whole_link(night_dir, baseline, cli):
     with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
         flags = [f for f in store.flags(baseline.run_id) if f["site"] in ("lille", "paris")]
     assert flags
-    done = _cli(night_dir, "flags", "--site", "lille", "--site", "paris")
+    done = cli(night_dir, "flags", "--site", "lille", "--site", "paris")
     assert done.returncode == 0 and done.stderr == "", done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{len(flags)} flag(s): ")
@@ -56,7 +67,7 @@ def test_flags_at_80_columns_one_block_per_flag_with_its_whole_link(night_dir, b
                for c in calc)
 
 
-def test_status_at_80_columns_cuts_no_word_and_drops_no_column(night_dir, baseline):
+def test_status_at_80_columns_cuts_no_word_and_drops_no_column(night_dir, baseline, cli):
     reason = ("site 'lille': REDCap at http://127.0.0.1:9/api/ could not be reached "
               "(connection refused); check that REDCap is up and the URL is right")
     with Store.open(load_settings(night_dir / "settings.toml").store.url) as store:
@@ -65,7 +76,7 @@ def test_status_at_80_columns_cuts_no_word_and_drops_no_column(night_dir, baseli
             store.stage(run, "pull", site, "failed" if site == "lille" else "succeeded",
                         message=reason if site == "lille" else None)
         store.finish_run(run, "partial", 1, reason)
-    done = _cli(night_dir, "status")
+    done = cli(night_dir, "status")
     assert done.returncode == 0 and done.stderr == "", done.stderr
     lines = done.stdout.splitlines()
     assert all(len(ln) <= 80 for ln in lines), max(lines, key=len)
