@@ -10,7 +10,8 @@ Each replicate: `generate(GeneratorParams(seed, patients, 5, error_rate=0, true_
 -> `registry.tidy.tidy` -> the cohort and matching plan of
 `registries/anti_mda5/studies/jak_cni.toml` ->
 `analyses.headline.Draws.make` with the defaults of `analyses.run.run_study` (at least
-50 draws, until the Monte-Carlo SE of log HR is 0.005, at most 5000), twice, with two
+50 draws, until the Monte-Carlo SE of log HR is 0.005, at most 5000; `--min-draws` and
+`--max-draws` change them), twice, with two
 master seeds (the replicate seed and seed + 10^6) -> the per-protocol analysis on the
 first master seed's draws.
 
@@ -48,8 +49,8 @@ STUDY = parse_study((Path(__file__).resolve().parents[1] / "registries" / "anti_
 Z = 1.959964
 
 
-def _replicate(args: tuple[int, int, float, bool]) -> dict[str, float]:
-    seed, patients, true_hr, second = args
+def _replicate(args: tuple[int, int, float, bool, int, int]) -> dict[str, float]:
+    seed, patients, true_hr, second, min_draws, max_draws = args
     reg = generate(GeneratorParams(seed=seed, patients=patients, sites=5, error_rate=0.0,
                                    true_hr=true_hr))
     fr = tidy(reg.rows_by_site(), reg.schema())
@@ -57,7 +58,8 @@ def _replicate(args: tuple[int, int, float, bool]) -> dict[str, float]:
     plan = plan_matching(cohort, STUDY)
     out: dict[str, float] = {"sets": float(len(plan.exposed))}
     for tag, master in (("a", seed), ("b", seed + 10**6))[:2 if second else 1]:
-        d = Draws.make(plan, STUDY, seed=master, min_draws=50, max_draws=5000, mc_se=0.005)
+        d = Draws.make(plan, STUDY, seed=master, min_draws=min_draws, max_draws=max_draws,
+                       mc_se=0.005)
         c = d.headline.combined
         out[f"{tag}_beta"] = math.nan if c.log_hr is None else c.log_hr
         out[f"{tag}_se"] = math.nan if c.se is None else c.se
@@ -89,12 +91,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--first-seed", type=int, default=7000)
+    ap.add_argument("--min-draws", type=int, default=50, help="run_study's default: 50")
+    ap.add_argument("--max-draws", type=int, default=5000, help="run_study's default: 5000")
     ap.add_argument("--truth", type=float, default=None,
                     help="the estimand's log HR (from `truth`); default log(true_hr)")
     a = ap.parse_args()
     t0 = time.time()
-    jobs = [(a.first_seed + i, a.patients, a.true_hr, a.what == "coverage")
-            for i in range(a.reps)]
+    jobs = [(a.first_seed + i, a.patients, a.true_hr, a.what == "coverage", a.min_draws,
+             a.max_draws) for i in range(a.reps)]
     with Pool(a.workers) as pool:
         res = pool.map(_replicate, jobs, chunksize=1)
     col = {k: np.array([r.get(k, math.nan) for r in res]) for k in res[0]}

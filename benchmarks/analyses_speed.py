@@ -9,7 +9,8 @@ Each size: `generate(GeneratorParams(seed=2025, patients=n))` (5 sites, the defa
 error rate) -> `registry.tidy.tidy` -> `run_study` of the JAK-CNI study
 (`registries/anti_mda5/studies/jak_cni.toml`) with seed
 20250101, every 20th patient_id (sorted) excluded as if it had a blocking flag (so the
-all-records sensitivity analysis matches again), and `seed_repeats` re-drawn matchings.
+all-records sensitivity analysis matches again), `seed_repeats` re-drawn matchings and
+the study's per-protocol bootstrap (`--pp-bootstrap` replicates if given).
 Frame building is not timed. Prints a markdown table (and the HR of the main analysis,
 which must not depend on the code version) for benchmarks/RESULTS.md; `--profile`
 prints the top of a cProfile instead. To time another version of `analyses/`, put its
@@ -39,6 +40,8 @@ def main() -> None:
     ap.add_argument("--min-draws", type=int, nargs="+", default=[50],
                     help="settings [analyses] min_draws to time (each with every --repeats)")
     ap.add_argument("--mc-se", type=float, default=0.005, help="[analyses] draws_mc_se")
+    ap.add_argument("--pp-bootstrap", type=int, default=None,
+                    help="per-protocol bootstrap replicates (default: the study's)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     spec = parse_study(STUDY.read_text())
@@ -56,7 +59,8 @@ def main() -> None:
                     prof.enable()
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = run_study(spec, fr, excluded=excluded, seed=SEED, seed_repeats=reps,
-                                min_draws=low, mc_se=args.mc_se)
+                                min_draws=low, mc_se=args.mc_se,
+                                n_bootstrap=args.pp_bootstrap)
                 took, cpu = time.perf_counter() - t0, time.process_time() - c0
                 if prof:
                     prof.disable()

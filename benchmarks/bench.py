@@ -68,6 +68,8 @@ def main() -> None:
                         help="sites (default: 10, and 20 at 1000x)")
     parser.add_argument("--seed-repeats", default=None,
                         help="re-drawn matchings per night (default: the study's)")
+    parser.add_argument("--pp-bootstrap", default=None,
+                        help="per-protocol bootstrap replicates (default: the study's)")
     parser.add_argument("--keep-state", type=Path, default=None, metavar="DIR",
                         help="keep each scale's two nights in DIR/<scale>x (settings, store, "
                              "reports): report_stage.py --state DIR/<scale>x then times that "
@@ -77,6 +79,8 @@ def main() -> None:
     date = dt.date.today().isoformat()
     rows: list[str] = []
     extra = ["--seed-repeats", args.seed_repeats] if args.seed_repeats else []
+    if args.pp_bootstrap is not None:
+        extra += ["--pp-bootstrap", args.pp_bootstrap]
     for scale in scales:
         sites = str(args.sites or (20 if scale >= 1000 else 10))
         keep = (["--state", str(args.keep_state.resolve() / f"{scale:g}x")]

@@ -35,10 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--baseline", type=Path, help="a checkout to compare with")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="no warm-up run of each command (the smoke test's tiny run)")
     args = parser.parse_args()
     trees = {"this tree": REPO} | ({"baseline": args.baseline} if args.baseline else {})
     times: dict[tuple[str, str], list[float]] = {}
-    for tree in trees.values():  # warm the file cache
+    for tree in () if args.no_warm else trees.values():  # warm the file cache
         for cmd in COMMANDS:
             _once(tree, cmd)
     for _ in range(args.runs):

@@ -27,6 +27,7 @@ import cProfile
 import json
 import logging
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -63,12 +64,12 @@ def _run_nightly() -> Any:
 
 
 def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,
-                   dag_tokens: bool) -> str:
+                   dag_tokens: bool, pp_bootstrap: int | None = None) -> str:
     q, repo = json.dumps, _repo()
     lines = ["[store]", f"url = {q('sqlite:///' + str(tmp / 'registry.sqlite'))}",
              "[reports]", f"dir = {q(str(tmp / 'reports'))}",
              "[run]", f"lock_file = {q(str(tmp / 'registry.lock'))}",
-             *_registry_lines(repo)]
+             *_registry_lines(repo, tmp, pp_bootstrap)]
     if rpm is not None:
         lines += ["[pull]", f"requests_per_minute = {rpm}"]
     for name, label in sandbox.dags:
@@ -78,16 +79,26 @@ def _settings_text(sandbox: SandboxProcess, tmp: Path, rpm: int | None, *,
     return "\n".join(lines) + "\n"
 
 
-def _registry_lines(repo: Path) -> list[str]:
+def _registry_lines(repo: Path, tmp: Path, pp_bootstrap: int | None = None) -> list[str]:
     """The synthetic registry's profile, suites and study, wherever the timed tree keeps
-    them (older trees had no profile and kept them at the top)."""
+    them (older trees had no profile and kept them at the top). With `pp_bootstrap`, the
+    study is a copy in `tmp` with that many per-protocol bootstrap replicates."""
     q, folder = json.dumps, repo / "registries" / "anti_mda5"
     if folder.is_dir():
-        return ["[registry]", f"profile = {q(str(folder / 'profile.toml'))}",
-                "[quality]", f"suites = {q(str(folder / 'expectations'))}",
-                "[[studies]]", f"spec = {q(str(folder / 'studies' / 'jak_cni.toml'))}"]
-    return ["[quality]", f"suites = {q(str(repo / 'expectations'))}",
-            "[[studies]]", f"spec = {q(str(repo / 'analyses' / 'jak_cni.toml'))}"]
+        lines = ["[registry]", f"profile = {q(str(folder / 'profile.toml'))}",
+                 "[quality]", f"suites = {q(str(folder / 'expectations'))}"]
+        study = folder / "studies" / "jak_cni.toml"
+    else:
+        lines = ["[quality]", f"suites = {q(str(repo / 'expectations'))}"]
+        study = repo / "analyses" / "jak_cni.toml"
+    if pp_bootstrap is not None:
+        text, n = re.subn(r"(?m)^pp_bootstrap = \d+", f"pp_bootstrap = {pp_bootstrap}",
+                          study.read_text(encoding="utf-8"))
+        if n != 1:
+            raise SystemExit(f"{study}: no `pp_bootstrap = N` line to replace")
+        study = tmp / study.name
+        study.write_text(text, encoding="utf-8")
+    return [*lines, "[[studies]]", f"spec = {q(str(study))}"]
 
 
 def _cpu() -> float:
@@ -190,10 +201,11 @@ def _night_figures(store_url: str, run_id: str) -> dict[str, Any]:
 
 def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: int | None,
         nights: int, dag_tokens: bool, profile: str | None = None,
-        state: Path | None = None) -> list[dict[str, Any]]:
+        state: Path | None = None, pp_bootstrap: int | None = None) -> list[dict[str, Any]]:
     """The nights, one row of figures each. With `state`, the nights' folder (settings,
     store, reports) is that one and kept, with `night<N>.run` holding each night's run id
-    (what `report_stage.py --state` reads); else a temporary one."""
+    (what `report_stage.py --state` reads); else a temporary one. `pp_bootstrap`: the
+    study's per-protocol bootstrap replicates (default the study file's)."""
     patients = round(STUDY_PATIENTS * scale)
     run_nightly = _run_nightly()
     from registry.log import configure_logging
@@ -211,8 +223,8 @@ def run(scale: float, sites: int, churn: float, rpm: int | None, seed_repeats: i
         for dag, token in sandbox.dag_tokens.items():
             os.environ[f"BENCH_TOKEN_{dag.upper()}"] = token
         path = tmp / "settings.toml"
-        path.write_text(_settings_text(sandbox, tmp, rpm, dag_tokens=dag_tokens),
-                        encoding="utf-8")
+        path.write_text(_settings_text(sandbox, tmp, rpm, dag_tokens=dag_tokens,
+                                       pp_bootstrap=pp_bootstrap), encoding="utf-8")
         settings = load_settings(path)
         configure_logging(None, level=logging.WARNING)
         sandbox.advance(hours=1)
@@ -272,6 +284,8 @@ def main() -> None:
                         help="pull.requests_per_minute (default: the setting's default)")
     parser.add_argument("--seed-repeats", type=int, default=None,
                         help="re-drawn matchings (default: the study file's)")
+    parser.add_argument("--pp-bootstrap", type=int, default=None,
+                        help="per-protocol bootstrap replicates (default: the study file's)")
     parser.add_argument("--nights", type=int, default=2)
     parser.add_argument("--dag-tokens", action="store_true",
                         help="one DAG token per site instead of the project-wide token")
@@ -284,7 +298,7 @@ def main() -> None:
                              "other processes: their time is not in it)")
     args = parser.parse_args()
     rows = run(args.scale, args.sites, args.churn, args.rpm, args.seed_repeats, args.nights,
-               args.dag_tokens, args.profile, args.state)
+               args.dag_tokens, args.profile, args.state, args.pp_bootstrap)
     if args.json:
         for row in rows:
             print("BENCH " + json.dumps(row), flush=True)

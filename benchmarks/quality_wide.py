@@ -161,9 +161,9 @@ def wide_records(metadata: list[dict[str, str]], records: int = 1000, seed: int 
     return rows, injected
 
 
-def main(shapes: list[tuple[int, int]], repeats: int, gx_rules: int) -> None:
+def main(shapes: list[tuple[int, int]], repeats: int, gx_rules: int, forms: int = 32) -> None:
     for fields, records in shapes:
-        metadata = wide_project(fields)
+        metadata = wide_project(fields, forms)
         rows, injected = wide_records(metadata, records)
         t_tidy, _, frames = _times(lambda rows=rows, metadata=metadata: tidy(
             {"site": rows}, metadata, repeating=()), 1)
@@ -208,8 +208,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gx-rules", type=int, default=0)
+    parser.add_argument("--forms", type=int, default=32,
+                        help="forms the fields are spread over (each has at least one of "
+                             "every kind of field)")
     parser.add_argument("--shapes", nargs="*", default=["1300x1000", "2600x1000",
                                                         "5200x250", "5200x500", "5200x1000"])
     args = parser.parse_args()
     main([tuple(int(v) for v in s.split("x")) for s in args.shapes],  # type: ignore[misc]
-         args.repeats, args.gx_rules)
+         args.repeats, args.gx_rules, args.forms)

@@ -42,10 +42,11 @@ from nightly_scale import _cpu, run  # noqa: E402
 
 
 def _setup(state: Path, scale: float, sites: int, churn: float,
-           seed_repeats: int | None) -> tuple[Path, str]:
+           seed_repeats: int | None, pp_bootstrap: int | None) -> tuple[Path, str]:
     """Two nights into a store under `state` (`nightly_scale.run`, the nights `make bench`
     times); (settings path, night 2's run id)."""
-    run(scale, sites, churn, None, seed_repeats, 2, False, state=state)
+    run(scale, sites, churn, None, seed_repeats, 2, False, state=state,
+        pp_bootstrap=pp_bootstrap)
     return state / "settings.toml", (state / "night2.run").read_text(encoding="utf-8").strip()
 
 
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed-repeats", type=int, default=None,
                         help="re-drawn matchings per night (default: the study file's)")
+    parser.add_argument("--pp-bootstrap", type=int, default=None,
+                        help="per-protocol bootstrap replicates (default: the study file's)")
     parser.add_argument("--tree", type=Path, action="append", default=None,
                         help="a checkout whose report stage is timed (repeatable; default: "
                              "this one). The setup uses this checkout's nightly")
@@ -118,7 +121,7 @@ def main() -> None:
             settings_path, run_id = state / "settings.toml", done.read_text().strip()
         else:
             settings_path, run_id = _setup(state, args.scale, args.sites, args.churn,
-                                           args.seed_repeats)
+                                           args.seed_repeats, args.pp_bootstrap)
         runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
         for repeat in range(args.repeats):
             for tree in trees:

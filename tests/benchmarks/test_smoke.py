@@ -24,12 +24,13 @@ SCRIPTS = {
     "sandbox_export.py": ["--patients", "30", "--batch", "10", "--in-process"],
     "store_growth.py": ["--big", "30", "--patients", "20", "--nights", "2"],
     "quality_speed.py": ["30", "--repeats", "1"],
-    "quality_wide.py": ["--repeats", "1", "--shapes", "200x20"],
-    "analyses_speed.py": ["--patients", "80", "--repeats", "2"],
+    "quality_wide.py": ["--repeats", "1", "--shapes", "40x60", "--forms", "2"],
+    "analyses_speed.py": ["--patients", "80", "--repeats", "2", "--pp-bootstrap", "2"],
     "analyses_matching.py": ["--patients", "200", "--runs", "1"],
     "analyses_sim.py": ["seedspread", "--patients", "80", "--seeds", "3"],
-    "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1"],
-    "cli_startup.py": ["--runs", "1"],
+    "analyses_headline_sim.py": ["coverage", "--patients", "150", "--reps", "2", "--workers", "1",
+                                 "--min-draws", "2", "--max-draws", "3"],
+    "cli_startup.py": ["--runs", "1", "--no-warm"],
     "analyses_entry_sim.py": ["--patients", "150", "--reps", "1", "--draws", "3"],
     "analyses_fullcohort_sim.py": ["--patients", "300", "--reps", "2"],
     "analyses_pp_sim.py": ["--patients", "150", "--reps", "2", "--draws", "3"],
@@ -40,7 +41,8 @@ SCRIPTS = {
 }
 #: bench.py's nights at 0.1x, kept for report_stage.py (its setup is the same two nights,
 #: `nightly_scale.run`): one pair of nights for both scripts
-BENCH = ["--scales", "0.1", "--sites", "2", "--no-write", "--seed-repeats", "2"]
+BENCH = ["--scales", "0.1", "--sites", "2", "--no-write", "--seed-repeats", "2",
+         "--pp-bootstrap", "2"]
 REPORT_STAGE = ["--scale", "0.1", "--sites", "2", "--repeats", "1", "--json"]
 
 
