@@ -61,7 +61,9 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     spec = parse_study(anti_mda5.STUDY
                        .read_text())
     frames = tidy({s: by_site[d] for s, d in zip(SITES, dags, strict=True)}, reg.schema())
-    result = run_study(spec, frames, excluded=frozenset(), seed=1, seed_repeats=3)
+    # 10 per-protocol bootstrap replicates, not the study's 100: no test here reads its CI
+    result = run_study(spec, frames, excluded=frozenset(), seed=1, seed_repeats=3,
+                       n_bootstrap=10)
     run_ids = []
     for night, flags in enumerate(nights):
         when = T0 + timedelta(days=night)
@@ -198,60 +200,64 @@ def test_missing_results_and_runs_are_one_line_errors(store):
         site_report_from_store(store, store.run_ids[0], "nice")
 
 
-def test_registry_report_command_writes_the_run_pdfs(store, tmp_path: Path):
-    settings = tmp_path / "settings.toml"
+def _report(settings: Path, run_id: str, **kw) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
+                           "--settings", str(settings)], env=env, capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+@pytest.fixture(scope="module")
+def report_command(store, tmp_path_factory: pytest.TempPathFactory):
+    """`registry report --run <the first night>` run once, as a user runs it (its own
+    process, umask 022), with `[reports] group` set to this process's group: (settings
+    path, the run's output folder, the process's outcome). The tests below only read
+    what it wrote; the PDFs are laid out once for both."""
+    import grp
+
+    tmp = tmp_path_factory.mktemp("report-command")
+    group = grp.getgrgid(os.getgid()).gr_name
+    settings = tmp / "settings.toml"
     settings.write_text(
         f'[store]\nurl = "sqlite:///{store.path}"\n[reports]\ndir = "out"\n'
+        f'group = "{group}"\n'
         '[[sites]]\nname = "paris"\nlabel = "Paris"\nurl = "http://127.0.0.1:1/api/"\n'
         'token_env = "T_PARIS"\n'
         '[[sites]]\nname = "lyon"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T_LYON"\n')
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     run_id = store.run_ids[0]
-    done = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
-                           "--settings", str(settings)], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = _report(settings, run_id, umask=0o022)
+    return settings, tmp / "out" / run_id, done
+
+
+def test_registry_report_command_writes_the_run_pdfs(report_command):
+    settings, out, done = report_command
     assert done.returncode == 0, done.stderr
-    out = tmp_path / "out" / run_id
     assert sorted(p.name for p in out.iterdir()) == [
         "flags-lyon.csv", "flags-lyon.xlsx", "flags-paris.csv", "flags-paris.xlsx",
         "jak_cni.json", "jak_cni.pdf", "site-lyon.pdf",
         "site-paris.pdf"]
     assert "Data checks for Paris" in pdf_text.text(out / "site-paris.pdf")
-    bad = subprocess.run([sys.executable, "-m", "registry", "report", "--run", "nope",
-                          "--settings", str(settings)], env=env, capture_output=True,
-                         text=True, timeout=120)
+    bad = _report(settings, "nope")
     assert bad.returncode == 2  # bad usage: no such run
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
-def test_a_group_named_in_the_settings_may_read_the_reports_and_nothing_else(store,
-                                                                           tmp_path: Path):
+def test_a_group_named_in_the_settings_may_read_the_reports_and_nothing_else(
+        report_command, tmp_path: Path):
     """`[reports] group`: run folders 0750 and files 0640, of that group; under umask
     022 the report command still makes them no wider."""
     import grp
     import stat
 
-    group = grp.getgrgid(os.getgid()).gr_name
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'[store]\nurl = "sqlite:///{store.path}"\n[reports]\ndir = "out"\n'
-        f'group = "{group}"\n'
-        '[[sites]]\nname = "paris"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n'
-        '[[sites]]\nname = "lyon"\nurl = "http://127.0.0.1:1/api/"\ntoken_env = "T"\n')
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    run_id = store.run_ids[0]
-    done = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
-                           "--settings", str(settings)], env=env, capture_output=True,
-                          text=True, timeout=120, umask=0o022)
+    settings, out, done = report_command
     assert done.returncode == 0, done.stderr
-    out = tmp_path / "out" / run_id
-    for path in (tmp_path / "out", out, *out.iterdir()):
+    for path in (out.parent, out, *out.iterdir()):
         info = path.stat()
         assert info.st_gid == os.getgid()
         assert stat.S_IMODE(info.st_mode) == (0o750 if path.is_dir() else 0o640), path
-    bad = settings.read_text().replace(f'group = "{group}"', 'group = "no-such-group-x"')
-    settings.write_text(bad)
-    refused = subprocess.run([sys.executable, "-m", "registry", "report", "--run", run_id,
-                              "--settings", str(settings)], env=env, capture_output=True,
-                             text=True, timeout=120)
+    group = grp.getgrgid(os.getgid()).gr_name
+    bad = tmp_path / "settings.toml"
+    bad.write_text(settings.read_text().replace(f'group = "{group}"',
+                                                'group = "no-such-group-x"'))
+    refused = _report(bad, out.name)
     assert refused.returncode == 2 and "reports.group 'no-such-group-x'" in refused.stderr
