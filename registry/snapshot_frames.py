@@ -103,11 +103,12 @@ class _Entry:
 
         if not self.n_rows:
             return pd.DataFrame(columns=self.names, dtype=object)
-        values = np.empty((self.n_rows, len(self.names)), dtype=object)
-        for i, uniques in enumerate(self.uniques):
-            lookup = np.empty(len(uniques), dtype=object)
-            lookup[:] = uniques
-            values[:, i] = lookup[self.codes[:, i]]
+        # every column's values end to end, each column's codes shifted to its own
+        sizes = np.array([len(u) for u in self.uniques], dtype=np.int64)
+        lookup = np.empty(int(sizes.sum()), dtype=object)
+        lookup[:] = [v for uniques in self.uniques for v in uniques]
+        offsets = np.cumsum(sizes) - sizes
+        values = lookup[self.codes.astype(np.int64) + offsets]
         return pd.DataFrame(values, columns=self.names)
 
 
@@ -244,18 +245,41 @@ def _codes_dtype(n: int) -> str:
 def _encode(snapshot_id: int, columns: list[str], hashes: dict[str, str],
             frame: pd.DataFrame, counts: list[tuple[str, int]]) -> _Entry:
     import numpy as np
-    import pandas as pd
 
     row_record = np.repeat(np.arange(len(counts), dtype=np.int64),
                            np.array([n for _, n in counts], dtype=np.int64))
-    codes = np.empty(frame.shape, dtype=np.int64)
-    uniques = []
-    for i, col in enumerate(frame.columns):
-        codes[:, i], values = pd.factorize(frame[col], use_na_sentinel=False)
-        uniques.append([str(v) for v in values])
+    codes, uniques = _factorize_columns(frame.to_numpy(dtype=object))
     return _Entry(snapshot_id, columns, hashes, [r for r, _ in counts], row_record,
                   [str(c) for c in frame.columns],
                   codes.astype(_codes_dtype(max(map(len, uniques), default=0))), uniques)
+
+
+def _factorize_columns(values: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
+    """Each column of `values` (rows x columns, objects) as codes into its distinct
+    values, in the order they first appear down the column: what `pd.factorize` gives
+    column by column, in two calls for the whole table (a 5,184-field project would
+    otherwise pay a factorize's overhead 5,184 times).
+
+    The cells are factorized once in column-major order, then (column, value) pairs:
+    a column's pairs first appear together, so its codes are its pairs' codes less the
+    code of its first row's pair."""
+    import numpy as np
+    import pandas as pd
+
+    n_rows, n_cols = values.shape
+    if not n_rows or not n_cols:
+        return np.empty(values.shape, dtype=np.int64), [[] for _ in range(n_cols)]
+    cell, distinct = pd.factorize(values.ravel(order="F"), use_na_sentinel=False)
+    column = np.repeat(np.arange(n_cols, dtype=np.int64), n_rows)
+    pair, pairs = pd.factorize(column * len(distinct) + cell, use_na_sentinel=False)
+    pair = pair.reshape((n_cols, n_rows)).T
+    first = pair[0]
+    ends = np.append(first[1:], len(pairs))
+    texts = [str(v) for v in distinct]
+    of_pair = (pairs % len(distinct)).tolist()
+    uniques = [[texts[v] for v in of_pair[a:b]] for a, b in zip(first.tolist(), ends.tolist(),
+                                                                  strict=True)]
+    return pair - first, uniques
 
 
 def _entry_bytes(site: str, entry: _Entry) -> bytes:
