@@ -272,14 +272,14 @@ def _factorize_columns(values: np.ndarray) -> tuple[np.ndarray, list[list[str]]]
     cell, distinct = pd.factorize(values.ravel(order="F"), use_na_sentinel=False)
     column = np.repeat(np.arange(n_cols, dtype=np.int64), n_rows)
     pair, pairs = pd.factorize(column * len(distinct) + cell, use_na_sentinel=False)
-    pair = pair.reshape((n_cols, n_rows)).T
-    first = pair[0]
+    codes = pair.reshape((n_cols, n_rows)).T
+    first = codes[0]
     ends = np.append(first[1:], len(pairs))
     texts = [str(v) for v in distinct]
     of_pair = (pairs % len(distinct)).tolist()
     uniques = [[texts[v] for v in of_pair[a:b]] for a, b in zip(first.tolist(), ends.tolist(),
                                                                   strict=True)]
-    return pair - first, uniques
+    return codes - first, uniques
 
 
 def _entry_bytes(site: str, entry: _Entry) -> bytes:
