@@ -115,9 +115,11 @@ def _write(settings: Settings, store: Store, run_id: str, pdfs: bool) -> Path:
     )
     from registry.reports.payloads import MATCHED_KIND, STUDY_KIND
     from registry.reports.reuse import site_report_run
-    from registry.reports.site import render_site_pdf
     from registry.reports.spreadsheets import flags_xlsx
-    from registry.reports.study import render_study_pdf
+
+    if pdfs:  # the PDF makers load matplotlib: not for a run without PDFs (validate)
+        from registry.reports.site import render_site_pdf
+        from registry.reports.study import render_study_pdf
 
     run = store.run(run_id)
     labels = {s.name: s.display_name for s in settings.sites}

@@ -88,7 +88,8 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
             for field_name, cols in wanted.items():
                 if not cols:
                     continue
-                n = np.sum([series[c].notna().to_numpy() for c in cols], axis=0)
+                # on the columns' arrays: a Series' notna builds a Series per column
+                n = np.sum([pd.notna(series[c].array) for c in cols], axis=0)
                 counts[field_name] = np.asarray(sites_of.count(n), dtype=int)
         for rule in frame_rules:
             got = counts.get(rule.field)

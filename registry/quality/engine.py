@@ -133,14 +133,17 @@ class _Frame:
     """A frame's columns converted on first use."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        # one pass over the columns: far cheaper than frame[name] on wide frames
-        self.series = {str(k): v for k, v in frame.items()}
+        self.frame = frame
+        # name -> position (of the last column of a name, as a dict of the columns keeps):
+        # a column is taken out by position when first used, not every column made a
+        # Series up front (a wide project's frames hold thousands the rules never read)
+        self.position = {str(k): i for i, k in enumerate(frame.columns)}
         self.n = len(frame)
         self._cols: dict[str, _Column] = {}
 
     def __getitem__(self, name: str) -> _Column:
         if name not in self._cols:
-            self._cols[name] = _Column(self.series[name])
+            self._cols[name] = _Column(self.frame.iloc[:, self.position[name]])
         return self._cols[name]
 
 
