@@ -53,6 +53,8 @@ class Schema:
     forms: list[str] = field(init=False)
     columns: list[Column] = field(init=False)
     column_index: dict[str, Column] = field(init=False)
+    #: field name -> its export columns (a checkbox's, one per choice), in order
+    field_columns: dict[str, list[Column]] = field(init=False)
     choices: dict[str, dict[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +82,9 @@ class Schema:
             self.choices[f"{form}_complete"] = dict(COMPLETE_CHOICES)
         self.columns = columns
         self.column_index = {c.name: c for c in columns}
+        self.field_columns = {}
+        for c in columns:
+            self.field_columns.setdefault(c.field, []).append(c)
 
     @property
     def id_field(self) -> str:
@@ -109,7 +114,7 @@ class Schema:
             if name in self.column_index:
                 wanted.add(name)
             elif name in self.fields:
-                wanted.update(c.name for c in self.columns if c.field == name)
+                wanted.update(c.name for c in self.field_columns.get(name, ()))
         return [c for c in self.columns if c.name in wanted]
 
     def unknown_fields(self, names: Iterable[str]) -> list[str]:
