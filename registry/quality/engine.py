@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from registry.quality.columns import FrameColumns
 from registry.quality.gx_adapter import Outcome, columns_of
 from registry.quality.rowcodes import text_codes
 from registry.quality.suites import Rule
@@ -133,17 +134,13 @@ class _Frame:
     """A frame's columns converted on first use."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        # name -> position (of the last column of a name, as a dict of the columns keeps):
-        # a column is taken out by position when first used, not every column made a
-        # Series up front (a wide project's frames hold thousands the rules never read)
-        self.position = {str(k): i for i, k in enumerate(frame.columns)}
+        self.series = FrameColumns(frame)
         self.n = len(frame)
         self._cols: dict[str, _Column] = {}
 
     def __getitem__(self, name: str) -> _Column:
         if name not in self._cols:
-            self._cols[name] = _Column(self.frame.iloc[:, self.position[name]])
+            self._cols[name] = _Column(self.series[name])
         return self._cols[name]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import format_value as typed_text
+from registry.quality.columns import FrameColumns
 from registry.quality.gx_adapter import Outcome
 from registry.quality.lifecycle import OPEN_STATUSES
 from registry.quality.suites import Rule
@@ -162,13 +163,13 @@ def failures_from_outcomes(
     """
     repeating = set(repeating)
     out: dict[str, list[object]] = {c: [] for c in FAILURE_COLUMNS}
-    series: dict[str, dict[str, pd.Series]] = {}  # frame[name] is slow on wide frames
+    series: dict[str, FrameColumns] = {}  # a frame's columns, taken out as needed
     for outcome in outcomes:
         if outcome.error is not None or len(outcome.failing) == 0:
             continue
         rule: Rule = outcome.rule
         if rule.frame not in series:
-            series[rule.frame] = {str(k): v for k, v in frames[rule.frame].items()}
+            series[rule.frame] = FrameColumns(frames[rule.frame])
         frame = series[rule.frame]
         names = rule.placeholders
         # only the failing rows of the columns the flag needs (wide frames: thousands),
