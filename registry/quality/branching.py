@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import checkbox_code, choices, validation_of
+from registry.quality.columns import FrameColumns
 from registry.quality.logic import (
     LogicError,
     Node,
@@ -90,7 +91,7 @@ class RecordEnv:
                  repeating: Callable[[str, str], bool] | None = None,
                  repeating_events: frozenset[str] = frozenset()) -> None:
         self.rows = rows
-        self.columns = {str(k): v for k, v in rows.items()}  # rows[name] is slow on wide frames
+        self.columns = FrameColumns(rows)  # each taken out when first read
         self.form = form
         self.frames = frames
         self.dictionary = dictionary
@@ -103,7 +104,7 @@ class RecordEnv:
         self.repeating = repeating or (lambda f, e: False)
         self.repeating_events = repeating_events
         self._vals: dict[tuple[str, str], Val] = {}
-        self._series: dict[str, dict[str, pd.Series]] = {}
+        self._series: dict[str, FrameColumns] = {}
         self._index: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._positions: dict[tuple[str, str, str], np.ndarray] = {}
 
@@ -189,7 +190,7 @@ class RecordEnv:
                 series = self.columns.get(column)
             else:
                 if form not in self._series:
-                    self._series[form] = {str(k): v for k, v in frame.items()}
+                    self._series[form] = FrameColumns(frame)
                 series = self._series[form].get(column)
             self._vals[key] = value_of(series, meta, len(frame))
         return self._vals[key]

@@ -13,7 +13,19 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["FrameColumns"]
+__all__ = ["FrameColumns", "column_arrays"]
+
+
+def column_arrays(frame: pd.DataFrame) -> list[Any]:
+    """Each column's values as the frame holds them (a NumPy array or an extension
+    array, shared, not copied), in column order; for reading only.
+
+    pandas' own column iterator: `Series.array` of each of `frame.items()` makes a
+    Series per column (~50 us each: a third of a second for a wide project's frames)."""
+    arrays = getattr(frame, "_iter_column_arrays", None)  # pandas >= 1.3 (pinned 2.3)
+    if arrays is None:
+        return [v.array for _, v in frame.items()]
+    return list(arrays())
 
 
 class FrameColumns(Mapping[str, pd.Series]):

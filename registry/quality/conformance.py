@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from registry.fieldtypes import checkbox_columns
+from registry.quality.columns import column_arrays
 from registry.quality.flags import FAILURE_COLUMNS, SiteLink, form_link, link_for
 from registry.quality.suites import Rule
 from registry.quality.summary import SiteCodes, SiteCounts, result_row
@@ -81,7 +82,8 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
         counts: dict[str, np.ndarray] = {}
         if frame is not None and len(frame):
             sites_of = SiteCounts(site_codes.of(name, site_index, -1), len(sites))
-            series = {str(k): v for k, v in frame.items()}
+            # each column's values as stored (a repeated name: its last column)
+            series = dict(zip(map(str, frame.columns), column_arrays(frame), strict=True))
             wanted = {rule.field: [c for c in (checkbox_columns(meta.get(rule.field, {}))
                                                or [rule.field]) if c in series]
                       for rule in frame_rules}
@@ -89,7 +91,7 @@ def type_results(rules: Sequence[Rule], frames: Mapping[str, pd.DataFrame],
                 if not cols:
                     continue
                 # on the columns' arrays: a Series' notna builds a Series per column
-                n = np.sum([pd.notna(series[c].array) for c in cols], axis=0)
+                n = np.sum([pd.notna(series[c]) for c in cols], axis=0)
                 counts[field_name] = np.asarray(sites_of.count(n), dtype=int)
         for rule in frame_rules:
             got = counts.get(rule.field)

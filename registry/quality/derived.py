@@ -48,6 +48,7 @@ from registry.fieldtypes import (
     validation_of,
 )
 from registry.quality.branching import RecordEnv, describe, floats, shown
+from registry.quality.columns import FrameColumns
 from registry.quality.logic import LogicError, Node, evaluate, parse, refs
 from registry.quality.prepare import with_columns
 from registry.quality.suites import SEVERITIES, Rule
@@ -373,7 +374,7 @@ def add_dictionary_columns(frames: Mapping[str, pd.DataFrame], schema: RegistryS
     envs: dict[str, RecordEnv] = {}
     added: dict[str, dict[str, pd.Series]] = {}
     logic_cache: dict[tuple[str, str], pd.Series] = {}
-    series = {form: {str(k): v for k, v in frame.items()} for form, frame in by_form.items()}
+    series = {form: FrameColumns(frame) for form, frame in by_form.items()}
     for meta in schema.metadata:
         name, form = meta["field_name"], meta["form_name"]
         frame = by_form.get(form)

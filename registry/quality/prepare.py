@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from registry.profile import ColumnSpec, Profile
+from registry.quality.columns import column_arrays
 from registry.quality.rowcodes import (
     first_of_group,
     first_per_group,
@@ -231,7 +232,7 @@ def with_columns(frame: pd.DataFrame, *columns: tuple[str, Any]) -> pd.DataFrame
         for name, values in columns:
             out[name] = values
         return out
-    arrays = {k: v.array for k, v in frame.items()}
+    arrays = dict(zip(frame.columns, column_arrays(frame), strict=True))
     for name, values in columns:  # a column named again keeps its place, as out[name]
         arrays[name] = values.array if isinstance(values, pd.Series) else values
     return pd.DataFrame(arrays, index=frame.index, copy=False)
