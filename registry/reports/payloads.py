@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from importlib import metadata as _metadata
 from typing import Any
 
+from analyses.study import date_word
 from registry.reports.format import with_article
 
 __all__ = ["MATCHED_KIND", "PP_CAPTIONS", "REPORT_KIND", "STUDY_KIND", "field_labels",
@@ -341,10 +342,6 @@ def study_payloads(result: Any, spec: Any, *, snapshot: str | int | None, run_id
     `labels`: display names of variables and analyses (e.g. the dictionary's field
     labels); anything missing falls back to the column name.
     """
-    # imported here: `analyses` loads SciPy, which a validate run never needs (its
-    # outputs read this module's names)
-    from analyses.study import date_word
-
     field_words = dict(labels or {})
     words = dict(getattr(result, "words", None) or {})
     outcome = words.get("outcome") or spec.outcome_label or " or ".join(
