@@ -81,9 +81,19 @@ def shared_sandbox(module_sandbox_factory: SandboxFactory) -> SandboxServer:
     return module_sandbox_factory()
 
 
+#: The longest tests of `make test` (15-35 s each on the 2-core CI machine, 2026-12-04):
+#: queued first, so that with `-n 2` neither worker is left running one of them at the
+#: end while the other has nothing left to do.
+LONGEST = ("tests/demo/test_demo.py::test_demo_runs",
+           "tests/benchmarks/test_smoke.py::test_bench_then",
+           "tests/scenarios/test_end_to_end.py::test_wide")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `make mutate` (mutmut sets MUTANT_UNDER_TEST): only the groups' test files of
+    """The longest tests first (`LONGEST`; otherwise the collection order). Under
+    `make mutate` (mutmut sets MUTANT_UNDER_TEST): only the groups' test files of
     tools/mutate_groups.toml run, and a mutant gets only its own group's files."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST))  # a stable sort
     under = os.environ.get("MUTANT_UNDER_TEST")
     groups_file = Path(__file__).resolve().parents[1] / "tools" / "mutate_groups.toml"
     if not under or not groups_file.exists():
