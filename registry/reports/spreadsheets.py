@@ -23,7 +23,6 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from copy import copy
 from datetime import date, datetime
 from typing import Any
 
@@ -175,8 +174,6 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
     top = Alignment(vertical="top")
 
     book = Workbook()
-    #: (wrapped, dated, linked, blocking) -> the style ids of a flag cell of that kind
-    styles: dict[tuple[bool, bool, bool, bool], Any] = {}
     summary = book.active
     summary.title = "Summary"
     taken = {"summary"}
@@ -243,36 +240,20 @@ def flags_xlsx(flags: Iterable[Mapping[str, Any]], site: str, *, site_label: str
             }
             sheet.append([values[c[0]] for c in columns])
             r = sheet.max_row
-            web = _web_link(link) is not None
             for i, (name, _cap, wrapped) in enumerate(columns):
                 cell = sheet.cell(row=r, column=i + 1)
-                value = cell.value
-                dated = name == "First seen" and value is not None
-                linked = name == "Open in REDCap" and web
-                strong = name == "Severity" and value == "blocking"
-                if isinstance(value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text
-                    widths[i] = max(widths[i], len(value))
-                if dated:
-                    widths[i] = max(widths[i], 10)
-                if linked:
-                    cell.hyperlink = link
-                # A cell's style is one of a few: the first cell of each is styled
-                # attribute by attribute (which registers its parts with the workbook in
-                # the same order as ever), the others take a copy of its style ids;
-                # setting them one by one hashes a style object per attribute and cell.
-                key = (wrapped, dated, linked, strong)
-                if key in styles:
-                    cell._style = copy(styles[key])
-                    continue
                 cell.alignment = wrap if wrapped else top
-                if dated:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # never a formula, whatever the text
+                    widths[i] = max(widths[i], len(cell.value))
+                if name == "First seen" and cell.value is not None:
                     cell.number_format = "yyyy-mm-dd"
-                if linked:
+                    widths[i] = max(widths[i], 10)
+                if name == "Open in REDCap" and _web_link(link):
+                    cell.hyperlink = link
                     cell.font = link_font
-                if strong:
+                if name == "Severity" and cell.value == "blocking":
                     cell.font = bold
-                styles[key] = copy(cell._style)
         for i, (_name, cap, _wrapped) in enumerate(columns):
             sheet.column_dimensions[get_column_letter(i + 1)].width = min(cap, widths[i] + 2)
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{sheet.max_row}"
