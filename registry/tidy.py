@@ -41,6 +41,7 @@ __all__ = [
     "CONFORMANCE_COLUMNS",
     "KEY_COLUMNS",
     "Frames",
+    "column_values",
     "empty_frame",
     "key_named",
     "tidy",
@@ -222,7 +223,7 @@ def _form_frame(
             refused = unreadable.to_numpy(dtype=bool, na_value=False)
         wanted = pd.api.types.pandas_dtype(dtype)
         typed_groups.append(([col for col, *_ in members],
-                             _column_values(typed if typed.dtype == wanted
+                             column_values(typed if typed.dtype == wanted
                                             else typed.astype(wanted))))
         for j, (col, ftype, _, _) in enumerate(members):
             where = np.flatnonzero(refused[j * n:(j + 1) * n])
@@ -270,10 +271,11 @@ def _form_frame(
     return frame, problems
 
 
-def _column_values(typed: pd.Series) -> Any:
-    """A typed Series' values as a frame column takes them without a copy: its
-    extension array, or the NumPy array of a NumPy dtype (float64, datetime64)."""
-    values = typed.array
+def column_values(column: pd.Series) -> Any:
+    """A Series' values as a frame column holds them, shared, not copied: its extension
+    array, or the NumPy array of a NumPy dtype (float64, datetime64). For reading, or
+    for building a frame from arrays without pandas' per-Series work."""
+    values = column.array
     return values.to_numpy() if isinstance(values.dtype, np.dtype) else values
 
 

@@ -13,25 +13,18 @@ from typing import Any
 
 import pandas as pd
 
+from registry.tidy import column_values
+
 __all__ = ["FrameColumns", "column_arrays"]
 
 
 def column_arrays(frame: pd.DataFrame) -> list[Any]:
-    """Each column's values as the frame holds them (a NumPy array or an extension
-    array, shared, not copied), in column order; for reading only.
-
-    Through the public API only: `Series.array` of each of `frame.items()` (a NumPy
-    column comes wrapped, and `to_numpy()` of the wrapper is the array itself).
-    pandas' private column iterator would skip the Series per column (~50 us each,
-    a third of a second on a wide project's frames), but it is not ours to lean on."""
-    arrays: list[Any] = []
-    for _, column in frame.items():
-        values = column.array
-        arrays.append(values.to_numpy() if isinstance(values, _NUMPY_BACKED) else values)
-    return arrays
-
-
-_NUMPY_BACKED = pd.arrays.NumpyExtensionArray
+    """Each column's values as the frame holds them (`registry.tidy.column_values`:
+    a NumPy array or an extension array, shared, not copied), in column order; for
+    reading only. Through the public API: pandas' private column iterator would skip
+    the Series per column (~50 us each, a third of a second on a wide project's
+    frames), but it is not ours to lean on."""
+    return [column_values(column) for _, column in frame.items()]
 
 
 class FrameColumns(Mapping[str, pd.Series]):
