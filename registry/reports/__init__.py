@@ -10,6 +10,7 @@ The names below load on first use: the package also holds the flags spreadsheets
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,15 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SiteReport", "StudyReport", "render_site_pdf", "render_study_pdf"]
 
+#: each name's module, loaded on its first use (as `analyses/__init__.py` does)
+_HOME = {"SiteReport": "registry.reports.models", "StudyReport": "registry.reports.models",
+         "render_site_pdf": "registry.reports.site",
+         "render_study_pdf": "registry.reports.study"}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("SiteReport", "StudyReport"):
-        from registry.reports import models
-        return getattr(models, name)
-    if name == "render_site_pdf":
-        from registry.reports.site import render_site_pdf
-        return render_site_pdf
-    if name == "render_study_pdf":
-        from registry.reports.study import render_study_pdf
-        return render_study_pdf
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: later reads do not come here
+    return value
