@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from registry.cli import main
+from tests.cli_main import CliRun, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("sandbox", "pull", "status", "validate", "flags", "analyse", "report", "send",
             "nightly", "demo")
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
+def _cli(capsys, *args: str) -> CliRun:
+    return run_cli(capsys, *args)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from registry.cli import main
 from registry.settings import load_settings
 from registry.store import Store
+from tests.cli_main import run_cli
 from tests.nightly.conftest import token_leaks
 from tests.reports.pdf_text import links
 
@@ -58,16 +56,9 @@ def test_run_record_has_each_stage_and_each_sites_pull(baseline):
 
 
 def test_status_shows_the_nightly_runs_with_stages_per_site(baseline, capsys, monkeypatch):
-    from registry.log import configure_logging
-
     monkeypatch.setenv("COLUMNS", "200")  # in-process: the console's width as in a pipe
-    try:
-        with pytest.raises(SystemExit) as done:
-            main(["status", "--settings", str(baseline.settings)])
-    finally:
-        configure_logging(None, console=False)  # no handler left on the baseline's log
-    out, err = capsys.readouterr()
-    assert done.value.code in (0, None), err
+    code, out, err = run_cli(capsys, "status", "--settings", str(baseline.settings))
+    assert code == 0, err
     lines = out.splitlines()
     run = next(ln for ln in lines if ln.strip().startswith(baseline.run_id))
     assert re.split(r"\s{2,}", run.strip())[1:4] == ["nightly", "succeeded", "0"]

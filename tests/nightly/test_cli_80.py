@@ -9,14 +9,13 @@ site leaves it).
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from registry.cli import main
 from registry.settings import load_settings
 from registry.store import Store
+from tests.cli_main import CliRun, run_cli
 
 SITES = ("lille", "lyon", "paris")
 
@@ -26,12 +25,8 @@ def cli(capsys, monkeypatch):
     """`registry ARGS --settings FOLDER/settings.toml` at COLUMNS=80: (code, out, err)."""
     monkeypatch.setenv("COLUMNS", "80")
 
-    def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as done:
-            main([*args, "--settings", str(folder / "settings.toml")])
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, int(done.value.code or 0), out, err)
+    def run(folder: Path, *args: str) -> CliRun:
+        return run_cli(capsys, *args, "--settings", str(folder / "settings.toml"))
     return run
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 import pytest
 from redcap import Project
 
-from registry.cli import main
 from registry.commands.analyse import analyse_command
 from registry.commands.pull import pull_command
 from registry.commands.quality import validate_command
@@ -41,6 +40,7 @@ from registry.commands.report import report_command
 from registry.run import run_pull, run_validate
 from registry.settings import load_settings
 from registry.store import Store
+from tests.cli_main import CliRun, run_cli
 from tests.nightly.conftest import env, nightly_cli, tree_bytes, wait_for, write_settings
 from tests.pg import pg_schema_url
 
@@ -132,11 +132,8 @@ def test_every_writer_abandons_a_stale_run_first(command, night_dir, baseline, c
     assert not partial.exists()
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
+def _cli(capsys, *args: str) -> CliRun:
+    return run_cli(capsys, *args)
 
 
 @pytest.mark.parametrize("kind", ["abandoned", "failed", "unknown"])

@@ -28,12 +28,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from registry.cli import main
 from registry.commands.nightly import nightly_command
 from registry.commands.status import show_status
 from registry.run import latest_run_id, run_nightly
 from registry.settings import load_settings
 from registry.store import Store
+from tests.cli_main import run_cli
 from tests.nightly.conftest import (
     env,
     nightly_cli,
@@ -235,21 +235,14 @@ def test_bad_settings_exit_2_with_one_line(night_sandbox, tmp_path):
 
 def test_every_site_unreachable_and_no_earlier_snapshot_exits_3_with_one_line(
         night_sandbox, tmp_path, capsys):
-    from registry.log import configure_logging
-
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     settings = write_settings(night_sandbox, tmp_path)
     settings.write_text(settings.read_text().replace(f":{night_sandbox.port}/", f":{closed}/"))
-    capsys.readouterr()
-    try:  # in-process (`registry.cli.main`): the claim is the exit code and the line
-        with pytest.raises(SystemExit) as done:
-            main(["nightly", "--settings", str(settings)])
-    finally:
-        configure_logging(None, console=False)  # no handler left on a closed capture
-    out, err = capsys.readouterr()
-    assert done.value.code == 3 and out == ""
+    # in-process: the claim is the exit code and the line
+    code, out, err = run_cli(capsys, "nightly", "--settings", str(settings))
+    assert code == 3 and out == ""
     mine = [ln for ln in err.splitlines() if ln.startswith("registry: ")]
     assert len(mine) == 1
     assert mine[0].startswith("registry: no site could be pulled and none has an earlier "
@@ -308,11 +301,9 @@ def test_every_command_that_writes_waits_its_turn(command, night_dir, baseline, 
     from registry.lock import run_lock
 
     settings = night_dir / "settings.toml"
-    capsys.readouterr()
-    with run_lock(load_settings(settings).lock_file), pytest.raises(SystemExit) as done:
-        main([command, "--settings", str(settings)])
-    out, err = capsys.readouterr()
-    assert done.value.code == 3 and out == ""
+    with run_lock(load_settings(settings).lock_file):
+        code, out, err = run_cli(capsys, command, "--settings", str(settings))
+    assert code == 3 and out == ""
     assert err.strip().splitlines()[-1].startswith("registry: already running")
     with _store(night_dir) as store:
         assert [r.id for r in store.runs()] == [baseline.run_id]

@@ -14,18 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from registry.cli import main
 from registry.commands.nightly import nightly_command
 from registry.run import run_send
 from registry.settings import load_settings
 from registry.store import Store
+from tests.cli_main import CliRun, run_cli
 from tests.nightly.conftest import pdf_text, token_leaks
 from tests.nightly.delivery_settings import (
     PASSWORD,
@@ -57,21 +56,10 @@ def _mentions(text: str, record_id: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(record_id)}(?![\w-])", text) is not None
 
 
-@dataclass
-class _Done:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def _cli(folder: Path, capsys, monkeypatch, *args: str) -> _Done:
+def _cli(folder: Path, capsys, monkeypatch, *args: str) -> CliRun:
     """`registry ARGS --settings ...` at 80 columns, in-process: exit code, stdout, stderr."""
     monkeypatch.setenv("COLUMNS", "80")
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main([*args, "--settings", str(folder / "settings.toml")])
-    out, err = capsys.readouterr()
-    return _Done(int(done.value.code or 0), out, err)
+    return run_cli(capsys, *args, "--settings", str(folder / "settings.toml"))
 
 
 def test_each_site_gets_only_its_own_files_and_the_pis_the_study(

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from registry.cli import main
 from registry.errors import RegistryError
 from registry.log import configure_logging
 from registry.pulling import pull_all
 from registry.settings import Site
 from registry.store import Store
+from tests.cli_main import CliRun, run_cli
 from tests.redcap.pull_support import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,18 +52,11 @@ def _run(settings: Path, env: dict[str, str], *args: str) -> subprocess.Complete
 
 
 def _main(settings: Path, env: dict[str, str], monkeypatch, capsys,
-          *args: str) -> subprocess.CompletedProcess[str]:
+          *args: str) -> CliRun:
     """`registry pull` in-process: its exit code and what it printed."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    try:
-        with pytest.raises(SystemExit) as done:
-            main(["pull", "--settings", str(settings), *args])
-    finally:
-        configure_logging(console=False)  # no handler left on a closed capture
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["registry", "pull"], int(done.value.code or 0), out, err)
+    return run_cli(capsys, "pull", "--settings", str(settings), *args)
 
 
 def test_pull_command_pulls_every_site(served, tmp_path, monkeypatch, capsys):
